@@ -1,0 +1,37 @@
+// The lora-edge command table and dispatcher: picks a command and runs it; no logic of its own.
+import { Command, EXIT, UsageError, reportError } from "./command.js";
+
+/** Every command, loaded only when called so one command's dependencies never slow another. */
+const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
+  inspect: () => import("./commands/inspect.js"),
+  check: () => import("./commands/check.js"),
+};
+
+/** The command run when none is named. */
+const DEFAULT_COMMAND = "inspect";
+
+async function help(): Promise<void> {
+  const rows = await Promise.all(Object.entries(COMMANDS).map(async ([name, load]) => [name, (await load()).default.summary]));
+  process.stdout.write("usage: lora-edge <command> [options]   (add --debug for stack traces)\n\n");
+  for (const [name, summary] of rows) process.stdout.write(`  ${name.padEnd(18)}${summary}\n`);
+}
+
+/** Runs the CLI on `argv` (without node and script) and resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const debug = argv.includes("--debug");
+  const args = argv.filter((a) => a !== "--debug");
+  const [first, ...rest] = args;
+  if (first === "help" || first === "--help" || first === "-h") {
+    await help();
+    return EXIT.ok;
+  }
+  const name = first === undefined || first.startsWith("-") ? DEFAULT_COMMAND : first;
+  const cmdArgs = name === first ? rest : args;
+  const load = COMMANDS[name];
+  try {
+    if (!load) throw new UsageError(`unknown command "${name}" (lora-edge help lists them)`);
+    return await (await load()).default.run(cmdArgs);
+  } catch (e) {
+    return reportError(e, debug);
+  }
+}

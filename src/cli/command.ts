@@ -1,0 +1,34 @@
+// The shape of one CLI command, and the shared handling of usage and input errors.
+import { GgufError } from "../gguf/errors.js";
+
+export interface Command {
+  name: string;
+  /** One line for the help table. */
+  summary: string;
+  /** Runs the command with the arguments after its name; resolves to the exit code. */
+  run(argv: string[]): Promise<number>;
+}
+
+/** A mistake in how the command was called: printed with the usage, exit code 2. */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+/** Exit codes: 0 success, 1 failure or invalid input, 2 usage error. */
+export const EXIT = Object.freeze({ ok: 0, fail: 1, usage: 2 });
+
+/** Prints an error as one line (no stack unless --debug) and returns its exit code. */
+export function reportError(e: unknown, debug: boolean): number {
+  if (debug && e instanceof Error && e.stack) process.stderr.write(e.stack + "\n");
+  const parseArgsError = String((e as { code?: unknown })?.code ?? "").startsWith("ERR_PARSE_ARGS");
+  if (e instanceof UsageError || parseArgsError) {
+    process.stderr.write(`lora-edge: ${(e as Error).message}\n`);
+    return EXIT.usage;
+  }
+  if (e instanceof GgufError) {
+    process.stderr.write(`lora-edge: invalid GGUF: ${e.file} (offset ${e.offset}, ${e.field}): ${e.reason}\n`);
+    return EXIT.fail;
+  }
+  process.stderr.write(`lora-edge: ${e instanceof Error ? e.message : String(e)}\n`);
+  return EXIT.fail;
+}

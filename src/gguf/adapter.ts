@@ -1,0 +1,146 @@
+// Checks a LoRA adapter GGUF against its base model's tensor table, as llama.cpp's loader would, and reports every problem.
+import { GgufFile, GgufTensorInfo } from "./reader.js";
+import { adapterMeta, fileKind } from "./metadata.js";
+
+export interface AdapterProblem {
+  /** The tensor (or metadata key) concerned. */
+  tensor: string;
+  /** What the base model requires, e.g. "[64, 4]"; empty when not about a shape. */
+  expected: string;
+  /** What the adapter has. */
+  actual: string;
+  message: string;
+}
+
+export interface AdapterSummary {
+  alpha: number | undefined;
+  /** Distinct ranks, ascending. */
+  ranks: number[];
+  /** Module names targeted, e.g. "attn_q", "ffn_up" (layer numbers removed). */
+  targets: string[];
+  /** Layer indices touched, ascending. */
+  layers: number[];
+  /** Number of (lora_a, lora_b) pairs. */
+  pairs: number;
+  /** Bytes of adapter tensor data. */
+  bytes: number;
+}
+
+export interface AdapterCheck {
+  ok: boolean;
+  problems: AdapterProblem[];
+  summary: AdapterSummary;
+}
+
+const SUFFIX_A = ".lora_a";
+const SUFFIX_B = ".lora_b";
+
+const shape = (ne: readonly number[]) => `[${ne.join(", ")}]`;
+
+interface Pair { a?: GgufTensorInfo; b?: GgufTensorInfo }
+
+/** Groups an adapter's tensors into lora_a/lora_b pairs by base tensor name; reports other suffixes. */
+function pairTensors(adapter: GgufFile, problems: AdapterProblem[]): Map<string, Pair> {
+  const pairs = new Map<string, Pair>();
+  for (const t of adapter.tensors) {
+    let base: string;
+    let half: "a" | "b";
+    if (t.name.endsWith(SUFFIX_A)) { base = t.name.slice(0, -SUFFIX_A.length); half = "a"; }
+    else if (t.name.endsWith(SUFFIX_B)) { base = t.name.slice(0, -SUFFIX_B.length); half = "b"; }
+    else if (t.name.endsWith("_norm.weight")) continue; // llama.cpp ignores norm vectors in adapters
+    else {
+      problems.push({ tensor: t.name, expected: "", actual: "", message: `unexpected tensor name: adapter tensors must end in ${SUFFIX_A} or ${SUFFIX_B}` });
+      continue;
+    }
+    const p = pairs.get(base) ?? {};
+    p[half] = t;
+    pairs.set(base, p);
+  }
+  return pairs;
+}
+
+/** Checks one pair against its base tensor, adding what is wrong to `problems`. */
+function checkPair(name: string, p: Pair, base: GgufFile, problems: AdapterProblem[]): void {
+  if (!p.a || !p.b) {
+    const missing = p.a ? SUFFIX_B : SUFFIX_A;
+    problems.push({ tensor: name + missing, expected: "present", actual: "missing", message: `the pair for ${name} lacks its ${missing} half` });
+    return;
+  }
+  const w = base.tensor(name);
+  if (!w) {
+    problems.push({ tensor: name, expected: "a base tensor", actual: "none", message: `the base model has no tensor ${name} (adapter made for another model?)` });
+    return;
+  }
+  const { a, b } = p;
+  if (a.ne.length !== 2 || b.ne.length !== 2 || w.ne.length < 2) {
+    problems.push({ tensor: name, expected: "2-D lora_a and lora_b", actual: `${shape(a.ne)} and ${shape(b.ne)}`, message: `${name}: adapter halves must be matrices` });
+    return;
+  }
+  const [nIn, nOut] = [w.ne[0], w.ne[1]];
+  const tokenEmbd = name.endsWith("token_embd.weight");
+  // token_embd is the special case (llama.cpp looks rows up, so A and B are flipped): A ne [r, n_vocab], B ne [r, n_embd].
+  const rank = b.ne[0];
+  const expA = tokenEmbd ? [rank, nOut] : [nIn, rank];
+  const expB = tokenEmbd ? [rank, nIn] : [rank, nOut];
+  for (const [t, exp] of [[a, expA], [b, expB]] as const) {
+    if (t.ne[0] !== exp[0] || t.ne[1] !== exp[1]) {
+      problems.push({ tensor: t.name, expected: shape(exp), actual: shape(t.ne), message: `${t.name} has shape ${shape(t.ne)}, but base tensor ${name} ${shape(w.ne)} needs ${shape(exp)}` });
+    }
+  }
+  if (rank <= 0) {
+    problems.push({ tensor: name, expected: "rank >= 1", actual: String(rank), message: `${name}: rank is ${rank}` });
+  }
+}
+
+/** Checks `adapter` against `base`: metadata, pairing, base tensors and shapes; every problem is returned. */
+export function checkAdapter(base: GgufFile, adapter: GgufFile): AdapterCheck {
+  const problems: AdapterProblem[] = [];
+  const meta = adapterMeta(adapter);
+  const baseArch = base.get("general.architecture");
+  if (fileKind(base) !== "model") {
+    problems.push({ tensor: "general.type", expected: "model", actual: fileKind(base), message: `${base.path} is not a model file` });
+  }
+  if (meta.generalType !== "adapter") {
+    problems.push({ tensor: "general.type", expected: "adapter", actual: meta.generalType ?? "(missing)", message: `${adapter.path} is not an adapter (general.type is ${meta.generalType ?? "missing"})` });
+  }
+  if (meta.adapterType !== "lora") {
+    problems.push({ tensor: "adapter.type", expected: "lora", actual: meta.adapterType ?? "(missing)", message: `adapter.type must be "lora"` });
+  }
+  if (meta.architecture !== baseArch) {
+    problems.push({ tensor: "general.architecture", expected: String(baseArch), actual: meta.architecture ?? "(missing)", message: `the adapter is for architecture ${meta.architecture ?? "(missing)"}, the base is ${String(baseArch)}` });
+  }
+
+  const pairs = pairTensors(adapter, problems);
+  for (const [name, p] of pairs) checkPair(name, p, base, problems);
+  if (pairs.size === 0) {
+    problems.push({ tensor: "(tensors)", expected: "at least one lora_a/lora_b pair", actual: "none", message: "the adapter has no LoRA tensors" });
+  }
+  return { ok: problems.length === 0, problems, summary: summarize(adapter, pairs) };
+}
+
+function summarize(adapter: GgufFile, pairs: Map<string, Pair>): AdapterSummary {
+  const ranks = new Set<number>();
+  const targets = new Set<string>();
+  const layers = new Set<number>();
+  let bytes = 0;
+  for (const [name, p] of pairs) {
+    bytes += (p.a?.byteSize ?? 0) + (p.b?.byteSize ?? 0);
+    if (p.b && p.b.ne.length === 2) ranks.add(p.b.ne[0]);
+    const m = /^blk\.(\d+)\.(.+?)(?:\.weight)?$/.exec(name);
+    if (m) { layers.add(Number(m[1])); targets.add(m[2]); }
+    else targets.add(name.replace(/\.weight$/, ""));
+  }
+  return {
+    alpha: adapterMeta(adapter).alpha,
+    ranks: [...ranks].sort((x, y) => x - y),
+    targets: [...targets].sort(),
+    layers: [...layers].sort((x, y) => x - y),
+    pairs: pairs.size,
+    bytes,
+  };
+}
+
+/** What an adapter file holds (ranks, alpha, targets, layers, bytes), without a base to check against. */
+export function adapterSummary(adapter: GgufFile): AdapterSummary {
+  return summarize(adapter, pairTensors(adapter, []));
+}
