@@ -27,13 +27,14 @@ function typeName(type: GgufValueType, v: GgufValue): string {
   return v instanceof GgufArray ? `${GgufValueType[v.itemType].toLowerCase()}[${v.items.length}]` : name;
 }
 
-/** A value as one short line: long arrays show their first items and their length. */
-function preview(v: GgufValue): string {
+/** A value as one short line: long arrays show their first items and their length; f32 shown at f32 precision. */
+function preview(v: GgufValue, type?: GgufValueType): string {
   if (v instanceof GgufArray) {
-    const head = v.items.slice(0, ARRAY_PREVIEW).map(preview).join(", ");
+    const head = v.items.slice(0, ARRAY_PREVIEW).map((x) => preview(x, v.itemType)).join(", ");
     return `[${head}${v.items.length > ARRAY_PREVIEW ? `, ... (${v.items.length} items)` : ""}]`;
   }
   if (typeof v === "string") return JSON.stringify(v.length > 80 ? `${v.slice(0, 77)}...` : v);
+  if (type === GgufValueType.FLOAT32 && typeof v === "number") return String(Number(v.toPrecision(7)));
   return String(v);
 }
 
@@ -68,7 +69,7 @@ export function describeGguf(g: GgufFile): GgufDescription {
     fileSize: g.fileSize,
     hparams,
     adapter: kind === "adapter" ? adapterSummary(g) : null,
-    metadata: [...g.kv.values()].map((e) => ({ key: e.key, type: typeName(e.type, e.value), value: preview(e.value) })),
+    metadata: [...g.kv.values()].map((e) => ({ key: e.key, type: typeName(e.type, e.value), value: preview(e.value, e.type) })),
     groups: [...groups.values()],
   };
 }
