@@ -1,28 +1,26 @@
-// Paths to the shared fixture files that sit beside the repository, and a scratch directory for tests.
-import { mkdtempSync, readdirSync, statSync } from "node:fs";
+// Test helpers: paths of the shared fixture files beside the repository, and scratch directories.
+import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-export const FIXTURES = resolve(REPO_ROOT, "../shared/fixtures");
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+/** The fixtures directory (`../shared/fixtures` from the repository root). */
+export const FIXTURES = path.resolve(repoRoot, "../shared/fixtures");
+export const fixture = (rel: string): string => path.resolve(FIXTURES, rel);
 
-/** A fixture by its path relative to the fixtures directory, e.g. "models/stories260K.gguf". */
-export function fixture(rel: string): string {
-  return join(FIXTURES, rel);
-}
-
-/** A fresh temporary directory for one test file. */
-export function scratchDir(prefix = "lora-edge-test-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
-
-/** Every .gguf file among the fixtures. */
-export function allFixtureGgufs(): string[] {
+/** Every .gguf file among the fixtures, recursively, sorted. */
+export function allFixtureGgufs(dir = FIXTURES): string[] {
   const out: string[] = [];
-  for (const dir of readdirSync(FIXTURES)) {
-    if (!statSync(join(FIXTURES, dir)).isDirectory()) continue;
-    for (const f of readdirSync(join(FIXTURES, dir))) if (f.endsWith(".gguf")) out.push(join(FIXTURES, dir, f));
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...allFixtureGgufs(p));
+    else if (e.name.endsWith(".gguf")) out.push(p);
   }
-  return out;
+  return out.sort();
+}
+
+/** A fresh empty directory for a test's outputs. */
+export function scratchDir(prefix = "lora-edge-test-"): string {
+  return mkdtempSync(path.join(tmpdir(), prefix));
 }
