@@ -13,3 +13,5 @@ export type { ModelHparams, AdapterMeta } from "./gguf/metadata.js";
 export { checkAdapter, adapterSummary } from "./gguf/adapter.js";
 export type { AdapterCheck, AdapterProblem, AdapterSummary } from "./gguf/adapter.js";
 export { describeGguf } from "./gguf/describe.js";
+export * from "./runtime/index.js";
+export * from "./errors.js";

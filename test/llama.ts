@@ -21,7 +21,9 @@ export async function nextTokenLogProbs(modelPath: string, adapters: { filePath:
     const context = await model.createContext({ contextSize: 128, threads: availableParallelism(), lora: adapters.length ? { adapters } : undefined });
     try {
       const seq = context.getSequence();
-      const tokens = model.tokenize(prompt, true);
+      // tokenize() adds no BOS; llama.cpp's own prompt handling (and the reference logits) start with it.
+      const bos = model.tokens.bos;
+      const tokens = [...(bos === null ? [] : [bos]), ...model.tokenize(prompt)];
       for await (const out of seq.evaluateWithMetadata(tokens, { probabilities: true }, { temperature: 0 })) {
         const probs = out.probabilities as Map<number, number>;
         return new Map([...probs].map(([t, p]) => [t, Math.log(p)]));

@@ -4,11 +4,22 @@ import { Command, EXIT, UsageError, reportError } from "./command.js";
 /** Every command, loaded only when called so one command's dependencies never slow another. */
 const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   inspect: () => import("./commands/inspect.js"),
+  demo: () => import("./commands/demo.js"),
+  run: () => import("./commands/run.js"),
+  chat: () => import("./commands/chat.js"),
   check: () => import("./commands/check.js"),
+  devices: () => import("./commands/devices.js"),
+  synth: () => import("./commands/synth.js"),
+  bench: () => import("./commands/bench.js"),
+  convert: () => import("./commands/convert.js"),
+  "quantize-adapter": () => import("./commands/quantize-adapter.js"),
+  mix: () => import("./commands/mix.js"),
+  merge: () => import("./commands/merge.js"),
+  extract: () => import("./commands/extract.js"),
 };
 
 /** The command run when none is named. */
-const DEFAULT_COMMAND = "inspect";
+const DEFAULT_COMMAND = "demo";
 
 async function help(): Promise<void> {
   const rows = await Promise.all(Object.entries(COMMANDS).map(async ([name, load]) => [name, (await load()).default.summary]));

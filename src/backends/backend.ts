@@ -1,0 +1,92 @@
+// The interface every inference backend implements (native llama.cpp today, the wasm engine later).
+
+/** Which GPU API to use; false forces the CPU. */
+export type GpuChoice = "auto" | false | "cuda" | "vulkan" | "metal";
+
+export interface BackendOpenOptions {
+  /** Base model GGUF path. */
+  modelPath: string;
+  gpu: GpuChoice;
+  /** CPU threads for evaluation. */
+  threads: number;
+  /** Loading progress, 0..1. */
+  onProgress?: (progress: number) => void;
+}
+
+/** An adapter loaded into the backend (opaque to the runtime). */
+export interface BackendAdapter {
+  readonly path: string;
+  /** True once freed; a freed adapter must never be attached again. */
+  readonly freed: boolean;
+}
+
+/** One adapter of a context's active set with its user scale. */
+export interface ActiveAdapter {
+  adapter: BackendAdapter;
+  scale: number;
+}
+
+export interface SamplingOptions {
+  /** 0 = greedy. */
+  temperature: number;
+  topK: number;
+  topP: number;
+  seed: number;
+}
+
+/** One evaluation context (own KV cache) over the shared base model. */
+export interface BackendContext {
+  /** Tokens whose states are in the KV cache, in order. */
+  readonly cachedTokens: readonly number[];
+  /** Memory the context holds (KV cache and compute buffers, RAM and VRAM), bytes. */
+  readonly memoryBytes: number;
+  /** True when adapters can be replaced on this live context. */
+  readonly liveSwap: boolean;
+  /** Replace the active adapter set on the live context (only when `liveSwap`). Does not touch the KV cache. */
+  setAdapters(active: readonly ActiveAdapter[]): Promise<void>;
+  /** Forget every cached state. */
+  clear(): Promise<void>;
+  /** Keep only the first `n` cached tokens. */
+  truncate(n: number): Promise<void>;
+  /**
+   * Evaluate `tokens` after the cached ones and sample next tokens one at a time.
+   * Each yielded token is evaluated when the next one is requested; `return()` stops.
+   */
+  sample(tokens: readonly number[], sampling: SamplingOptions): AsyncGenerator<number, void, void>;
+  /** Evaluate `tokens` after the cached ones and return the next-token log-probabilities (all of the vocabulary). */
+  nextLogProbs(tokens: readonly number[]): Promise<Float64Array>;
+  dispose(): Promise<void>;
+}
+
+export interface BackendMemory {
+  /** Process resident memory, bytes. */
+  rss: number;
+  vramTotal?: number;
+  vramUsed?: number;
+}
+
+export interface Backend {
+  readonly name: "native" | "wasm";
+  /** Device in words, e.g. "cpu" or "cuda". */
+  readonly device: string;
+  /** Whether contexts of this backend can swap adapters live. */
+  readonly liveSwapSupported: boolean;
+  /** Whether a loaded adapter's memory can be freed before the model is disposed. */
+  readonly canFreeAdapters: boolean;
+  readonly modelPath: string;
+  readonly vocabSize: number;
+  readonly trainContextSize: number;
+  /** Milliseconds spent initialising the backend and loading the model. */
+  readonly timings: { initMs: number; modelLoadMs: number };
+  tokenize(text: string, addBos: boolean): number[];
+  /** Text of `tokens`, given the tokens before them (for leading-space handling). */
+  detokenize(tokens: readonly number[], before?: readonly number[]): string;
+  isEndOfGeneration(token: number): boolean;
+  loadAdapter(path: string): Promise<BackendAdapter>;
+  /** Free an adapter; the caller must have detached it from every context first. */
+  freeAdapter(adapter: BackendAdapter): Promise<void>;
+  /** A new context; `live: false` forces the re-create path for adapter changes. */
+  createContext(options: { contextSize: number; adapters: readonly ActiveAdapter[]; live: boolean }): Promise<BackendContext>;
+  memory(): Promise<BackendMemory>;
+  dispose(): Promise<void>;
+}

@@ -1,0 +1,290 @@
+// Native backend: llama.cpp through node-llama-cpp (Metal, CUDA, Vulkan or CPU), adapters swapped on live contexts.
+import path from "node:path";
+import { getLlama, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel } from "node-llama-cpp";
+import { BackendUnavailableError, ModelLoadError } from "../errors.js";
+import type {
+  ActiveAdapter,
+  Backend,
+  BackendAdapter,
+  BackendContext,
+  BackendMemory,
+  BackendOpenOptions,
+  GpuChoice,
+  SamplingOptions,
+} from "./backend.js";
+
+/** node-llama-cpp internals this backend relies on (pinned to 3.21.1); each is feature-detected. */
+interface NativeLora {
+  readonly filePath: string;
+  readonly disposed: boolean;
+  dispose(): Promise<void>;
+}
+interface ContextInternals {
+  _setLoras?: (loras: { filePath: string; scale?: number }[]) => Promise<void>;
+  _loraAdapters?: Set<NativeLora>;
+}
+interface ModelInternals {
+  _getOrLoadLora?: (filePath: string) => Promise<NativeLora>;
+  _loraAdapters?: Map<string, NativeLora>;
+}
+
+/** Whether this node-llama-cpp exposes what live swapping and adapter freeing need. */
+export function nativeInternals(model: LlamaModel, context?: LlamaContext): { liveSwap: boolean; freeAdapters: boolean } {
+  const m = model as unknown as ModelInternals;
+  const c = context as unknown as ContextInternals | undefined;
+  const freeAdapters = typeof m._getOrLoadLora === "function" && m._loraAdapters instanceof Map;
+  const liveSwap = freeAdapters && (c === undefined || typeof c._setLoras === "function");
+  return { liveSwap, freeAdapters };
+}
+
+const llamaCache = new Map<string, Promise<Llama>>();
+
+/** One llama.cpp binding per (gpu, threads) per process; models and contexts are per runtime. */
+async function sharedLlama(gpu: GpuChoice, threads: number): Promise<Llama> {
+  const key = `${String(gpu)}:${threads}`;
+  let p = llamaCache.get(key);
+  if (!p) {
+    p = getLlama({ gpu, build: "never", skipDownload: true, maxThreads: threads, logLevel: "error" as never, progressLogs: false });
+    llamaCache.set(key, p);
+    p.catch(() => llamaCache.delete(key));
+  }
+  return p;
+}
+
+class NativeAdapter implements BackendAdapter {
+  constructor(
+    readonly path: string,
+    readonly handle: NativeLora | null,
+  ) {}
+  freed = false;
+}
+
+class NativeContext implements BackendContext {
+  private ctx: LlamaContext;
+  private seq: LlamaContextSequence;
+  constructor(
+    private readonly backend: NativeBackend,
+    ctx: LlamaContext,
+    private readonly contextSize: number,
+    readonly liveSwap: boolean,
+  ) {
+    this.ctx = ctx;
+    this.seq = ctx.getSequence();
+  }
+
+  get cachedTokens(): readonly number[] {
+    return this.seq.contextTokens;
+  }
+
+  get memoryBytes(): number {
+    const m = this.ctx.memoryUsage;
+    return m.ram + m.vram;
+  }
+
+  get llamaContext(): LlamaContext {
+    return this.ctx;
+  }
+
+  async setAdapters(active: readonly ActiveAdapter[]): Promise<void> {
+    const list = loraList(active);
+    if (this.liveSwap) {
+      await (this.ctx as unknown as ContextInternals)._setLoras!(list);
+      return;
+    }
+    // Re-create path: a fresh context carries the new set (and an empty KV cache).
+    const next = await this.backend.newLlamaContext(this.contextSize, list);
+    const old = this.ctx;
+    this.ctx = next;
+    this.seq = next.getSequence();
+    await old.dispose();
+  }
+
+  async clear(): Promise<void> {
+    await this.seq.clearHistory();
+  }
+
+  async truncate(n: number): Promise<void> {
+    const end = this.seq.nextTokenIndex;
+    if (n < end) await this.seq.eraseContextTokenRanges([{ start: n, end }]);
+  }
+
+  async *sample(tokens: readonly number[], s: SamplingOptions): AsyncGenerator<number, void, void> {
+    const it = this.seq.evaluate(tokens.slice() as never, {
+      temperature: s.temperature,
+      topK: s.topK,
+      topP: s.topP,
+      minP: 0,
+      seed: s.seed,
+      yieldEogToken: true,
+    });
+    try {
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return;
+        yield r.value as number;
+      }
+    } finally {
+      await it.return(undefined);
+    }
+  }
+
+  async nextLogProbs(tokens: readonly number[]): Promise<Float64Array> {
+    const it = this.seq.evaluateWithMetadata(tokens.slice() as never, { probabilities: true }, { temperature: 0, yieldEogToken: true });
+    let probs: Map<number, number> = new Map();
+    try {
+      const r = await it.next();
+      if (!r.done) probs = r.value.probabilities as Map<number, number>;
+    } finally {
+      await it.return(undefined as never);
+    }
+    let n = this.backend.vocabSize;
+    for (const tok of probs.keys()) n = Math.max(n, tok + 1);
+    const out = new Float64Array(n).fill(-Infinity);
+    for (const [tok, p] of probs) out[tok] = Math.log(p);
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    this.backend.contexts.delete(this);
+    await this.ctx.dispose();
+  }
+}
+
+function loraList(active: readonly ActiveAdapter[]): { filePath: string; scale: number }[] {
+  // llama.cpp keeps one scale per adapter object: sum the scales of entries sharing one loaded file.
+  const byPath = new Map<string, number>();
+  for (const a of active) {
+    if (a.adapter.freed) throw new Error(`adapter ${a.adapter.path} was freed`);
+    byPath.set(a.adapter.path, (byPath.get(a.adapter.path) ?? 0) + a.scale);
+  }
+  return [...byPath].map(([filePath, scale]) => ({ filePath, scale }));
+}
+
+export class NativeBackend implements Backend {
+  readonly name = "native" as const;
+  readonly contexts = new Set<NativeContext>();
+  private constructor(
+    readonly llama: Llama,
+    readonly model: LlamaModel,
+    readonly modelPath: string,
+    readonly threads: number,
+    readonly timings: { initMs: number; modelLoadMs: number },
+    private readonly internals: { liveSwap: boolean; freeAdapters: boolean },
+  ) {}
+
+  static async open(o: BackendOpenOptions): Promise<NativeBackend> {
+    const t0 = performance.now();
+    let llama: Llama;
+    try {
+      llama = await sharedLlama(o.gpu, o.threads);
+    } catch (e) {
+      throw new BackendUnavailableError(`native${o.gpu ? `/${o.gpu}` : ""}`, (e as Error).message, { cause: e });
+    }
+    if (o.gpu !== false && o.gpu !== "auto" && llama.gpu !== o.gpu) {
+      // node-llama-cpp may fall back quietly (e.g. "metal" off Apple): asking for one GPU API means that one.
+      throw new BackendUnavailableError(`native/${o.gpu}`, `node-llama-cpp found ${llama.gpu === false ? "only the CPU" : llama.gpu} instead`);
+    }
+    const t1 = performance.now();
+    const modelPath = path.resolve(o.modelPath);
+    let model: LlamaModel;
+    try {
+      model = await llama.loadModel({
+        modelPath,
+        onLoadProgress: o.onProgress,
+      });
+    } catch (e) {
+      throw new ModelLoadError(modelPath, (e as Error).message, { cause: e });
+    }
+    const t2 = performance.now();
+    return new NativeBackend(llama, model, modelPath, o.threads, { initMs: t1 - t0, modelLoadMs: t2 - t1 }, nativeInternals(model));
+  }
+
+  get device(): string {
+    return this.llama.gpu === false ? "cpu" : this.llama.gpu;
+  }
+  get liveSwapSupported(): boolean {
+    return this.internals.liveSwap;
+  }
+  get canFreeAdapters(): boolean {
+    return this.internals.freeAdapters;
+  }
+  get vocabSize(): number {
+    const md = this.model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: readonly unknown[] } } };
+    return md.tokenizer?.ggml?.tokens?.length ?? 0;
+  }
+  get trainContextSize(): number {
+    return this.model.trainContextSize;
+  }
+
+  tokenize(text: string, addBos: boolean): number[] {
+    const toks = this.model.tokenize(text) as number[];
+    const bos = this.model.tokens.bos;
+    return addBos && bos != null && this.model.tokens.shouldPrependBosToken ? [bos as number, ...toks] : toks;
+  }
+
+  detokenize(tokens: readonly number[], before?: readonly number[]): string {
+    return this.model.detokenize(tokens as never, false, before as never);
+  }
+
+  isEndOfGeneration(token: number): boolean {
+    return this.model.isEogToken(token as never);
+  }
+
+  async loadAdapter(file: string): Promise<BackendAdapter> {
+    const resolved = path.resolve(file);
+    const m = this.model as unknown as ModelInternals;
+    if (this.internals.freeAdapters) {
+      const handle = await m._getOrLoadLora!(resolved);
+      return new NativeAdapter(resolved, handle);
+    }
+    // Public API only: a throwaway context makes llama.cpp load (and cache) the adapter.
+    const ctx = await this.newLlamaContext(16, [{ filePath: resolved, scale: 0 }]);
+    await ctx.dispose();
+    return new NativeAdapter(resolved, null);
+  }
+
+  async freeAdapter(adapter: BackendAdapter): Promise<void> {
+    const a = adapter as NativeAdapter;
+    if (a.freed) return;
+    a.freed = true;
+    if (!a.handle) return; // without the internals llama.cpp keeps it until the model is disposed
+    const m = this.model as unknown as ModelInternals;
+    if (m._loraAdapters?.get(a.path) === a.handle) m._loraAdapters.delete(a.path);
+    for (const c of this.contexts) (c.llamaContext as unknown as ContextInternals)._loraAdapters?.delete(a.handle);
+    await a.handle.dispose();
+  }
+
+  /** A llama.cpp context with one sequence and the given adapters (public API). */
+  async newLlamaContext(contextSize: number, loras: { filePath: string; scale: number }[]): Promise<LlamaContext> {
+    return this.model.createContext({
+      contextSize,
+      sequences: 1,
+      threads: this.threads,
+      ...(loras.length > 0 ? { lora: { adapters: loras } } : {}),
+    });
+  }
+
+  async createContext(o: { contextSize: number; adapters: readonly ActiveAdapter[]; live: boolean }): Promise<BackendContext> {
+    const ctx = await this.newLlamaContext(o.contextSize, loraList(o.adapters));
+    const live = o.live && nativeInternals(this.model, ctx).liveSwap;
+    const c = new NativeContext(this, ctx, o.contextSize, live);
+    this.contexts.add(c);
+    return c;
+  }
+
+  async memory(): Promise<BackendMemory> {
+    const rss = process.memoryUsage().rss;
+    if (this.llama.gpu === false) return { rss };
+    try {
+      const v = await this.llama.getVramState();
+      return { rss, vramTotal: v.total, vramUsed: v.used };
+    } catch {
+      return { rss };
+    }
+  }
+
+  async dispose(): Promise<void> {
+    for (const c of [...this.contexts]) await c.dispose();
+    await this.model.dispose();
+  }
+}

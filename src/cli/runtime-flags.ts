@@ -1,0 +1,85 @@
+// Flags shared by the commands that run a model (run, chat, demo): parsing and opening the runtime.
+import { UsageError } from "./command.js";
+import { Runtime, type RuntimeOptions } from "../runtime/index.js";
+import type { GpuChoice } from "../backends/backend.js";
+
+/** parseArgs option specs for model loading. */
+export const RUNTIME_FLAGS = {
+  model: { type: "string", short: "m" },
+  adapter: { type: "string", short: "a", multiple: true },
+  gpu: { type: "string" },
+  threads: { type: "string", short: "t" },
+  ctx: { type: "string", short: "c" },
+} as const;
+
+export interface RuntimeFlagValues {
+  model?: string;
+  adapter?: string[];
+  gpu?: string;
+  threads?: string;
+  ctx?: string;
+}
+
+/** One -a value: NAME=FILE[:SCALE] (a trailing ":number" is the scale; other colons belong to the path). */
+export function parseAdapterFlag(spec: string): { name: string; file: string; scale: number } {
+  const eq = spec.indexOf("=");
+  if (eq <= 0 || eq === spec.length - 1) throw new UsageError(`-a wants NAME=FILE[:SCALE], got "${spec}"`);
+  const name = spec.slice(0, eq);
+  let file = spec.slice(eq + 1);
+  let scale = 1;
+  const m = /^(.*):(-?\d+(?:\.\d+)?(?:e-?\d+)?)$/i.exec(file);
+  if (m && m[1].length > 0) {
+    file = m[1];
+    scale = Number(m[2]);
+  }
+  return { name, file, scale };
+}
+
+function positiveInt(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${flag} wants a whole number >= 1, got "${v}"`);
+  return n;
+}
+
+/** Runtime options from the flags. */
+export function runtimeOptions(v: RuntimeFlagValues, extra: Partial<RuntimeOptions> = {}): RuntimeOptions {
+  const gpu = v.gpu === undefined ? "auto" : v.gpu === "off" || v.gpu === "false" || v.gpu === "cpu" ? false : v.gpu;
+  if (gpu !== false && !["auto", "cuda", "vulkan", "metal"].includes(gpu)) throw new UsageError(`--gpu wants auto, cuda, vulkan, metal or off, got "${v.gpu}"`);
+  return {
+    model: v.model,
+    gpu: gpu as GpuChoice,
+    threads: positiveInt("threads", v.threads),
+    contextSize: positiveInt("ctx", v.ctx),
+    ...extra,
+  };
+}
+
+/** Open the runtime and load every -a adapter (in order). */
+export async function openWithAdapters(v: RuntimeFlagValues, extra: Partial<RuntimeOptions> = {}): Promise<Runtime> {
+  const specs = (v.adapter ?? []).map(parseAdapterFlag);
+  const rt = await Runtime.open(runtimeOptions(v, extra));
+  try {
+    for (const a of specs) await rt.adapters.load(a.name, a.file, { scale: a.scale });
+  } catch (e) {
+    await rt.dispose();
+    throw e;
+  }
+  return rt;
+}
+
+/** Parse a whole number flag with a default. */
+export function intFlag(flag: string, v: string | undefined, def: number, min = 0): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${flag} wants a whole number >= ${min}, got "${v}"`);
+  return n;
+}
+
+/** Parse a number flag with a default. */
+export function numFlag(flag: string, v: string | undefined, def: number): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new UsageError(`--${flag} wants a number, got "${v}"`);
+  return n;
+}

@@ -1,0 +1,96 @@
+// Typed errors of the runtime: adapter mismatch and load failures, missing backends, misuse of closed objects.
+
+/** Base class of every runtime error; `code` is stable and machine-readable. */
+export class LoraEdgeError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** An adapter does not fit the base model: names the first offending tensor (or field) and both shapes. */
+export class AdapterMismatchError extends LoraEdgeError {
+  readonly file: string;
+  readonly base: string;
+  /** First offending tensor, or the metadata key when the problem is not a tensor. */
+  readonly tensor: string;
+  /** What the base model requires, e.g. "[64, 4]" or "llama". */
+  readonly expected: string;
+  /** What the adapter file has. */
+  readonly actual: string;
+  /** Every problem found, first one first. */
+  readonly problems: readonly { tensor: string; expected: string; actual: string; message: string }[];
+  constructor(
+    file: string,
+    base: string,
+    problems: readonly { tensor: string; expected: string; actual: string; message: string }[],
+  ) {
+    const p = problems[0] ?? { tensor: "", expected: "", actual: "", message: "adapter does not fit the base" };
+    super(
+      "ADAPTER_MISMATCH",
+      `adapter ${file} does not fit base ${base}: ${p.tensor ? `${p.tensor}: ` : ""}expected ${p.expected}, got ${p.actual}` +
+        (p.message ? ` (${p.message})` : "") +
+        (problems.length > 1 ? ` and ${problems.length - 1} more problem(s)` : ""),
+    );
+    this.file = file;
+    this.base = base;
+    this.tensor = p.tensor;
+    this.expected = p.expected;
+    this.actual = p.actual;
+    this.problems = problems;
+  }
+}
+
+/** The adapter file could not be read or llama.cpp's loader refused it; `reason` says which. */
+export class AdapterLoadError extends LoraEdgeError {
+  readonly file: string;
+  readonly adapter: string;
+  constructor(adapter: string, file: string, reason: string, options?: { cause?: unknown }) {
+    super("ADAPTER_LOAD", `cannot load adapter "${adapter}" from ${file}: ${reason}`, options);
+    this.adapter = adapter;
+    this.file = file;
+  }
+}
+
+/** A name was used that is not loaded, or is loaded already. */
+export class AdapterNameError extends LoraEdgeError {
+  readonly adapter: string;
+  constructor(adapter: string, message: string) {
+    super("ADAPTER_NAME", message);
+    this.adapter = adapter;
+  }
+}
+
+/** The requested backend (or GPU) is not available on this machine. */
+export class BackendUnavailableError extends LoraEdgeError {
+  readonly backend: string;
+  constructor(backend: string, reason: string, options?: { cause?: unknown }) {
+    super("BACKEND_UNAVAILABLE", `backend "${backend}" is not available: ${reason}`, options);
+    this.backend = backend;
+  }
+}
+
+/** The base model file could not be loaded. */
+export class ModelLoadError extends LoraEdgeError {
+  readonly file: string;
+  constructor(file: string, reason: string, options?: { cause?: unknown }) {
+    super("MODEL_LOAD", `cannot load model ${file}: ${reason}`, options);
+    this.file = file;
+  }
+}
+
+/** A runtime, session or pool was used after it was disposed. */
+export class DisposedError extends LoraEdgeError {
+  constructor(what: string) {
+    super("DISPOSED", `${what} is disposed`);
+  }
+}
+
+/** Invalid argument to a runtime call (bad scale, bad option). */
+export class InvalidArgumentError extends LoraEdgeError {
+  constructor(message: string) {
+    super("INVALID_ARGUMENT", message);
+  }
+}

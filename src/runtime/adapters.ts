@@ -1,0 +1,179 @@
+// Adapter registry: validates adapter files against the base, loads each once, detaches before freeing.
+import fs from "node:fs";
+import path from "node:path";
+import type { Backend, BackendAdapter } from "../backends/backend.js";
+import { AdapterLoadError, AdapterMismatchError, AdapterNameError, InvalidArgumentError } from "../errors.js";
+import { checkAdapter, type AdapterSummary } from "../gguf/adapter.js";
+import { adapterMeta } from "../gguf/metadata.js";
+import { openGguf, type GgufFile } from "../gguf/reader.js";
+import type { Session } from "./session.js";
+
+export interface AdapterLoadOptions {
+  /** Scale used when a session names this adapter without one (default 1). */
+  scale?: number;
+}
+
+export interface AdapterInfo {
+  name: string;
+  /** Absolute path of the file. */
+  path: string;
+  /** Default user scale. */
+  scale: number;
+  /** adapter.lora.alpha, when present (effective scale = scale * alpha / rank). */
+  alpha: number | undefined;
+  ranks: number[];
+  targets: string[];
+  layers: number[];
+  /** Bytes of adapter tensor data. */
+  bytes: number;
+  taskName: string | undefined;
+  promptPrefix: string | undefined;
+  /** Time to check the file against the base, and for llama.cpp to load it. */
+  checkMs: number;
+  loadMs: number;
+  /** Sessions whose set names it. */
+  sessions: number;
+}
+
+interface Entry {
+  info: Omit<AdapterInfo, "sessions">;
+  handle: BackendAdapter;
+}
+
+/** What the registry needs from its runtime. */
+export interface RegistryHost {
+  readonly backend: Backend;
+  readonly base: GgufFile;
+  sessions(): Iterable<Session>;
+  /** Called before sessions are detached from `name` (the pool drops its sessions using it). */
+  beforeUnload(name: string): Promise<void>;
+  recordAdapterLoad(name: string, ms: number): void;
+}
+
+export class AdapterRegistry {
+  private readonly entries = new Map<string, Entry>();
+  private readonly pending = new Set<string>();
+
+  constructor(private readonly host: RegistryHost) {}
+
+  /**
+   * Load an adapter under `name`: our GGUF check against the base first (AdapterMismatchError naming
+   * the first offending tensor and both shapes; GgufError for a damaged file), then llama.cpp's loader
+   * (AdapterLoadError). A failure changes nothing already loaded.
+   */
+  async load(name: string, file: string, options: AdapterLoadOptions = {}): Promise<AdapterInfo> {
+    if (typeof name !== "string" || name.length === 0 || /[,=:\s]/.test(name)) {
+      throw new AdapterNameError(String(name), `adapter name "${name}" must be non-empty, without spaces, ",", "=" or ":"`);
+    }
+    if (this.entries.has(name) || this.pending.has(name)) throw new AdapterNameError(name, `an adapter named "${name}" is already loaded`);
+    const scale = options.scale ?? 1;
+    if (!Number.isFinite(scale)) throw new InvalidArgumentError(`adapter "${name}": scale must be a finite number`);
+    const resolved = path.resolve(file);
+    this.pending.add(name);
+    try {
+      const t0 = performance.now();
+      let st: fs.Stats;
+      try {
+        st = fs.statSync(resolved);
+      } catch (e) {
+        throw new AdapterLoadError(name, resolved, (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message, { cause: e });
+      }
+      if (!st.isFile()) throw new AdapterLoadError(name, resolved, "not a regular file");
+      const f = openGguf(resolved); // GgufError for anything malformed or truncated
+      let summary: AdapterSummary;
+      let meta: ReturnType<typeof adapterMeta>;
+      try {
+        const check = checkAdapter(this.host.base, f);
+        if (!check.ok) throw new AdapterMismatchError(resolved, this.host.base.path, check.problems);
+        summary = check.summary;
+        meta = adapterMeta(f);
+      } finally {
+        f.close();
+      }
+      const t1 = performance.now();
+      const shared = [...this.entries.values()].find((e) => e.info.path === resolved);
+      let handle: BackendAdapter;
+      if (shared) handle = shared.handle;
+      else {
+        try {
+          handle = await this.host.backend.loadAdapter(resolved);
+        } catch (e) {
+          throw new AdapterLoadError(name, resolved, `the backend refused it: ${(e as Error).message ?? String(e)}`, { cause: e });
+        }
+      }
+      const t2 = performance.now();
+      const info = {
+        name,
+        path: resolved,
+        scale,
+        alpha: summary.alpha,
+        ranks: summary.ranks,
+        targets: summary.targets,
+        layers: summary.layers,
+        bytes: summary.bytes,
+        taskName: meta.taskName,
+        promptPrefix: meta.promptPrefix,
+        checkMs: t1 - t0,
+        loadMs: t2 - t1,
+      };
+      this.entries.set(name, { info, handle });
+      this.host.recordAdapterLoad(name, t2 - t0);
+      return this.withSessions(info);
+    } finally {
+      this.pending.delete(name);
+    }
+  }
+
+  private withSessions(info: Omit<AdapterInfo, "sessions">): AdapterInfo {
+    let n = 0;
+    for (const s of this.host.sessions()) if (s.uses(info.name)) n++;
+    return { ...info, sessions: n };
+  }
+
+  list(): AdapterInfo[] {
+    return [...this.entries.values()].map((e) => this.withSessions(e.info));
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  get(name: string): AdapterInfo | undefined {
+    const e = this.entries.get(name);
+    return e && this.withSessions(e.info);
+  }
+
+  /** @internal the backend handle of a loaded adapter. */
+  handle(name: string): BackendAdapter {
+    const e = this.entries.get(name);
+    if (!e) throw new AdapterNameError(name, `no adapter named "${name}" is loaded`);
+    return e.handle;
+  }
+
+  /** @internal */
+  defaultScale(name: string): number {
+    const e = this.entries.get(name);
+    if (!e) throw new AdapterNameError(name, `no adapter named "${name}" is loaded`);
+    return e.info.scale;
+  }
+
+  /**
+   * Unload `name`: it is removed from every session's set first (a running generation continues with the
+   * rest of its set after its current token), then freed unless another name shares the same file.
+   */
+  async unload(name: string): Promise<void> {
+    const e = this.entries.get(name);
+    if (!e) throw new AdapterNameError(name, `no adapter named "${name}" is loaded`);
+    this.entries.delete(name);
+    // Every set drops the name now (synchronously), so no later adapter change can attach it again.
+    const detached = [...this.host.sessions()].map((s) => s.removeAdapter(name));
+    await this.host.beforeUnload(name);
+    await Promise.all(detached);
+    if (![...this.entries.values()].some((o) => o.handle === e.handle)) await this.host.backend.freeAdapter(e.handle);
+  }
+
+  /** @internal unload everything (runtime disposal). */
+  async clear(): Promise<void> {
+    for (const name of [...this.entries.keys()]) await this.unload(name);
+  }
+}

@@ -1,0 +1,222 @@
+// Runtime: one base model loaded once, a registry of validated adapters, and sessions that swap them live.
+import type { Backend, GpuChoice } from "../backends/backend.js";
+import { NativeBackend } from "../backends/native.js";
+import { BackendUnavailableError, DisposedError, InvalidArgumentError } from "../errors.js";
+import { openGguf, type GgufFile } from "../gguf/reader.js";
+import { AdapterRegistry } from "./adapters.js";
+import { defaultModelPath, defaultThreads } from "./defaults.js";
+import type { GenerationResult } from "./generation.js";
+import { LatencyRecorder, type LatencySummary } from "./latency.js";
+import { SessionPool, type PoolOptions } from "./pool.js";
+import { Session, type SessionHost, type SessionOptions } from "./session.js";
+
+export interface RuntimeOptions {
+  /** Base model GGUF (default: the embedded stories260K in the package's gguf/ folder). */
+  model?: string;
+  /** "auto" picks native (llama.cpp); the wasm engine is not wired in yet. */
+  backend?: "native" | "auto" | "wasm";
+  /** GPU API for the native backend: "auto" uses Metal, CUDA or Vulkan where present, else the CPU. */
+  gpu?: GpuChoice;
+  /** CPU threads (default: the cores this process may use). */
+  threads?: number;
+  /** Tokens per session context (default: min(2048, the model's training context)). */
+  contextSize?: number;
+  /** "live" (default when available) swaps adapters on the running context; "recreate" builds a new context. */
+  swap?: "auto" | "live" | "recreate";
+  onProgress?: (progress: number) => void;
+}
+
+interface TokenTotals {
+  tokens: number;
+  ms: number;
+}
+
+export interface RuntimeStats {
+  backend: string;
+  device: string;
+  model: string;
+  threads: number;
+  contextSize: number;
+  swapMode: "live" | "recreate";
+  load: { backendInitMs: number; modelLoadMs: number; totalMs: number };
+  adapters: { name: string; loadMs: number }[];
+  swaps: LatencySummary & { live: number; recreated: number };
+  /** Prompt and per-token throughput, without and with adapters attached. */
+  tokens: {
+    base: { prefillTokensPerSecond: number; decodeTokensPerSecond: number; generated: number };
+    adapted: { prefillTokensPerSecond: number; decodeTokensPerSecond: number; generated: number };
+  };
+  sessions: number;
+  memory: { rss: number; vramTotal?: number; vramUsed?: number };
+}
+
+const rate = (t: TokenTotals) => (t.ms > 0 ? (t.tokens / t.ms) * 1000 : 0);
+
+export class Runtime implements SessionHost {
+  readonly adapters: AdapterRegistry;
+  readonly contextSize: number;
+  readonly liveSwap: boolean;
+  private readonly openSessions = new Set<Session>();
+  private readonly pools = new Set<SessionPool>();
+  private readonly swapLatency = new LatencyRecorder();
+  private readonly swapCounts = { live: 0, recreated: 0 };
+  private readonly adapterLoads: { name: string; loadMs: number }[] = [];
+  private readonly totals = {
+    base: { prefill: { tokens: 0, ms: 0 }, decode: { tokens: 0, ms: 0 }, generated: 0 },
+    adapted: { prefill: { tokens: 0, ms: 0 }, decode: { tokens: 0, ms: 0 }, generated: 0 },
+  };
+  private vram: { vramTotal?: number; vramUsed?: number } = {};
+  private disposed = false;
+
+  private constructor(
+    readonly backend: Backend,
+    readonly base: GgufFile,
+    readonly threads: number,
+    options: RuntimeOptions,
+  ) {
+    this.contextSize = options.contextSize ?? Math.min(2048, backend.trainContextSize || 2048);
+    const mode = options.swap ?? "auto";
+    this.liveSwap = mode !== "recreate" && backend.liveSwapSupported;
+    if (mode === "live" && !backend.liveSwapSupported) {
+      throw new BackendUnavailableError(backend.name, "live adapter swapping is not supported by this node-llama-cpp");
+    }
+    this.adapters = new AdapterRegistry({
+      backend,
+      base,
+      sessions: () => this.openSessions,
+      beforeUnload: async (name) => {
+        await Promise.all([...this.pools].map((p) => p.drop(name)));
+      },
+      recordAdapterLoad: (name, ms) => {
+        this.adapterLoads.push({ name, loadMs: ms });
+        void this.refreshVram();
+      },
+    });
+  }
+
+  /** Load the base model once (checked by our GGUF reader first, then by llama.cpp). */
+  static async open(options: RuntimeOptions = {}): Promise<Runtime> {
+    const kind = options.backend ?? "auto";
+    if (kind === "wasm") throw new BackendUnavailableError("wasm", "the wasm engine is not available to the runtime yet; use \"native\"");
+    if (kind !== "native" && kind !== "auto") throw new InvalidArgumentError(`unknown backend "${String(kind)}"`);
+    const threads = options.threads ?? defaultThreads();
+    if (!Number.isInteger(threads) || threads < 1) throw new InvalidArgumentError("threads must be a whole number >= 1");
+    if (options.contextSize !== undefined && (!Number.isInteger(options.contextSize) || options.contextSize < 8)) {
+      throw new InvalidArgumentError("contextSize must be a whole number >= 8");
+    }
+    const modelPath = options.model ?? defaultModelPath();
+    const base = openGguf(modelPath); // GgufError names file, field and offset
+    try {
+      const backend = await NativeBackend.open({ modelPath, gpu: options.gpu ?? "auto", threads, onProgress: options.onProgress });
+      const rt = new Runtime(backend, base, threads, options);
+      await rt.refreshVram();
+      return rt;
+    } catch (e) {
+      base.close();
+      throw e;
+    }
+  }
+
+  private ensureOpen(): void {
+    if (this.disposed) throw new DisposedError("runtime");
+  }
+
+  get modelPath(): string {
+    return this.backend.modelPath;
+  }
+
+  /** A new session (its context is created on first use, or by `ready()`). */
+  session(options: SessionOptions = {}): Session {
+    this.ensureOpen();
+    const s = new Session(this, options);
+    this.openSessions.add(s);
+    return s;
+  }
+
+  /** A pool of sessions keyed by adapter set, least recently used evicted beyond `maxSessions`. */
+  pool(options: PoolOptions = {}): SessionPool {
+    this.ensureOpen();
+    const p = new SessionPool({ session: (o) => this.session(o), defaultScale: (n) => this.defaultScale(n) }, options);
+    this.pools.add(p);
+    return p;
+  }
+
+  /** Open sessions. */
+  get sessions(): readonly Session[] {
+    return [...this.openSessions];
+  }
+
+  /** @internal */
+  resolveAdapter(name: string) {
+    return this.adapters.handle(name);
+  }
+  /** @internal */
+  defaultScale(name: string): number {
+    return this.adapters.defaultScale(name);
+  }
+  /** @internal */
+  recordSwap(ms: number, live: boolean): void {
+    this.swapLatency.add(ms);
+    if (live) this.swapCounts.live++;
+    else this.swapCounts.recreated++;
+  }
+  /** @internal */
+  recordTokens(r: GenerationResult): void {
+    const t = Object.keys(r.adapters).length > 0 ? this.totals.adapted : this.totals.base;
+    t.prefill.tokens += r.timings.prefillTokens;
+    t.prefill.ms += r.timings.prefillMs;
+    t.decode.tokens += r.timings.decodeTokens;
+    t.decode.ms += r.timings.decodeMs;
+    t.generated += r.generatedTokens;
+  }
+  /** @internal */
+  sessionClosed(s: Session): void {
+    this.openSessions.delete(s);
+  }
+
+  private async refreshVram(): Promise<void> {
+    const m = await this.backend.memory();
+    this.vram = { vramTotal: m.vramTotal, vramUsed: m.vramUsed };
+  }
+
+  /** Load, swap and token timings, and memory. */
+  stats(): RuntimeStats {
+    const b = this.backend;
+    return {
+      backend: b.name,
+      device: b.device,
+      model: b.modelPath,
+      threads: this.threads,
+      contextSize: this.contextSize,
+      swapMode: this.liveSwap ? "live" : "recreate",
+      load: { backendInitMs: b.timings.initMs, modelLoadMs: b.timings.modelLoadMs, totalMs: b.timings.initMs + b.timings.modelLoadMs },
+      adapters: [...this.adapterLoads],
+      swaps: { ...this.swapLatency.summary(), ...this.swapCounts },
+      tokens: {
+        base: { prefillTokensPerSecond: rate(this.totals.base.prefill), decodeTokensPerSecond: rate(this.totals.base.decode), generated: this.totals.base.generated },
+        adapted: {
+          prefillTokensPerSecond: rate(this.totals.adapted.prefill),
+          decodeTokensPerSecond: rate(this.totals.adapted.decode),
+          generated: this.totals.adapted.generated,
+        },
+      },
+      sessions: this.openSessions.size,
+      memory: { rss: process.memoryUsage().rss, ...this.vram },
+    };
+  }
+
+  /** Dispose every pool and session, free every adapter, then the model. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const p of this.pools) await p.dispose();
+    for (const s of [...this.openSessions]) await s.dispose();
+    await this.adapters.clear();
+    await this.backend.dispose();
+    this.base.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+}
