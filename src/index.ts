@@ -14,4 +14,5 @@ export { checkAdapter, adapterSummary } from "./gguf/adapter.js";
 export type { AdapterCheck, AdapterProblem, AdapterSummary } from "./gguf/adapter.js";
 export { describeGguf } from "./gguf/describe.js";
 export * from "./runtime/index.js";
+export * from "./devices/index.js";
 export * from "./errors.js";
