@@ -5,6 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const REPO_ROOT = repoRoot;
 /** The fixtures directory (`../shared/fixtures` from the repository root). */
 export const FIXTURES = path.resolve(repoRoot, "../shared/fixtures");
 export const fixture = (rel: string): string => path.resolve(FIXTURES, rel);

@@ -1,0 +1,31 @@
+// Typed errors of the adapter tools: bad input files (naming file, field and byte offset) and refused conversions.
+import { LoraEdgeError } from "../errors.js";
+
+/** Input the tools cannot use; names the file, the field (tensor, key) and the byte offset (-1 if none). */
+export class ToolInputError extends LoraEdgeError {
+  readonly file: string;
+  readonly field: string;
+  readonly offset: number;
+  readonly reason: string;
+  constructor(code: string, file: string, field: string, offset: number, reason: string) {
+    super(code, `${file}: ${field}${offset >= 0 ? ` at byte ${offset}` : ""}: ${reason}`);
+    this.file = file;
+    this.field = field;
+    this.offset = offset;
+    this.reason = reason;
+  }
+}
+
+/** A malformed, hostile or unsupported safetensors file. */
+export class SafetensorsError extends ToolInputError {
+  constructor(file: string, field: string, offset: number, reason: string) {
+    super("SAFETENSORS", file, field, offset, reason);
+  }
+}
+
+/** A conversion or merge the tools refuse (unsupported feature, missing half, shape mismatch); nothing is written. */
+export class UnsupportedAdapterError extends ToolInputError {
+  constructor(file: string, field: string, reason: string) {
+    super("UNSUPPORTED_ADAPTER", file, field, -1, reason);
+  }
+}

@@ -1,0 +1,120 @@
+// Merges LoRA adapters into a base model GGUF (dequantize, W += s·B·A, requantize), streaming one tensor at a time.
+import { openGguf, GgufTensorInfo, GgufValueType } from "../gguf/reader.js";
+import { GgufKVInput, GgufTensorInput, kvInputsFrom, writeGguf } from "../gguf/writer.js";
+import { checkAdapter } from "../gguf/adapter.js";
+import { GgmlType, ggmlTypeById } from "../gguf/ggml-types.js";
+import { AdapterMismatchError } from "../errors.js";
+import { UnsupportedAdapterError } from "./errors.js";
+import { LoraAdapter, pairScale, readAdapter } from "./lora.js";
+import { tensorMath, TensorMath, typeName } from "./tensor-math.js";
+import { progressBar } from "./progress.js";
+
+export type MergeType = "keep" | "f32" | "f16" | "q8_0" | "q4_0";
+const TYPE_IDS: Record<Exclude<MergeType, "keep">, number> = { f32: GgmlType.F32, f16: GgmlType.F16, q8_0: GgmlType.Q8_0, q4_0: GgmlType.Q4_0 };
+/** llama.cpp's general.file_type for a model mostly of one type. */
+const FILE_TYPES: Record<Exclude<MergeType, "keep">, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7 };
+
+export interface MergeAdapterInput {
+  path: string;
+  scale: number;
+}
+
+export interface MergeResult {
+  output: string;
+  type: MergeType;
+  engine: "wasm" | "ts";
+  /** Why the TypeScript kernels ran instead of the wasm core, when they did. */
+  fallbackReason?: string;
+  tensors: number;
+  /** Tensors that received at least one adapter delta. */
+  merged: number;
+  /** Tensors whose bytes were re-encoded (merged or converted). */
+  reencoded: number;
+  /** Largest f32 working buffer, bytes (the memory bound of the streaming merge). */
+  peakTensorBytes: number;
+  seconds: number;
+}
+
+/** The output type of one tensor: 2-D weights whose rows are whole blocks take the requested type. */
+function outputType(t: GgufTensorInfo, type: MergeType): number {
+  if (type === "keep") return t.type.id;
+  const want = ggmlTypeById(TYPE_IDS[type])!;
+  if (t.ne.length < 2 || !t.name.endsWith(".weight") || t.name.endsWith("_norm.weight")) return t.type.id;
+  if (t.ne[0] % want.blockSize !== 0) return t.type.id;
+  // As llama.cpp's Q4_0 models do, the output projection keeps 8 bits (it dominates the logits' error).
+  if (type === "q4_0" && t.name === "output.weight") return GgmlType.Q8_0;
+  return want.id;
+}
+
+/**
+ * Writes base + Σ scale_i · alpha_i/r · B_i A_i. Everything is checked before the output is created:
+ * adapters against the base (as llama.cpp's loader would), and every tensor to re-encode against the kernels.
+ */
+export async function mergeAdapters(basePath: string, adapters: readonly MergeAdapterInput[], output: string, type: MergeType = "keep",
+  opts: { progress?: boolean; engine?: "auto" | "wasm" | "ts" } = {}): Promise<MergeResult> {
+  const t0 = performance.now();
+  const math: TensorMath = await tensorMath(opts.engine ?? "auto");
+  const base = openGguf(basePath);
+  try {
+    const loaded: { adapter: LoraAdapter; scale: number; path: string }[] = [];
+    for (const a of adapters) {
+      const f = openGguf(a.path);
+      try {
+        const check = checkAdapter(base, f);
+        if (!check.ok) throw new AdapterMismatchError(a.path, basePath, check.problems);
+      } finally {
+        f.close();
+      }
+      loaded.push({ adapter: readAdapter(a.path), scale: a.scale, path: a.path });
+    }
+    const deltas = new Map<string, { b: Float32Array; a: Float32Array; rank: number; s: number }[]>();
+    for (const { adapter, scale } of loaded) {
+      for (const p of adapter.pairs) {
+        const list = deltas.get(p.target) ?? [];
+        list.push({ b: p.b, a: p.a, rank: p.rank, s: scale * pairScale(adapter, p) });
+        deltas.set(p.target, list);
+      }
+    }
+    const plan = base.tensors.map((t) => {
+      const out = outputType(t, type);
+      const ds = deltas.get(t.name) ?? [];
+      const reencode = ds.length > 0 || out !== t.type.id;
+      if (reencode) {
+        if (!math.canDecode(t.type.id)) throw new UnsupportedAdapterError(basePath, t.name, `cannot dequantize ${t.type.name}`);
+        if (!math.canEncode(out)) {
+          throw new UnsupportedAdapterError(basePath, t.name, `cannot re-encode ${typeName(out)} (the kernels quantize F32, F16, BF16, Q4_0, Q4_1, Q8_0): use --type q8_0, q4_0 or f16`);
+        }
+      }
+      return { t, out, ds, reencode };
+    });
+    const kv: GgufKVInput[] = kvInputsFrom(base);
+    if (type !== "keep") {
+      const i = kv.findIndex((e) => e.key === "general.file_type");
+      const entry = { key: "general.file_type", type: GgufValueType.UINT32, value: FILE_TYPES[type] };
+      if (i >= 0) kv[i] = entry;
+      else kv.push(entry);
+    }
+    let peak = 0;
+    const bar = progressBar("merge", plan.length, opts.progress ?? false);
+    const tensors: GgufTensorInput[] = plan.map(({ t, out, ds, reencode }) => ({
+      name: t.name, type: out, ne: t.ne,
+      data: () => {
+        bar.tick(t.name);
+        const bytes = base.readTensor(t);
+        if (!reencode) return bytes;
+        peak = Math.max(peak, t.nElements * 4);
+        const [cols, rows] = [t.ne[0], t.nElements / t.ne[0]];
+        return math.mergeTensor(t.type.id, bytes, rows, cols, ds.map((d) => ({ b: d.b, a: d.a, rank: d.rank, s: d.s })), out);
+      },
+    }));
+    writeGguf(output, { kv, tensors, alignment: base.alignment });
+    bar.stop();
+    return {
+      output, type, engine: math.engine, fallbackReason: math.fallbackReason, tensors: plan.length,
+      merged: plan.filter((p) => p.ds.length > 0).length, reencoded: plan.filter((p) => p.reencode).length,
+      peakTensorBytes: peak, seconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    base.close();
+  }
+}

@@ -1,0 +1,104 @@
+// llama.cpp adapter GGUF -> PEFT LoRA directory (adapter_config.json + adapter_model.safetensors) for PEFT, vLLM, LoRAX.
+import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { GgmlType } from "../../gguf/ggml-types.js";
+import { UnsupportedAdapterError } from "../errors.js";
+import { readAdapter, sortPairs, pairScale, TOKEN_EMBD, transpose32 } from "../lora.js";
+import { SafetensorInput, writeSafetensors } from "../safetensors.js";
+import { encodeFromF32 } from "../tensor-codec.js";
+import { hfModuleOf, shortModule, SUPPORTED_ARCHITECTURES } from "./names.js";
+
+export interface GgufToPeftResult {
+  output: string;
+  pairs: number;
+  r: number;
+  loraAlpha: number;
+  rankPattern: Record<string, number>;
+  alphaPattern: Record<string, number>;
+  dtype: "F32" | "F16";
+}
+
+function mostCommon(xs: number[]): number {
+  const c = new Map<number, number>();
+  for (const x of xs) c.set(x, (c.get(x) ?? 0) + 1);
+  return [...c.entries()].sort((a, b) => b[1] - a[1] || b[0] - a[0])[0][0];
+}
+
+/**
+ * Writes the PEFT form of a GGUF adapter. Scaling is kept exactly: r is the most common rank, rank_pattern
+ * lists the others; lora_alpha is the GGUF alpha (without one, llama.cpp's scale is 1, so each module gets
+ * alpha = its rank, through alpha_pattern where that differs from r). F16 halves stay F16, others become F32.
+ * The directory is built beside the target and renamed into place; an existing non-empty target is refused.
+ */
+export function ggufToPeft(input: string, outDir: string, opts: { baseModel?: string } = {}): GgufToPeftResult {
+  const ad = readAdapter(input);
+  if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(ad.architecture)) {
+    throw new UnsupportedAdapterError(input, "general.architecture", `architecture not supported: ${ad.architecture} (supported: ${SUPPORTED_ARCHITECTURES.join(", ")})`);
+  }
+  const pairs = sortPairs(ad.pairs);
+  const modules = pairs.map((p) => {
+    const m = hfModuleOf(p.target);
+    if (!m) throw new UnsupportedAdapterError(input, p.target, "no Hugging Face module corresponds to this tensor in the llama family");
+    return m;
+  });
+  const r = mostCommon(pairs.map((p) => p.rank));
+  const rankPattern: Record<string, number> = {};
+  const alphaPattern: Record<string, number> = {};
+  const loraAlpha = ad.alpha ?? r;
+  pairs.forEach((p, i) => {
+    if (p.rank !== r) rankPattern[modules[i]] = p.rank;
+    // PEFT's scale alpha_m / r_m must equal llama.cpp's pairScale.
+    const alphaM = pairScale(ad, p) * p.rank;
+    if (Math.abs(alphaM - loraAlpha) > 1e-6 * Math.abs(loraAlpha)) alphaPattern[modules[i]] = alphaM;
+  });
+  const f16 = pairs.every((p) => p.typeA === GgmlType.F16 && p.typeB === GgmlType.F16);
+  const dtype = f16 ? "F16" : "F32";
+  const gt = f16 ? GgmlType.F16 : GgmlType.F32;
+  const tensors: SafetensorInput[] = [];
+  pairs.forEach((p, i) => {
+    const key = `base_model.model.${modules[i]}`;
+    if (p.target === TOKEN_EMBD) {
+      // PEFT's embedding LoRA: lora_embedding_A [r, n_vocab] = Bᵀ, lora_embedding_B [n_embd, r] = Aᵀ.
+      tensors.push({ name: `${key}.lora_embedding_A`, dtype, shape: [p.rank, p.nOut], data: encodeFromF32(transpose32(p.b, p.nOut, p.rank), gt) });
+      tensors.push({ name: `${key}.lora_embedding_B`, dtype, shape: [p.nIn, p.rank], data: encodeFromF32(transpose32(p.a, p.rank, p.nIn), gt) });
+      return;
+    }
+    tensors.push({ name: `${key}.lora_A.weight`, dtype, shape: [p.rank, p.nIn], data: encodeFromF32(p.a, gt) });
+    tensors.push({ name: `${key}.lora_B.weight`, dtype, shape: [p.nOut, p.rank], data: encodeFromF32(p.b, gt) });
+  });
+  const config = {
+    peft_type: "LORA",
+    task_type: "CAUSAL_LM",
+    base_model_name_or_path: opts.baseModel ?? null,
+    r,
+    lora_alpha: loraAlpha,
+    lora_dropout: 0,
+    target_modules: [...new Set(modules.map(shortModule))].sort(),
+    rank_pattern: rankPattern,
+    alpha_pattern: alphaPattern,
+    bias: "none",
+    use_rslora: false,
+    use_dora: false,
+    fan_in_fan_out: false,
+    modules_to_save: null,
+    init_lora_weights: true,
+    layers_to_transform: null,
+    layers_pattern: null,
+    inference_mode: true,
+    revision: null,
+  };
+  if (existsSync(outDir)) {
+    throw new UnsupportedAdapterError(outDir, "output", "already exists; choose a new directory");
+  }
+  const tmp = `${outDir}.${process.pid}.${Date.now().toString(36)}.tmp`;
+  mkdirSync(tmp, { recursive: true });
+  try {
+    writeSafetensors(join(tmp, "adapter_model.safetensors"), tensors, { format: "pt" });
+    writeFileSync(join(tmp, "adapter_config.json"), JSON.stringify(config, null, 2) + "\n");
+    renameSync(tmp, outDir);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  return { output: outDir, pairs: pairs.length, r, loraAlpha, rankPattern, alphaPattern, dtype };
+}
