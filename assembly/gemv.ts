@@ -1,0 +1,420 @@
+// Fused matrix-vector products y = W x over weight rows, for f32 x and for x quantized to 8-bit blocks.
+import { f16ToF32, f16x4ToF32, anyF16Special, f16LowFinite, f16HighFinite } from "./half";
+import { dotI8, dotNib32, hsumF32, fmaF32, lowNib, highNib } from "./simd";
+import { scaleMinK4, dequant_q4_1, dequant_q8_0, dequant_q4_k, dequant_q6_k, dequant_q5_0, dequant_q5_1, dequant_q5_k, dequant_q2_k, dequant_q3_k, dequant_iq4_nl, dequant_iq4_xs } from "./dequant";
+import { bf16_to_f32 } from "./half";
+
+/** Sum of a[i] * b[i] over n f32 values. */
+export function dot_f32(a: usize, b: usize, n: i32): f32 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const o = <usize>i << 2;
+    a0 = fmaF32(a0, v128.load(a + o), v128.load(b + o));
+    a1 = fmaF32(a1, v128.load(a + o, 16), v128.load(b + o, 16));
+    a2 = fmaF32(a2, v128.load(a + o, 32), v128.load(b + o, 32));
+    a3 = fmaF32(a3, v128.load(a + o, 48), v128.load(b + o, 48));
+  }
+  for (; i + 4 <= n; i += 4) a0 = fmaF32(a0, v128.load(a + (<usize>i << 2)), v128.load(b + (<usize>i << 2)));
+  let s = hsumF32(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  for (; i < n; i++) s += load<f32>(a + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2));
+  return s;
+}
+
+export function gemv_f32(w: usize, x: usize, y: usize, rows: i32, cols: i32): void {
+  const stride = <usize>cols << 2;
+  // already at the read ceiling cold: touching ahead made it slower (see PREFETCH)
+  for (let r = 0; r < rows; r++) store<f32>(y + (<usize>r << 2), dot_f32(w + <usize>r * stride, x, cols));
+}
+
+/** y[r] += s * (W x)[r]: the second half of a low-rank product (B t) accumulated into y. */
+export function gemv_f32_acc(w: usize, x: usize, y: usize, rows: i32, cols: i32, s: f32): void {
+  const stride = <usize>cols << 2;
+  for (let r = 0; r < rows; r++) {
+    const o = y + (<usize>r << 2);
+    store<f32>(o, load<f32>(o) + s * dot_f32(w + <usize>r * stride, x, cols));
+  }
+}
+
+export function gemv_f16(w: usize, x: usize, y: usize, rows: i32, cols: i32): void {
+  const stride = <usize>cols << 1;
+  const last = w + <usize>rows * stride - 1;
+  let touch: u32 = 0;
+  for (let r = 0; r < rows; r++) {
+    const p = w + <usize>r * stride;
+    touch += aheadRow(p, stride, last);
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+    let i = 0;
+    for (; i + 8 <= cols; i += 8) {
+      const h = v128.load(p + (<usize>i << 1));
+      const xo = x + (<usize>i << 2);
+      if (anyF16Special(h)) {
+        a0 = fmaF32(a0, f16x4ToF32(i32x4.extend_low_i16x8_u(h)), v128.load(xo));
+        a1 = fmaF32(a1, f16x4ToF32(i32x4.extend_high_i16x8_u(h)), v128.load(xo, 16));
+      } else {
+        a0 = fmaF32(a0, f16LowFinite(h), v128.load(xo));
+        a1 = fmaF32(a1, f16HighFinite(h), v128.load(xo, 16));
+      }
+    }
+    let s = hsumF32(f32x4.add(a0, a1));
+    for (; i < cols; i++) s += f16ToF32(load<u16>(p + (<usize>i << 1))) * load<f32>(x + (<usize>i << 2));
+    store<f32>(y + (<usize>r << 2), s);
+  }
+  keep(touch, y);
+}
+
+/** Q4_0 with f32 x: nibbles widened to f32 in registers. */
+export function gemv_q4_0_f32(w: usize, x: usize, y: usize, rows: i32, cols: i32): void {
+  const nb = cols >> 5;
+  const last = w + <usize>rows * <usize>nb * 18 - 1;
+  let touch: u32 = 0;
+  const eight = i8x16.splat(8);
+  for (let r = 0; r < rows; r++) {
+    let p = w + <usize>r * <usize>nb * 18;
+    let acc = f32x4.splat(0);
+    for (let b = 0; b < nb; b++) {
+      touch += ahead(p, last);
+      const d = f32x4.splat(f16ToF32(load<u16>(p)));
+      const q = v128.load(p, 2);
+      const xb = x + (<usize>b << 7);
+      const lo = i8x16.sub(lowNib(q), eight);
+      const hi = i8x16.sub(highNib(q), eight);
+      const l0 = i16x8.extend_low_i8x16_s(lo), l1 = i16x8.extend_high_i8x16_s(lo);
+      const h0 = i16x8.extend_low_i8x16_s(hi), h1 = i16x8.extend_high_i8x16_s(hi);
+      let s = f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(l0)), v128.load(xb));
+      s = fmaF32(s, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(l0)), v128.load(xb, 16));
+      s = fmaF32(s, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(l1)), v128.load(xb, 32));
+      s = fmaF32(s, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(l1)), v128.load(xb, 48));
+      s = fmaF32(s, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(h0)), v128.load(xb, 64));
+      s = fmaF32(s, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(h0)), v128.load(xb, 80));
+      s = fmaF32(s, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(h1)), v128.load(xb, 96));
+      s = fmaF32(s, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(h1)), v128.load(xb, 112));
+      acc = fmaF32(acc, s, d);
+      p += 18;
+    }
+    store<f32>(y + (<usize>r << 2), hsumF32(acc));
+  }
+  keep(touch, y);
+}
+
+/** Q4_0 with f32 x, no SIMD: the wasm scalar baseline. */
+export function gemv_q4_0_f32_scalar(w: usize, x: usize, y: usize, rows: i32, cols: i32): void {
+  const nb = cols >> 5;
+  for (let r = 0; r < rows; r++) {
+    let p = w + <usize>r * <usize>nb * 18;
+    let acc: f32 = 0;
+    for (let b = 0; b < nb; b++) {
+      const d = f16ToF32(load<u16>(p));
+      const xb = x + (<usize>b << 7);
+      let s: f32 = 0;
+      for (let j = 0; j < 16; j++) {
+        const q = <i32>load<u8>(p + 2 + j);
+        s += <f32>((q & 15) - 8) * load<f32>(xb + (<usize>j << 2)) + <f32>((q >> 4) - 8) * load<f32>(xb + (<usize>(j + 16) << 2));
+      }
+      acc += s * d;
+      p += 18;
+    }
+    store<f32>(y + (<usize>r << 2), acc);
+  }
+}
+
+/**
+ * How far ahead (bytes) some weight loops touch memory, starting cache misses (and page walks) early.
+ * Measured on cold weights: Q4_0/Q4_1 with 8-bit x +60 to +90%, F16 +55%, per-row dequantize paths
+ * +45%; the Q4_K/Q6_K integer kernels and F32 ran slower with it and Q8_0 the same, so those do not touch.
+ */
+const PREFETCH: usize = 8192;
+
+/** Loads one byte PREFETCH ahead of p (clamped to the last weight byte); its value only feeds keep(). */
+// @ts-ignore: decorator
+@inline function ahead(p: usize, last: usize): u32 {
+  return <u32>load<u8>(min<usize>(p + PREFETCH, last));
+}
+
+/** Touches every KiB of the row-sized span PREFETCH ahead of p (for kernels that stream whole rows). */
+// @ts-ignore: decorator
+@inline function aheadRow(p: usize, rowBytes: usize, last: usize): u32 {
+  let t: u32 = 0;
+  for (let o: usize = 0; o < rowBytes; o += 1024) t += ahead(p + o, last);
+  return t;
+}
+
+/** Keeps the touch loads alive without changing results (a never-true comparison on their sum). */
+// @ts-ignore: decorator
+@inline function keep(touch: u32, y: usize): void {
+  if (touch == 0xffffffff) store<u8>(y, load<u8>(y));
+}
+
+/** Four f16 scales at p, p+stride, p+2*stride, p+3*stride as f32x4. */
+// @ts-ignore: decorator
+@inline function f16x4At(p: usize, stride: usize): v128 {
+  let v = i32x4.splat(<i32>load<u16>(p));
+  v = i32x4.replace_lane(v, 1, <i32>load<u16>(p + stride));
+  v = i32x4.replace_lane(v, 2, <i32>load<u16>(p + 2 * stride));
+  v = i32x4.replace_lane(v, 3, <i32>load<u16>(p + 3 * stride));
+  return f16x4ToF32(v);
+}
+
+// @ts-ignore: decorator
+@inline function lane0(v: v128): v128 { return i32x4.shuffle(v, v, 0, 0, 0, 0); }
+// @ts-ignore: decorator
+@inline function lane1(v: v128): v128 { return i32x4.shuffle(v, v, 1, 1, 1, 1); }
+// @ts-ignore: decorator
+@inline function lane2(v: v128): v128 { return i32x4.shuffle(v, v, 2, 2, 2, 2); }
+// @ts-ignore: decorator
+@inline function lane3(v: v128): v128 { return i32x4.shuffle(v, v, 3, 3, 3, 3); }
+
+/** Integer dot of one 4-bit block (16 packed bytes at q) with 32 int8 x at xo. */
+// @ts-ignore: decorator
+@inline function nibBlock(q: usize, xo: usize): v128 {
+  const v = v128.load(q);
+  return f32x4.convert_i32x4_s(dotNib32(lowNib(v), v128.load(xo), highNib(v), v128.load(xo, 16)));
+}
+
+// @ts-ignore: decorator
+@inline function i8Block(q: usize, xo: usize): v128 {
+  return f32x4.convert_i32x4_s(dotI8(v128.load(q, 16), v128.load(xo, 16), dotI8(v128.load(q), v128.load(xo), i32x4.splat(0))));
+}
+
+/**
+ * Q4_0 with 8-bit x (qx int8, dx scales, xs block sums): integer dot per block, one scale multiply;
+ * four blocks per step so their f16 scales convert together.
+ */
+export function gemv_q4_0_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize, rows: i32, cols: i32): void {
+  const nb = cols >> 5;
+  const last = w + <usize>rows * <usize>nb * 18 - 1;
+  let touch: u32 = 0;
+  for (let r = 0; r < rows; r++) {
+    let p = w + <usize>r * <usize>nb * 18;
+    let acc = f32x4.splat(0);
+    let corr = f32x4.splat(0);
+    let b = 0;
+    for (; b + 4 <= nb; b += 4) {
+      touch += ahead(p, last);
+      const d = f16x4At(p, 18);
+      const bo = <usize>b << 2;
+      const s = f32x4.mul(d, v128.load(dx + bo));
+      corr = fmaF32(corr, d, v128.load(xs + bo));
+      const xo = qx + (<usize>b << 5);
+      acc = fmaF32(acc, nibBlock(p + 2, xo), lane0(s));
+      acc = fmaF32(acc, nibBlock(p + 20, xo + 32), lane1(s));
+      acc = fmaF32(acc, nibBlock(p + 38, xo + 64), lane2(s));
+      acc = fmaF32(acc, nibBlock(p + 56, xo + 96), lane3(s));
+      p += 72;
+    }
+    let c = hsumF32(corr);
+    for (; b < nb; b++) {
+      const d = f16ToF32(load<u16>(p));
+      const bo = <usize>b << 2;
+      acc = fmaF32(acc, nibBlock(p + 2, qx + (<usize>b << 5)), f32x4.splat(d * load<f32>(dx + bo)));
+      c += d * load<f32>(xs + bo);
+      p += 18;
+    }
+    store<f32>(y + (<usize>r << 2), hsumF32(acc) - <f32>8 * c);
+  }
+  keep(touch, y);
+}
+
+export function gemv_q4_1_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize, rows: i32, cols: i32): void {
+  const nb = cols >> 5;
+  const last = w + <usize>rows * <usize>nb * 20 - 1;
+  let touch: u32 = 0;
+  for (let r = 0; r < rows; r++) {
+    let p = w + <usize>r * <usize>nb * 20;
+    let acc = f32x4.splat(0);
+    let corr = f32x4.splat(0);
+    let b = 0;
+    for (; b + 4 <= nb; b += 4) {
+      touch += ahead(p, last);
+      const d = f16x4At(p, 20);
+      const m = f16x4At(p + 2, 20);
+      const bo = <usize>b << 2;
+      const s = f32x4.mul(d, v128.load(dx + bo));
+      corr = fmaF32(corr, m, v128.load(xs + bo));
+      const xo = qx + (<usize>b << 5);
+      acc = fmaF32(acc, nibBlock(p + 4, xo), lane0(s));
+      acc = fmaF32(acc, nibBlock(p + 24, xo + 32), lane1(s));
+      acc = fmaF32(acc, nibBlock(p + 44, xo + 64), lane2(s));
+      acc = fmaF32(acc, nibBlock(p + 64, xo + 96), lane3(s));
+      p += 80;
+    }
+    let c = hsumF32(corr);
+    for (; b < nb; b++) {
+      const d = f16ToF32(load<u16>(p));
+      const bo = <usize>b << 2;
+      acc = fmaF32(acc, nibBlock(p + 4, qx + (<usize>b << 5)), f32x4.splat(d * load<f32>(dx + bo)));
+      c += f16ToF32(load<u16>(p, 2)) * load<f32>(xs + bo);
+      p += 20;
+    }
+    store<f32>(y + (<usize>r << 2), hsumF32(acc) + c);
+  }
+  keep(touch, y);
+}
+
+export function gemv_q8_0_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize, rows: i32, cols: i32): void {
+  const nb = cols >> 5;
+  for (let r = 0; r < rows; r++) {
+    let p = w + <usize>r * <usize>nb * 34;
+    let acc = f32x4.splat(0);
+    let b = 0;
+    for (; b + 4 <= nb; b += 4) {
+      const s = f32x4.mul(f16x4At(p, 34), v128.load(dx + (<usize>b << 2)));
+      const xo = qx + (<usize>b << 5);
+      acc = fmaF32(acc, i8Block(p + 2, xo), lane0(s));
+      acc = fmaF32(acc, i8Block(p + 36, xo + 32), lane1(s));
+      acc = fmaF32(acc, i8Block(p + 70, xo + 64), lane2(s));
+      acc = fmaF32(acc, i8Block(p + 104, xo + 96), lane3(s));
+      p += 136;
+    }
+    for (; b < nb; b++) {
+      const d = f16ToF32(load<u16>(p));
+      acc = fmaF32(acc, i8Block(p + 2, qx + (<usize>b << 5)), f32x4.splat(d * load<f32>(dx + (<usize>b << 2))));
+      p += 34;
+    }
+    store<f32>(y + (<usize>r << 2), hsumF32(acc));
+  }
+}
+
+/** Four packed bytes (one u32) to f32x4. */
+// @ts-ignore: decorator
+@inline function bytes4ToF32(v: u32): v128 {
+  return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(i32x4.splat(<i32>v))));
+}
+
+/**
+ * Q4_K with 8-bit x. Per super-block the eight 6-bit scales and mins are unpacked at once (as packed
+ * bytes in u32 words) into vectors, scaled by the x block scales, and picked per sub-block by lane.
+ */
+export function gemv_q4_k_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize, rows: i32, cols: i32): void {
+  const nb = cols >> 8;
+  for (let r = 0; r < rows; r++) {
+    let p = w + <usize>r * <usize>nb * 144;
+    let acc = f32x4.splat(0);
+    let corr = f32x4.splat(0);
+    for (let b = 0; b < nb; b++) {
+      const d = f32x4.splat(f16ToF32(load<u16>(p)));
+      const dmin = f32x4.splat(f16ToF32(load<u16>(p, 2)));
+      const a0 = load<u32>(p, 4), a1 = load<u32>(p, 8), a2 = load<u32>(p, 12);
+      const scLo = a0 & 0x3f3f3f3f;
+      const mLo = a1 & 0x3f3f3f3f;
+      const scHi = (a2 & 0x0f0f0f0f) | (((a0 >> 6) & 0x03030303) << 4);
+      const mHi = ((a2 >> 4) & 0x0f0f0f0f) | (((a1 >> 6) & 0x03030303) << 4);
+      const bo = dx + (<usize>b << 5);
+      const so = xs + (<usize>b << 5);
+      const sv0 = f32x4.mul(f32x4.mul(d, bytes4ToF32(scLo)), v128.load(bo));
+      const sv1 = f32x4.mul(f32x4.mul(d, bytes4ToF32(scHi)), v128.load(bo, 16));
+      corr = fmaF32(corr, f32x4.mul(dmin, bytes4ToF32(mLo)), v128.load(so));
+      corr = fmaF32(corr, f32x4.mul(dmin, bytes4ToF32(mHi)), v128.load(so, 16));
+      const xo = qx + (<usize>b << 8);
+      const q = p + 16;
+      let v0 = v128.load(q), v1 = v128.load(q, 16);
+      acc = fmaF32(acc, f32x4.convert_i32x4_s(dotNib32(lowNib(v0), v128.load(xo), lowNib(v1), v128.load(xo, 16))), lane0(sv0));
+      acc = fmaF32(acc, f32x4.convert_i32x4_s(dotNib32(highNib(v0), v128.load(xo, 32), highNib(v1), v128.load(xo, 48))), lane1(sv0));
+      v0 = v128.load(q, 32); v1 = v128.load(q, 48);
+      acc = fmaF32(acc, f32x4.convert_i32x4_s(dotNib32(lowNib(v0), v128.load(xo, 64), lowNib(v1), v128.load(xo, 80))), lane2(sv0));
+      acc = fmaF32(acc, f32x4.convert_i32x4_s(dotNib32(highNib(v0), v128.load(xo, 96), highNib(v1), v128.load(xo, 112))), lane3(sv0));
+      v0 = v128.load(q, 64); v1 = v128.load(q, 80);
+      acc = fmaF32(acc, f32x4.convert_i32x4_s(dotNib32(lowNib(v0), v128.load(xo, 128), lowNib(v1), v128.load(xo, 144))), lane0(sv1));
+      acc = fmaF32(acc, f32x4.convert_i32x4_s(dotNib32(highNib(v0), v128.load(xo, 160), highNib(v1), v128.load(xo, 176))), lane1(sv1));
+      v0 = v128.load(q, 96); v1 = v128.load(q, 112);
+      acc = fmaF32(acc, f32x4.convert_i32x4_s(dotNib32(lowNib(v0), v128.load(xo, 192), lowNib(v1), v128.load(xo, 208))), lane2(sv1));
+      acc = fmaF32(acc, f32x4.convert_i32x4_s(dotNib32(highNib(v0), v128.load(xo, 224), highNib(v1), v128.load(xo, 240))), lane3(sv1));
+      p += 144;
+    }
+    store<f32>(y + (<usize>r << 2), hsumF32(acc) - hsumF32(corr));
+  }
+}
+
+/** i32x4 partial sums of 16 products (q - 32) * x for 6-bit q (0..63); relaxed int8 dot where built. */
+// @ts-ignore: decorator
+@inline function dotQ6(q: v128, x: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q, i32x4.splat(0));
+    const xsum = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, i8x16.splat(1), i32x4.splat(0));
+    return i32x4.sub(s, i32x4.shl(xsum, 5));
+  } else {
+    return dotI8(i8x16.sub(q, i8x16.splat(32)), x, i32x4.splat(0));
+  }
+}
+
+export function gemv_q6_k_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize, rows: i32, cols: i32): void {
+  const nb = cols >> 8;
+  const zero = i32x4.splat(0);
+  const m4 = i8x16.splat(0x0f);
+  const m3 = i8x16.splat(3);
+  for (let r = 0; r < rows; r++) {
+    let p = w + <usize>r * <usize>nb * 210;
+    let acc = f32x4.splat(0);
+    for (let b = 0; b < nb; b++) {
+      const d = f16ToF32(load<u16>(p, 208));
+      for (let n = 0; n < 2; n++) {
+        const ql = p + (<usize>n << 6);
+        const qh = p + 128 + (<usize>n << 5);
+        const sc = p + 192 + (<usize>n << 3);
+        const xb = (b << 3) + (n << 2);
+        let i0 = zero, i1 = zero, i2 = zero, i3 = zero;
+        for (let c = 0; c < 2; c++) {
+          const l0 = v128.load(ql + (<usize>c << 4));
+          const l1 = v128.load(ql + 32 + (<usize>c << 4));
+          const h = v128.load(qh + (<usize>c << 4));
+          const q1 = v128.or(v128.and(l0, m4), i16x8.shl(v128.and(h, m3), 4));
+          const q2 = v128.or(v128.and(l1, m4), i16x8.shl(v128.and(i16x8.shr_u(h, 2), m3), 4));
+          const q3 = v128.or(v128.and(i16x8.shr_u(l0, 4), m4), i16x8.shl(v128.and(i16x8.shr_u(h, 4), m3), 4));
+          const q4 = v128.or(v128.and(i16x8.shr_u(l1, 4), m4), i16x8.shl(v128.and(i16x8.shr_u(h, 6), m3), 4));
+          const xo = qx + (<usize>xb << 5) + (<usize>c << 4);
+          i0 = i32x4.add(i0, i32x4.mul(dotQ6(q1, v128.load(xo)), i32x4.splat(<i32>load<i8>(sc + c))));
+          i1 = i32x4.add(i1, i32x4.mul(dotQ6(q2, v128.load(xo, 32)), i32x4.splat(<i32>load<i8>(sc + c + 2))));
+          i2 = i32x4.add(i2, i32x4.mul(dotQ6(q3, v128.load(xo, 64)), i32x4.splat(<i32>load<i8>(sc + c + 4))));
+          i3 = i32x4.add(i3, i32x4.mul(dotQ6(q4, v128.load(xo, 96)), i32x4.splat(<i32>load<i8>(sc + c + 6))));
+        }
+        const bo = dx + (<usize>xb << 2);
+        acc = fmaF32(acc, f32x4.convert_i32x4_s(i0), f32x4.splat(d * load<f32>(bo)));
+        acc = fmaF32(acc, f32x4.convert_i32x4_s(i1), f32x4.splat(d * load<f32>(bo, 4)));
+        acc = fmaF32(acc, f32x4.convert_i32x4_s(i2), f32x4.splat(d * load<f32>(bo, 8)));
+        acc = fmaF32(acc, f32x4.convert_i32x4_s(i3), f32x4.splat(d * load<f32>(bo, 12)));
+      }
+      p += 210;
+    }
+    store<f32>(y + (<usize>r << 2), hsumF32(acc));
+  }
+}
+
+// f32-x GEMV for the other block types: each row is dequantized into an L1-sized scratch row, then dotted.
+// @ts-ignore: decorator
+@inline function viaScratch(kind: i32, w: usize, x: usize, y: usize, rows: i32, cols: i32, scratch: usize, rowBytes: usize, bs: i32): void {
+  const nb = cols / bs;
+  const last = w + <usize>rows * rowBytes - 1;
+  let touch: u32 = 0;
+  for (let r = 0; r < rows; r++) {
+    const p = w + <usize>r * rowBytes;
+    touch += aheadRow(p, rowBytes, last);
+    if (kind == 3) dequant_q4_1(p, scratch, nb);
+    else if (kind == 8) dequant_q8_0(p, scratch, nb);
+    else if (kind == 12) dequant_q4_k(p, scratch, nb);
+    else if (kind == 14) dequant_q6_k(p, scratch, nb);
+    else if (kind == 6) dequant_q5_0(p, scratch, nb);
+    else if (kind == 7) dequant_q5_1(p, scratch, nb);
+    else if (kind == 13) dequant_q5_k(p, scratch, nb);
+    else if (kind == 10) dequant_q2_k(p, scratch, nb);
+    else if (kind == 11) dequant_q3_k(p, scratch, nb);
+    else if (kind == 20) dequant_iq4_nl(p, scratch, nb);
+    else if (kind == 23) dequant_iq4_xs(p, scratch, nb);
+    else bf16_to_f32(p, scratch, cols);
+    store<f32>(y + (<usize>r << 2), dot_f32(scratch, x, cols));
+  }
+  keep(touch, y);
+}
+
+export function gemv_q4_1_f32(w: usize, x: usize, y: usize, rows: i32, cols: i32, scratch: usize): void { viaScratch(3, w, x, y, rows, cols, scratch, <usize>(cols >> 5) * 20, 32); }
+export function gemv_q8_0_f32(w: usize, x: usize, y: usize, rows: i32, cols: i32, scratch: usize): void { viaScratch(8, w, x, y, rows, cols, scratch, <usize>(cols >> 5) * 34, 32); }
+export function gemv_q5_0_f32(w: usize, x: usize, y: usize, rows: i32, cols: i32, scratch: usize): void { viaScratch(6, w, x, y, rows, cols, scratch, <usize>(cols >> 5) * 22, 32); }
+export function gemv_q5_1_f32(w: usize, x: usize, y: usize, rows: i32, cols: i32, scratch: usize): void { viaScratch(7, w, x, y, rows, cols, scratch, <usize>(cols >> 5) * 24, 32); }
+export function gemv_q4_k_f32(w: usize, x: usize, y: usize, rows: i32, cols: i32, scratch: usize): void { viaScratch(12, w, x, y, rows, cols, scratch, <usize>(cols >> 8) * 144, 256); }
+export function gemv_q5_k_f32(w: usize, x: usize, y: usize, rows: i32, cols: i32, scratch: usize): void { viaScratch(13, w, x, y, rows, cols, scratch, <usize>(cols >> 8) * 176, 256); }
+export function gemv_q6_k_f32(w: usize, x: usize, y: usize, rows: i32, cols: i32, scratch: usize): void { viaScratch(14, w, x, y, rows, cols, scratch, <usize>(cols >> 8) * 210, 256); }
+export function gemv_q2_k_f32(w: usize, x: usize, y: usize, rows: i32, cols: i32, scratch: usize): void { viaScratch(10, w, x, y, rows, cols, scratch, <usize>(cols >> 8) * 84, 256); }
+export function gemv_q3_k_f32(w: usize, x: usize, y: usize, rows: i32, cols: i32, scratch: usize): void { viaScratch(11, w, x, y, rows, cols, scratch, <usize>(cols >> 8) * 110, 256); }
+export function gemv_iq4_nl_f32(w: usize, x: usize, y: usize, rows: i32, cols: i32, scratch: usize): void { viaScratch(20, w, x, y, rows, cols, scratch, <usize>(cols >> 5) * 18, 32); }
+export function gemv_iq4_xs_f32(w: usize, x: usize, y: usize, rows: i32, cols: i32, scratch: usize): void { viaScratch(23, w, x, y, rows, cols, scratch, <usize>(cols >> 8) * 136, 256); }
+export function gemv_bf16_f32(w: usize, x: usize, y: usize, rows: i32, cols: i32, scratch: usize): void { viaScratch(30, w, x, y, rows, cols, scratch, <usize>cols << 1, 1); }
+

@@ -1,0 +1,40 @@
+// Source of a kernel worker: instantiates the shared-memory build and runs calls posted through an Atomics slot.
+
+/** See pool.ts for the slot layout: calls are [function number, argument count, arguments...] as Float64. */
+export const WORKER_SOURCE = `
+const { workerData, parentPort } = require("node:worker_threads");
+const { module, memory, control, names } = workerData;
+const inst = new WebAssembly.Instance(module, { env: { memory, abort() { throw new Error("wasm abort"); } } });
+const fns = names.map((n) => inst.exports[n]);
+const ctl = new Int32Array(control);
+const f64 = new Float64Array(control, 64);
+parentPort.postMessage("ready");
+let seen = 0;
+for (;;) {
+  Atomics.wait(ctl, 0, seen);
+  const seq = Atomics.load(ctl, 0);
+  if (seq === seen) continue;
+  seen = seq;
+  const count = ctl[2];
+  if (count < 0) break;
+  let err = 0;
+  try {
+    let o = 0;
+    for (let c = 0; c < count; c++) {
+      const f = fns[f64[o]];
+      const n = f64[o + 1];
+      const a = o + 2;
+      if (n === 5) f(f64[a], f64[a + 1], f64[a + 2], f64[a + 3], f64[a + 4]);
+      else if (n === 6) f(f64[a], f64[a + 1], f64[a + 2], f64[a + 3], f64[a + 4], f64[a + 5]);
+      else if (n === 7) f(f64[a], f64[a + 1], f64[a + 2], f64[a + 3], f64[a + 4], f64[a + 5], f64[a + 6]);
+      else f(...Array.from(f64.subarray(a, a + n)));
+      o = a + n;
+    }
+  } catch (e) {
+    err = 1;
+  }
+  ctl[4] = err;
+  Atomics.store(ctl, 1, seq);
+  Atomics.notify(ctl, 1);
+}
+`;
