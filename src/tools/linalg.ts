@@ -1,20 +1,4 @@
-// Plain TypeScript linear algebra for adapters: W += s·B·A, thin QR, symmetric eigen (Jacobi) and truncated SVD.
-
-/** W (nOut x nIn, row-major) += s · B (nOut x r) · A (r x nIn); the low-rank product is accumulated in f64. */
-export function addScaledBA(w: Float32Array, nOut: number, nIn: number, b: ArrayLike<number>, a: ArrayLike<number>, r: number, s: number): void {
-  const row = new Float64Array(nIn);
-  for (let o = 0; o < nOut; o++) {
-    row.fill(0);
-    for (let k = 0; k < r; k++) {
-      const c = b[o * r + k];
-      if (c === 0) continue;
-      const off = k * nIn;
-      for (let i = 0; i < nIn; i++) row[i] += c * a[off + i];
-    }
-    const wo = o * nIn;
-    for (let i = 0; i < nIn; i++) w[wo + i] += s * row[i];
-  }
-}
+// Plain TypeScript f64 linear algebra for adapters: products, thin QR, symmetric eigen (Jacobi) and truncated SVD.
 
 /** C (m x n) = X (m x k) · Y (k x n), all row-major, f64. */
 export function matmul(x: ArrayLike<number>, y: ArrayLike<number>, m: number, k: number, n: number): Float64Array {

@@ -2,7 +2,8 @@
 import { ggmlTypeById } from "../gguf/ggml-types.js";
 import { KERNELS, loadCore, type Core } from "../core/index.js";
 import { canCode, decodeToF32, encodeFromF32 } from "./tensor-codec.js";
-import { addScaledBA, tsMatmul, type Matmul } from "./linalg.js";
+import { tsMatmul, type Matmul } from "./linalg.js";
+import { mergeRef } from "../core/reference/lowrank.js";
 
 export interface TensorMath {
   /** "wasm" when the wasm core runs the kernels, "ts" for the plain TypeScript fallback. */
@@ -33,15 +34,16 @@ export interface MergeDelta {
 
 const tsMath: TensorMath = {
   engine: "ts",
-  canDecode: (t) => canCode(t),
+  canDecode: (t) => KERNELS.has(t),
   canEncode: (t) => canCode(t),
   decode: (t, bytes, n) => decodeToF32(bytes, t, n),
   encode: (t, x) => encodeFromF32(x, t),
-  merge: (w, b, a, rows, cols, r, s) => addScaledBA(w, rows, cols, b, a, r, s),
+  // The core's scalar reference: the same f32 operation order as the wasm kernel, so both engines agree bit for bit.
+  merge: (w, b, a, rows, cols, r, s) => mergeRef(w, b, a, rows, cols, r, s),
   matmul: tsMatmul,
   mergeTensor(typeIn, bytes, rows, cols, deltas, typeOut) {
     const w = decodeToF32(bytes, typeIn, rows * cols);
-    for (const d of deltas) addScaledBA(w, rows, cols, d.b, d.a, d.rank, d.s);
+    for (const d of deltas) mergeRef(w, d.b, d.a, rows, cols, d.rank, d.s);
     return encodeFromF32(w, typeOut);
   },
 };

@@ -7,9 +7,24 @@ import { AdapterMismatchError } from "../../src/errors.js";
 import { mergeAdapters, MergeType } from "../../src/tools/merge.js";
 import { pairScale, readAdapter, writeAdapter } from "../../src/tools/lora.js";
 import { decodeToF32, encodeFromF32 } from "../../src/tools/tensor-codec.js";
-import { addScaledBA } from "../../src/tools/linalg.js";
 import { fixture, scratchDir } from "../fixtures.js";
 import { logProbs, randomArray, rng, worstError, writeMergedF32 } from "./helpers.js";
+
+/** W (nOut x nIn, row-major) += s · B (nOut x r) · A (r x nIn); the low-rank product is accumulated in f64. */
+function addScaledBA(w: Float32Array, nOut: number, nIn: number, b: ArrayLike<number>, a: ArrayLike<number>, r: number, s: number): void {
+  const row = new Float64Array(nIn);
+  for (let o = 0; o < nOut; o++) {
+    row.fill(0);
+    for (let k = 0; k < r; k++) {
+      const c = b[o * r + k];
+      if (c === 0) continue;
+      const off = k * nIn;
+      for (let i = 0; i < nIn; i++) row[i] += c * a[off + i];
+    }
+    const wo = o * nIn;
+    for (let i = 0; i < nIn; i++) w[wo + i] += s * row[i];
+  }
+}
 
 const dir = scratchDir("lora-edge-merge-");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

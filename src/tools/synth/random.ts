@@ -1,4 +1,5 @@
 // Seeded random tensor bytes for generated models: F32, F16, and valid Q4_0 / Q8_0 blocks.
+import { f32ToF16 } from "../../core/reference/half.js";
 
 /** xoshiro128** generator: deterministic, fast, 32-bit outputs. */
 export class Rng {
@@ -38,35 +39,6 @@ export class Rng {
       for (let i = 0; i < bytes.byteLength; i++) bytes[i] = this.u32() & 255;
     }
   }
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** f32 -> f16 bits, round to nearest even; handles subnormals, overflow to Inf, NaN. */
-export function f32ToF16(v: number): number {
-  f32[0] = v;
-  const x = u32[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let h = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1))) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
-  return sign | h;
 }
 
 /** Approximately normal value (sum of 4 uniforms), mean 0, standard deviation `std`. */
