@@ -1,18 +1,8 @@
 // Seeded GGUF mutations for fuzzing the reader: bit flips, truncations, and header fields set to extreme values.
 import { parseGguf } from "../src/gguf/reader.js";
 import { bufferSource } from "../src/gguf/byte-source.js";
+import { mulberry32 } from "../src/random.js";
 
-/** A small, fast, seeded PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Field { name: string; offset: number; bytes: number }
 

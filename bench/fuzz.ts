@@ -4,13 +4,14 @@ import { parseArgs } from "node:util";
 import { openGguf } from "../src/gguf/reader.js";
 import { DEFAULT_MODEL } from "../src/paths.js";
 import { FUZZ_SEEDS } from "./fuzz-seeds.js";
-import { headerFields, mutate, rng } from "./fuzz-inputs.js";
+import { headerFields, mutate } from "./fuzz-inputs.js";
 import { fuzzOne } from "./fuzz-check.js";
+import { mulberry32 } from "../src/random.js";
 
 const { values } = parseArgs({ options: { count: { type: "string", default: "10000" }, seed: { type: "string", default: "1" }, "max-ms": { type: "string", default: "1000" } } });
 const count = Number(values.count);
 const maxMs = Number(values["max-ms"]);
-const next = rng(Number(values.seed));
+const next = mulberry32(Number(values.seed));
 const seeds = FUZZ_SEEDS().map((p) => { const bytes = new Uint8Array(readFileSync(p)); return { p, bytes, fields: headerFields(bytes) }; });
 const base = openGguf(DEFAULT_MODEL);
 const tally = { parsed: 0, refused: 0, failures: 0, slow: 0 };

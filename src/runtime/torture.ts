@@ -2,6 +2,7 @@
 import { adapterSetKey, normalizeAdapterSet } from "./adapter-set.js";
 import type { Runtime } from "./runtime.js";
 import type { GenerateOptions, Session } from "./session.js";
+import { mulberry32 } from "../random.js";
 
 export interface TortureOptions {
   /** Adapter files the names are loaded from. */
@@ -26,17 +27,6 @@ export interface TortureReport {
   ms: number;
 }
 
-/** mulberry32: a small seeded PRNG in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NAMES = ["a", "b", "c", "d"];
 const SCALES = [1, 0.5, -0.75, 0, 2];
@@ -48,7 +38,7 @@ const PROMPTS = ["Once upon a time", "The cat", "Lily and Tom went to the park",
  */
 export async function runTorture(rt: Runtime, o: TortureOptions): Promise<TortureReport> {
   const t0 = performance.now();
-  const rnd = seededRandom(o.seed);
+  const rnd = mulberry32(o.seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
   const loaded = new Map<string, string>(); // name -> file
   const sessions: Session[] = [];

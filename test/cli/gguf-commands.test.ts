@@ -3,21 +3,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fixture, scratchDir } from "../fixtures.js";
-import { main } from "../../src/cli/app.js";
+import { cli } from "../cli-capture.js";
 
-/** Runs the CLI in-process, capturing stdout and stderr. */
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  vi.spyOn(process.stdout, "write").mockImplementation((s) => { out += String(s); return true; });
-  vi.spyOn(process.stderr, "write").mockImplementation((s) => { err += String(s); return true; });
-  try {
-    const code = await main(args);
-    return { code, out, err };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
 
 afterEach(() => vi.restoreAllMocks());
 

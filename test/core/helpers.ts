@@ -1,18 +1,10 @@
 // Test utilities for the kernel core: seeded random data, valid random quantized blocks, normwise error.
 import { GgmlTypeTraits } from "../../src/gguf/ggml-types.js";
 import { kernelsFor } from "../../src/core/kernels.js";
+import { mulberry32 } from "../../src/random.js";
 
-/** Deterministic PRNG (mulberry32): uniform in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG: uniform in [0, 1). */
+export const rng = mulberry32;
 
 /** Roughly normal values (sum of uniforms), scaled. */
 export function randomF32(n: number, seed: number, scale = 1): Float32Array {

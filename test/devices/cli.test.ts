@@ -1,22 +1,11 @@
 // lora-edge devices and synth through the CLI dispatcher: text, JSON, refusals and exit codes.
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
-import { main } from "../../src/cli/app.js";
+import { cli } from "../cli-capture.js";
 import { openGguf } from "../../src/gguf/reader.js";
 import { scratchDir } from "../fixtures.js";
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  vi.spyOn(process.stdout, "write").mockImplementation((s) => { out += String(s); return true; });
-  vi.spyOn(process.stderr, "write").mockImplementation((s) => { err += String(s); return true; });
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
 
 const facts = (name: string) => path.resolve(import.meta.dirname, `../fixtures/facts/${name}.json`);
 let dir: string;

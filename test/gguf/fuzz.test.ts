@@ -3,8 +3,9 @@ import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { fixture } from "../fixtures.js";
 import { openGguf } from "../../src/gguf/reader.js";
-import { headerFields, mutate, rng } from "../../bench/fuzz-inputs.js";
+import { headerFields, mutate } from "../../bench/fuzz-inputs.js";
 import { fuzzOne } from "../../bench/fuzz-check.js";
+import { mulberry32 } from "../../src/random.js";
 
 const SEEDS = [
   "adapters/stories260K-lora-synthetic-r4-s1.gguf",
@@ -18,7 +19,7 @@ const MAX_MS_PER_INPUT = 2000;
 describe("gguf reader fuzz", () => {
   it(`survives ${SEEDS.length * PER_SEED} seeded mutations: every input parses or is refused with GgufError`, () => {
     using base = openGguf(fixture("models/stories260K.gguf"));
-    const next = rng(20261126);
+    const next = mulberry32(20261126);
     const tally = { parsed: 0, refused: 0 };
     const kinds = new Set<string>();
     let slowest = 0;

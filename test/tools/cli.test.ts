@@ -2,21 +2,10 @@
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
-import { main } from "../../src/cli/app.js";
+import { cli } from "../cli-capture.js";
 import { parseWeighted } from "../../src/cli/commands/mix.js";
 import { fixture, scratchDir } from "../fixtures.js";
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  vi.spyOn(process.stdout, "write").mockImplementation((s) => { out += String(s); return true; });
-  vi.spyOn(process.stderr, "write").mockImplementation((s) => { err += String(s); return true; });
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
 afterEach(() => vi.restoreAllMocks());
 
 const dir = scratchDir("lora-edge-toolcli-");

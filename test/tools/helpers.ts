@@ -7,17 +7,12 @@ import { writeSafetensors, SafetensorsDtype } from "../../src/tools/safetensors.
 import { encodeFromF32 } from "../../src/tools/tensor-codec.js";
 import { GgmlType } from "../../src/gguf/ggml-types.js";
 import { cpuLlama } from "../llama.js";
+import { mulberry32 } from "../../src/random.js";
 
 /** Seeded uniform numbers in [-1, 1). */
 export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const next = mulberry32(seed);
+  return () => next() * 2 - 1;
 }
 
 export function randomArray(n: number, scale: number, r: () => number): Float32Array {
