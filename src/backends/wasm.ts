@@ -1,0 +1,212 @@
+// Wasm backend: the project's own CPU engine (AssemblyScript SIMD core) behind the Backend interface; this file does the file and process work.
+import path from "node:path";
+import { openGguf } from "../gguf/reader.js";
+import { createPool, loadCore, type Core, type KernelPool } from "../core/index.js";
+import { EngineAdapter, EngineContext, EngineModel } from "./wasm/engine/index.js";
+import { createTokenizer, vocabFromMetadata, type Tokenizer } from "./wasm/tokenizer/index.js";
+import type {
+  ActiveAdapter,
+  Backend,
+  BackendAdapter,
+  BackendContext,
+  BackendMemory,
+  BackendOpenOptions,
+  SamplingOptions,
+} from "./backend.js";
+
+export interface WasmOpenOptions extends Omit<BackendOpenOptions, "gpu"> {
+  gpu?: BackendOpenOptions["gpu"];
+  /** llama.cpp's CPU default (flash attention with an f16 running sum) when true (default), plain softmax otherwise. */
+  flashAttention?: boolean;
+}
+
+/** A wasm core for `threads` threads: a worker pool sharing one memory when more than one. */
+export async function openCore(threads: number): Promise<{ core: Core; pool?: KernelPool }> {
+  if (threads > 1) {
+    try {
+      const pool = await createPool({ threads });
+      return { core: pool.core, pool };
+    } catch {
+      // no shared-memory build here: one thread
+    }
+  }
+  return { core: await loadCore() };
+}
+
+/** Loads a model file into a core (the file is read here, the engine only sees tensors). */
+export function loadEngineModel(core: Core, modelPath: string, onProgress?: (p: number) => void): EngineModel {
+  const f = openGguf(modelPath);
+  try {
+    return new EngineModel(core, f, onProgress);
+  } finally {
+    f.close();
+  }
+}
+
+class WasmAdapter implements BackendAdapter {
+  constructor(readonly path: string, readonly engine: EngineAdapter) {}
+  get freed(): boolean {
+    return this.engine.freed;
+  }
+}
+
+function engineSet(active: readonly ActiveAdapter[]): { adapter: EngineAdapter; scale: number }[] {
+  // entries sharing one adapter add their scales, as the native backend does
+  const by = new Map<EngineAdapter, number>();
+  for (const a of active) {
+    const e = (a.adapter as WasmAdapter).engine;
+    if (!e) throw new Error(`adapter ${a.adapter.path} was not loaded by the wasm backend`);
+    if (e.freed) throw new Error(`adapter ${a.adapter.path} was freed`);
+    by.set(e, (by.get(e) ?? 0) + a.scale);
+  }
+  return [...by].map(([adapter, scale]) => ({ adapter, scale }));
+}
+
+class WasmContext implements BackendContext {
+  readonly liveSwap = true;
+  constructor(private readonly backend: WasmBackend, readonly engine: EngineContext) {}
+
+  get cachedTokens(): readonly number[] {
+    return this.engine.cachedTokens;
+  }
+
+  get memoryBytes(): number {
+    return this.engine.memoryBytes;
+  }
+
+  async setAdapters(active: readonly ActiveAdapter[]): Promise<void> {
+    this.engine.setAdapters(engineSet(active));
+  }
+
+  async clear(): Promise<void> {
+    this.engine.clear();
+  }
+
+  async truncate(n: number): Promise<void> {
+    this.engine.truncate(n);
+  }
+
+  async *sample(tokens: readonly number[], s: SamplingOptions): AsyncGenerator<number, void, void> {
+    const it = this.engine.generate(tokens, { temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed });
+    try {
+      for (;;) {
+        const r = it.next();
+        if (r.done) return;
+        yield r.value;
+      }
+    } finally {
+      it.return();
+    }
+  }
+
+  async nextLogProbs(tokens: readonly number[]): Promise<Float64Array> {
+    const logits = this.engine.evaluate(tokens);
+    let mx = -Infinity;
+    for (const v of logits) mx = Math.max(mx, v);
+    let z = 0;
+    for (const v of logits) z += Math.exp(v - mx);
+    const lse = mx + Math.log(z);
+    return Float64Array.from(logits, (v) => v - lse);
+  }
+
+  async dispose(): Promise<void> {
+    this.backend.contexts.delete(this);
+    this.engine.dispose();
+  }
+}
+
+export class WasmBackend implements Backend {
+  readonly name = "wasm" as const;
+  readonly liveSwapSupported = true;
+  readonly canFreeAdapters = true;
+  readonly contexts = new Set<WasmContext>();
+
+  private constructor(
+    readonly model: EngineModel,
+    readonly tokenizer: Tokenizer,
+    readonly modelPath: string,
+    readonly threads: number,
+    readonly timings: { initMs: number; modelLoadMs: number },
+    private readonly pool: KernelPool | undefined,
+  ) {}
+
+  static async open(o: WasmOpenOptions): Promise<WasmBackend> {
+    const t0 = performance.now();
+    const threads = Math.max(1, Math.floor(o.threads));
+    const { core, pool } = await openCore(threads);
+    const t1 = performance.now();
+    const modelPath = path.resolve(o.modelPath);
+    const f = openGguf(modelPath);
+    try {
+      const model = new EngineModel(core, f, o.onProgress);
+      if (o.flashAttention === false) model.flashAttention = false;
+      const tokenizer = createTokenizer(vocabFromMetadata(f, modelPath));
+      return new WasmBackend(model, tokenizer, modelPath, pool ? pool.threads : 1, { initMs: t1 - t0, modelLoadMs: performance.now() - t1 }, pool);
+    } catch (e) {
+      pool?.dispose();
+      throw e;
+    } finally {
+      f.close();
+    }
+  }
+
+  get device(): string {
+    return `cpu (wasm ${this.model.core.build}, ${this.threads} thread${this.threads > 1 ? "s" : ""})`;
+  }
+  get vocabSize(): number {
+    return this.model.config.nVocab;
+  }
+  get trainContextSize(): number {
+    return this.model.config.contextLength;
+  }
+
+  tokenize(text: string, addBos: boolean): number[] {
+    const ids = this.tokenizer.tokenize(text);
+    const bos = this.tokenizer.vocab.bosId;
+    return addBos && this.tokenizer.vocab.addBos && bos !== null ? [bos, ...ids] : ids;
+  }
+
+  detokenize(tokens: readonly number[], before: readonly number[] = []): string {
+    if (before.length === 0) return this.tokenizer.detokenize(tokens);
+    const all = this.tokenizer.detokenizeBytes([...before, ...tokens]);
+    const head = this.tokenizer.detokenizeBytes(before);
+    return new TextDecoder().decode(all.subarray(head.length));
+  }
+
+  isEndOfGeneration(token: number): boolean {
+    return this.tokenizer.vocab.eogIds.has(token) || token === this.tokenizer.vocab.eosId;
+  }
+
+  async loadAdapter(file: string): Promise<BackendAdapter> {
+    const resolved = path.resolve(file);
+    const f = openGguf(resolved);
+    try {
+      return new WasmAdapter(resolved, this.model.loadAdapter(f));
+    } finally {
+      f.close();
+    }
+  }
+
+  async freeAdapter(adapter: BackendAdapter): Promise<void> {
+    const a = adapter as WasmAdapter;
+    for (const c of this.contexts) {
+      if (c.engine.uses(a.engine)) throw new Error(`adapter ${a.path} is still attached to a context`);
+    }
+    a.engine.free();
+  }
+
+  async createContext(o: { contextSize: number; adapters: readonly ActiveAdapter[]; live: boolean }): Promise<BackendContext> {
+    const c = new WasmContext(this, new EngineContext(this.model, o.contextSize, engineSet(o.adapters)));
+    this.contexts.add(c);
+    return c;
+  }
+
+  async memory(): Promise<BackendMemory> {
+    return { rss: process.memoryUsage().rss };
+  }
+
+  async dispose(): Promise<void> {
+    for (const c of [...this.contexts]) await c.dispose();
+    this.pool?.dispose();
+  }
+}

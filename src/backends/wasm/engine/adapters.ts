@@ -1,0 +1,114 @@
+// LoRA adapters for the engine: reads <tensor>.lora_a / .lora_b pairs from an adapter source into core memory, never merged into the base.
+import type { Core, Matrix } from "../../../core/core.js";
+import { GgmlType } from "../../../gguf/ggml-types.js";
+import { EngineConfigError, ModelSource } from "./config.js";
+import type { LoraTerm } from "./products.js";
+
+export interface LoraPair {
+  a: Matrix;
+  b: Matrix;
+  rank: number;
+}
+
+/** An adapter resident in core memory. */
+export class EngineAdapter {
+  private freed_ = false;
+  constructor(
+    private readonly core: Core,
+    readonly name: string,
+    /** adapter.lora.alpha; 0 when absent (then the user scale is used as is). */
+    readonly alpha: number,
+    /** Pairs by base tensor name. */
+    readonly pairs: ReadonlyMap<string, LoraPair>,
+    readonly bytes: number,
+  ) {}
+
+  get freed(): boolean {
+    return this.freed_;
+  }
+
+  /** Effective scale of a pair: user scale * alpha / rank (user scale alone without alpha). */
+  scaleOf(pair: LoraPair, userScale: number): number {
+    return this.alpha ? (userScale * this.alpha) / pair.rank : userScale;
+  }
+
+  /** Releases the adapter's memory; the engine must no longer reference it. */
+  free(): void {
+    if (this.freed_) return;
+    this.freed_ = true;
+    for (const p of this.pairs.values()) {
+      this.core.free(p.a);
+      this.core.free(p.b);
+    }
+  }
+}
+
+/** Adapter halves in another type (F16, quantized) are widened to F32 once at load. */
+function f32Bytes(core: Core, typeId: number, bytes: Uint8Array, n: number): Uint8Array {
+  if (typeId === GgmlType.F32) return bytes;
+  const v = core.dequantize(typeId, bytes, n);
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
+
+/**
+ * Loads an adapter checked against the base's product matrices (`base` by tensor name).
+ * Norm entries are skipped as llama.cpp does; adapters on token_embd are refused.
+ */
+export function loadAdapter(core: Core, src: ModelSource, base: ReadonlyMap<string, Matrix>, architecture: string): EngineAdapter {
+  const type = src.get("general.type");
+  if (type !== undefined && type !== "adapter") throw new EngineConfigError(src.path, "general.type", `'${String(type)}', expected 'adapter'`);
+  const at = src.get("adapter.type");
+  if (at !== "lora") throw new EngineConfigError(src.path, "adapter.type", `'${String(at)}', expected 'lora'`);
+  const arch = src.get("general.architecture");
+  if (arch !== architecture) throw new EngineConfigError(src.path, "general.architecture", `'${String(arch)}', the model is '${architecture}'`);
+  const alphaRaw = src.get("adapter.lora.alpha");
+  const alpha = typeof alphaRaw === "number" ? alphaRaw : 0;
+  const names = new Set<string>();
+  for (const t of src.tensors) {
+    const m = /^(.*)\.lora_[ab]$/.exec(t.name);
+    if (!m) throw new EngineConfigError(src.path, t.name, "not a .lora_a/.lora_b tensor");
+    if (m[1].endsWith("_norm.weight")) continue;
+    names.add(m[1]);
+  }
+  const pairs = new Map<string, LoraPair>();
+  let bytes = 0;
+  try {
+    for (const name of names) {
+      if (name === "token_embd.weight") throw new EngineConfigError(src.path, name, "adapters on the token embedding are not supported by this engine");
+      const w = base.get(name);
+      if (!w) throw new EngineConfigError(src.path, name, "the model has no such product matrix");
+      const ta = src.tensor(name + ".lora_a"), tb = src.tensor(name + ".lora_b");
+      if (!ta || !tb) throw new EngineConfigError(src.path, name, "needs both .lora_a and .lora_b");
+      const rank = tb.ne[0];
+      if (ta.ne[0] !== w.cols || ta.ne[1] !== rank || tb.ne[1] !== w.rows) {
+        throw new EngineConfigError(src.path, name, `lora_a [${ta.ne.join(", ")}] / lora_b [${tb.ne.join(", ")}] do not fit the base [${w.cols}, ${w.rows}]`);
+      }
+      const a = core.upload(GgmlType.F32, f32Bytes(core, ta.type.id, src.readTensor(ta), rank * w.cols), rank, w.cols);
+      const b = core.upload(GgmlType.F32, f32Bytes(core, tb.type.id, src.readTensor(tb), w.rows * rank), w.rows, rank);
+      pairs.set(name, { a, b, rank });
+      bytes += (rank * w.cols + w.rows * rank) * 4;
+    }
+  } catch (e) {
+    for (const p of pairs.values()) {
+      core.free(p.a);
+      core.free(p.b);
+    }
+    throw e;
+  }
+  return new EngineAdapter(core, src.path, alpha, pairs, bytes);
+}
+
+/** Adapter terms per base tensor name for an active set of (adapter, user scale). */
+export function termsFor(active: readonly { adapter: EngineAdapter; scale: number }[]): Map<string, LoraTerm[]> {
+  const out = new Map<string, LoraTerm[]>();
+  for (const { adapter, scale } of active) {
+    if (adapter.freed) throw new Error(`adapter ${adapter.name} was freed`);
+    if (scale === 0) continue;
+    for (const [name, pair] of adapter.pairs) {
+      let list = out.get(name);
+      if (!list) out.set(name, (list = []));
+      list.push({ a: pair.a, b: pair.b, scale: adapter.scaleOf(pair, scale) });
+    }
+  }
+  return out;
+}
