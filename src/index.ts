@@ -1,4 +1,4 @@
-// lora-edge's public API: the GGUF layer, and (as they land) the runtime, core and tools.
+// lora-edge's public API: GGUF reading and writing, the runtime and its backends, the wasm core, the tools, devices.
 export { GgufError } from "./gguf/errors.js";
 export { openGguf, parseGguf, GgufFile, GgufArray, GgufValueType } from "./gguf/reader.js";
 export type { GgufKV, GgufTensorInfo, GgufValue } from "./gguf/reader.js";
@@ -16,3 +16,14 @@ export { describeGguf } from "./gguf/describe.js";
 export * from "./runtime/index.js";
 export * from "./devices/index.js";
 export * from "./errors.js";
+export { loadCore, createPool, Core, KERNELS, kernelsFor } from "./core/index.js";
+export type { CoreOptions } from "./core/index.js";
+export { WasmBackend } from "./backends/wasm.js";
+export { peftToGguf } from "./tools/peft/to-gguf.js";
+export { ggufToPeft } from "./tools/peft/from-gguf.js";
+export { quantizeAdapter } from "./tools/quantize-adapter.js";
+export { mixAdapters } from "./tools/mix.js";
+export { mergeAdapters } from "./tools/merge.js";
+export { extractAdapter } from "./tools/extract.js";
+export { synthModel, synthAdapter } from "./tools/synth.js";
+export { openSafetensors, writeSafetensors } from "./tools/safetensors.js";

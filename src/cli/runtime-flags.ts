@@ -8,6 +8,7 @@ export const RUNTIME_FLAGS = {
   model: { type: "string", short: "m" },
   adapter: { type: "string", short: "a", multiple: true },
   gpu: { type: "string" },
+  backend: { type: "string" },
   threads: { type: "string", short: "t" },
   ctx: { type: "string", short: "c" },
 } as const;
@@ -16,6 +17,7 @@ export interface RuntimeFlagValues {
   model?: string;
   adapter?: string[];
   gpu?: string;
+  backend?: string;
   threads?: string;
   ctx?: string;
 }
@@ -46,8 +48,11 @@ function positiveInt(flag: string, v: string | undefined): number | undefined {
 export function runtimeOptions(v: RuntimeFlagValues, extra: Partial<RuntimeOptions> = {}): RuntimeOptions {
   const gpu = v.gpu === undefined ? "auto" : v.gpu === "off" || v.gpu === "false" || v.gpu === "cpu" ? false : v.gpu;
   if (gpu !== false && !["auto", "cuda", "vulkan", "metal"].includes(gpu)) throw new UsageError(`--gpu wants auto, cuda, vulkan, metal or off, got "${v.gpu}"`);
+  const backend = v.backend ?? "auto";
+  if (!["auto", "native", "wasm"].includes(backend)) throw new UsageError(`--backend wants auto, native or wasm, got "${v.backend}"`);
   return {
     model: v.model,
+    backend: backend as RuntimeOptions["backend"],
     gpu: gpu as GpuChoice,
     threads: positiveInt("threads", v.threads),
     contextSize: positiveInt("ctx", v.ctx),
@@ -59,6 +64,7 @@ export function runtimeOptions(v: RuntimeFlagValues, extra: Partial<RuntimeOptio
 export async function openWithAdapters(v: RuntimeFlagValues, extra: Partial<RuntimeOptions> = {}): Promise<Runtime> {
   const specs = (v.adapter ?? []).map(parseAdapterFlag);
   const rt = await Runtime.open(runtimeOptions(v, extra));
+  if (rt.backendNotice) process.stderr.write(`lora-edge: ${rt.backendNotice}\n`);
   try {
     for (const a of specs) await rt.adapters.load(a.name, a.file, { scale: a.scale });
   } catch (e) {

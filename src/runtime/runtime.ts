@@ -1,6 +1,6 @@
 // Runtime: one base model loaded once, a registry of validated adapters, and sessions that swap them live.
 import type { Backend, GpuChoice } from "../backends/backend.js";
-import { NativeBackend } from "../backends/native.js";
+import { openBackend } from "./open-backend.js";
 import { BackendUnavailableError, DisposedError, InvalidArgumentError } from "../errors.js";
 import { openGguf, type GgufFile } from "../gguf/reader.js";
 import { AdapterRegistry } from "./adapters.js";
@@ -13,7 +13,7 @@ import { Session, type SessionHost, type SessionOptions } from "./session.js";
 export interface RuntimeOptions {
   /** Base model GGUF (default: the embedded stories260K in the package's gguf/ folder). */
   model?: string;
-  /** "auto" picks native (llama.cpp); the wasm engine is not wired in yet. */
+  /** "native" (llama.cpp), "wasm" (lora-edge's own CPU engine), or "auto": native, else wasm when no native binary loads. */
   backend?: "native" | "auto" | "wasm";
   /** GPU API for the native backend: "auto" uses Metal, CUDA or Vulkan where present, else the CPU. */
   gpu?: GpuChoice;
@@ -67,6 +67,8 @@ export class Runtime implements SessionHost {
   };
   private vram: { vramTotal?: number; vramUsed?: number } = {};
   private disposed = false;
+  /** Set when backend "auto" could not use llama.cpp and fell back to the wasm engine: says why. */
+  backendNotice: string | undefined;
 
   private constructor(
     readonly backend: Backend,
@@ -97,8 +99,7 @@ export class Runtime implements SessionHost {
   /** Load the base model once (checked by our GGUF reader first, then by llama.cpp). */
   static async open(options: RuntimeOptions = {}): Promise<Runtime> {
     const kind = options.backend ?? "auto";
-    if (kind === "wasm") throw new BackendUnavailableError("wasm", "the wasm engine is not available to the runtime yet; use \"native\"");
-    if (kind !== "native" && kind !== "auto") throw new InvalidArgumentError(`unknown backend "${String(kind)}"`);
+    if (kind !== "native" && kind !== "auto" && kind !== "wasm") throw new InvalidArgumentError(`unknown backend "${String(kind)}"`);
     const threads = options.threads ?? defaultThreads();
     if (!Number.isInteger(threads) || threads < 1) throw new InvalidArgumentError("threads must be a whole number >= 1");
     if (options.contextSize !== undefined && (!Number.isInteger(options.contextSize) || options.contextSize < 8)) {
@@ -107,8 +108,9 @@ export class Runtime implements SessionHost {
     const modelPath = options.model ?? defaultModelPath();
     const base = openGguf(modelPath); // GgufError names file, field and offset
     try {
-      const backend = await NativeBackend.open({ modelPath, gpu: options.gpu ?? "auto", threads, onProgress: options.onProgress });
+      const { backend, fallbackReason } = await openBackend(kind, { modelPath, gpu: options.gpu ?? "auto", threads, onProgress: options.onProgress });
       const rt = new Runtime(backend, base, threads, options);
+      rt.backendNotice = fallbackReason && `no native backend (${fallbackReason}); running on the wasm engine`;
       await rt.refreshVram();
       return rt;
     } catch (e) {

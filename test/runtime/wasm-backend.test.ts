@@ -1,0 +1,70 @@
+// The Runtime on the wasm engine: the same API and the same greedy text as llama.cpp, and "auto" falling back to it.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Runtime } from "../../src/runtime/index.js";
+import { MODEL, S1, S2, openCpu } from "./helpers.js";
+
+const PROMPT = "Once upon a time";
+const GREEDY = { maxTokens: 24, temperature: 0 };
+
+describe("Runtime on the wasm backend", () => {
+  let native: Runtime;
+  let wasm: Runtime;
+  beforeAll(async () => {
+    native = await openCpu();
+    wasm = await openCpu({ backend: "wasm" });
+    for (const rt of [native, wasm]) {
+      await rt.adapters.load("s1", S1);
+      await rt.adapters.load("s2", S2);
+    }
+  });
+  afterAll(async () => {
+    await native?.dispose();
+    await wasm?.dispose();
+  });
+
+  it("opens the wasm engine when asked", () => {
+    expect(wasm.backend.name).toBe("wasm");
+    expect(wasm.backendNotice).toBeUndefined();
+  });
+
+  it("generates llama.cpp's greedy text for the base, each adapter, a mix, and after live swaps", async () => {
+    const sets = [{}, { s1: 1 }, { s2: 1 }, { s1: 0.5, s2: 0.5 }];
+    const sn = native.session();
+    const sw = wasm.session();
+    for (const set of sets) {
+      await sn.setAdapters(set);
+      await sw.setAdapters(set);
+      const expected = (await sn.complete(PROMPT, GREEDY)).text;
+      expect((await sw.complete(PROMPT, GREEDY)).text, JSON.stringify(set)).toBe(expected);
+    }
+    await sn.dispose();
+    await sw.dispose();
+  });
+
+  it("unloads an adapter attached to a live wasm session; the session continues with the rest", async () => {
+    const s = wasm.session({ adapters: { s1: 1, s2: 1 } });
+    await s.complete(PROMPT, { maxTokens: 4 });
+    await wasm.adapters.unload("s1");
+    expect(s.adapters).toEqual({ s2: 1 });
+    const onlyS2 = wasm.session({ adapters: { s2: 1 } });
+    expect((await s.complete(PROMPT, GREEDY)).text).toBe((await onlyS2.complete(PROMPT, GREEDY)).text);
+    await s.dispose();
+    await onlyS2.dispose();
+    await wasm.adapters.load("s1", S1);
+  });
+});
+
+describe("backend auto", () => {
+  it("falls back to the wasm engine when no native binary can be used, and says why", async () => {
+    // A GPU API this platform cannot have makes the native backend unavailable.
+    const absent = process.platform === "darwin" ? "vulkan" : "metal";
+    const rt = await Runtime.open({ model: MODEL, backend: "auto", gpu: absent, threads: 1, contextSize: 128 });
+    try {
+      expect(rt.backend.name).toBe("wasm");
+      expect(rt.backendNotice).toMatch(/running on the wasm engine/);
+      expect((await rt.session().complete(PROMPT, { maxTokens: 8 })).text.length).toBeGreaterThan(0);
+    } finally {
+      await rt.dispose();
+    }
+  });
+});
