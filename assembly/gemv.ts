@@ -1,6 +1,6 @@
 // Fused matrix-vector products y = W x over weight rows, for f32 x and for x quantized to 8-bit blocks.
 import { f16ToF32, f16x4ToF32, anyF16Special, f16LowFinite, f16HighFinite } from "./half";
-import { dotI8, dotNib32, hsumF32, fmaF32, lowNib, highNib } from "./simd";
+import { dotI8, dotNib32, dotNib16, sum4I16, sum4I32, hsumF32, fmaF32, lowNib, highNib } from "./simd";
 import { scaleMinK4, dequant_q4_1, dequant_q8_0, dequant_q4_k, dequant_q6_k, dequant_q5_0, dequant_q5_1, dequant_q5_k, dequant_q2_k, dequant_q3_k, dequant_iq4_nl, dequant_iq4_xs } from "./dequant";
 import { bf16_to_f32 } from "./half";
 
@@ -121,7 +121,8 @@ export function gemv_q4_0_f32_scalar(w: usize, x: usize, y: usize, rows: i32, co
 /**
  * How far ahead (bytes) some weight loops touch memory, starting cache misses (and page walks) early.
  * Measured on cold weights: Q4_0/Q4_1 with 8-bit x +60 to +90%, F16 +55%, per-row dequantize paths
- * +45%; the Q4_K/Q6_K integer kernels and F32 ran slower with it and Q8_0 the same, so those do not touch.
+ * +45%; Q8_0 and Q4_K with 8-bit x about +20% (one touch per 64 bytes: touching every 128 bytes lost
+ * most of the gain). F32 and the Q6_K integer kernel ran slower with it, so those do not touch.
  */
 const PREFETCH: usize = 8192;
 
@@ -145,9 +146,22 @@ const PREFETCH: usize = 8192;
   if (touch == 0xffffffff) store<u8>(y, load<u8>(y));
 }
 
-/** Four f16 scales at p, p+stride, p+2*stride, p+3*stride as f32x4. */
+/**
+ * Four f16 scales at p, p+stride, p+2*stride, p+3*stride as f32x4 (exact). Each goes to the top half of a
+ * 32-bit lane, where a shift, a mask and a multiply convert finite values; Inf/NaN take the general path.
+ */
 // @ts-ignore: decorator
 @inline function f16x4At(p: usize, stride: usize): v128 {
+  let h = v128.load16_lane(p, i32x4.splat(0), 1);
+  h = v128.load16_lane(p + stride, h, 3);
+  h = v128.load16_lane(p + 2 * stride, h, 5);
+  h = v128.load16_lane(p + 3 * stride, h, 7);
+  if (v128.any_true(i32x4.eq(v128.and(h, i32x4.splat(0x7c000000)), i32x4.splat(0x7c000000)))) return f16x4AtSpecial(p, stride);
+  return f32x4.mul(v128.and(i32x4.shr_s(h, 3), i32x4.splat(0x8fffe000)), f32x4.splat(reinterpret<f32>(<u32>0x77800000)));
+}
+
+/** f16x4At for groups holding an Inf or NaN scale. */
+function f16x4AtSpecial(p: usize, stride: usize): v128 {
   let v = i32x4.splat(<i32>load<u16>(p));
   v = i32x4.replace_lane(v, 1, <i32>load<u16>(p + stride));
   v = i32x4.replace_lane(v, 2, <i32>load<u16>(p + 2 * stride));
@@ -164,6 +178,13 @@ const PREFETCH: usize = 8192;
 // @ts-ignore: decorator
 @inline function lane3(v: v128): v128 { return i32x4.shuffle(v, v, 3, 3, 3, 3); }
 
+/** i16x8 partial sums of one 4-bit block (16 packed bytes at q) with 32 int8 x at xo. */
+// @ts-ignore: decorator
+@inline function nibBlock16(q: usize, xo: usize): v128 {
+  const v = v128.load(q);
+  return dotNib16(lowNib(v), v128.load(xo), highNib(v), v128.load(xo, 16));
+}
+
 /** Integer dot of one 4-bit block (16 packed bytes at q) with 32 int8 x at xo. */
 // @ts-ignore: decorator
 @inline function nibBlock(q: usize, xo: usize): v128 {
@@ -171,14 +192,21 @@ const PREFETCH: usize = 8192;
   return f32x4.convert_i32x4_s(dotNib32(lowNib(v), v128.load(xo), highNib(v), v128.load(xo, 16)));
 }
 
+/** i32x4 partial sums of one 8-bit block (32 int8 at q) with 32 int8 x at xo. */
+// @ts-ignore: decorator
+@inline function i8Dot(q: usize, xo: usize): v128 {
+  return dotI8(v128.load(q, 16), v128.load(xo, 16), dotI8(v128.load(q), v128.load(xo), i32x4.splat(0)));
+}
+
 // @ts-ignore: decorator
 @inline function i8Block(q: usize, xo: usize): v128 {
-  return f32x4.convert_i32x4_s(dotI8(v128.load(q, 16), v128.load(xo, 16), dotI8(v128.load(q), v128.load(xo), i32x4.splat(0))));
+  return f32x4.convert_i32x4_s(i8Dot(q, xo));
 }
 
 /**
- * Q4_0 with 8-bit x (qx int8, dx scales, xs block sums): integer dot per block, one scale multiply;
- * four blocks per step so their f16 scales convert together.
+ * Q4_0 with 8-bit x (qx int8, dx scales, xs block sums): four blocks per step; their integer dots are
+ * summed in 16-bit lanes into one i32x4 (a lane per block), converted once and scaled by d * dx; the -8
+ * offset is applied once per row through the x block sums (dot(q - 8, x) = dot(q, x) - 8 sum(x)).
  */
 export function gemv_q4_0_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize, rows: i32, cols: i32): void {
   const nb = cols >> 5;
@@ -193,13 +221,10 @@ export function gemv_q4_0_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize
       touch += ahead(p, last);
       const d = f16x4At(p, 18);
       const bo = <usize>b << 2;
-      const s = f32x4.mul(d, v128.load(dx + bo));
-      corr = fmaF32(corr, d, v128.load(xs + bo));
       const xo = qx + (<usize>b << 5);
-      acc = fmaF32(acc, nibBlock(p + 2, xo), lane0(s));
-      acc = fmaF32(acc, nibBlock(p + 20, xo + 32), lane1(s));
-      acc = fmaF32(acc, nibBlock(p + 38, xo + 64), lane2(s));
-      acc = fmaF32(acc, nibBlock(p + 56, xo + 96), lane3(s));
+      const t = sum4I16(nibBlock16(p + 2, xo), nibBlock16(p + 20, xo + 32), nibBlock16(p + 38, xo + 64), nibBlock16(p + 56, xo + 96));
+      acc = fmaF32(acc, f32x4.convert_i32x4_s(t), f32x4.mul(d, v128.load(dx + bo)));
+      corr = fmaF32(corr, d, v128.load(xs + bo));
       p += 72;
     }
     let c = hsumF32(corr);
@@ -229,13 +254,10 @@ export function gemv_q4_1_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize
       const d = f16x4At(p, 20);
       const m = f16x4At(p + 2, 20);
       const bo = <usize>b << 2;
-      const s = f32x4.mul(d, v128.load(dx + bo));
-      corr = fmaF32(corr, m, v128.load(xs + bo));
       const xo = qx + (<usize>b << 5);
-      acc = fmaF32(acc, nibBlock(p + 4, xo), lane0(s));
-      acc = fmaF32(acc, nibBlock(p + 24, xo + 32), lane1(s));
-      acc = fmaF32(acc, nibBlock(p + 44, xo + 64), lane2(s));
-      acc = fmaF32(acc, nibBlock(p + 64, xo + 96), lane3(s));
+      const t = sum4I16(nibBlock16(p + 4, xo), nibBlock16(p + 24, xo + 32), nibBlock16(p + 44, xo + 64), nibBlock16(p + 64, xo + 96));
+      acc = fmaF32(acc, f32x4.convert_i32x4_s(t), f32x4.mul(d, v128.load(dx + bo)));
+      corr = fmaF32(corr, m, v128.load(xs + bo));
       p += 80;
     }
     let c = hsumF32(corr);
@@ -253,17 +275,18 @@ export function gemv_q4_1_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize
 
 export function gemv_q8_0_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize, rows: i32, cols: i32): void {
   const nb = cols >> 5;
+  const last = w + <usize>rows * <usize>nb * 34 - 1;
+  let touch: u32 = 0;
   for (let r = 0; r < rows; r++) {
     let p = w + <usize>r * <usize>nb * 34;
     let acc = f32x4.splat(0);
     let b = 0;
     for (; b + 4 <= nb; b += 4) {
+      touch += ahead(p, last) + ahead(p + 64, last);
       const s = f32x4.mul(f16x4At(p, 34), v128.load(dx + (<usize>b << 2)));
       const xo = qx + (<usize>b << 5);
-      acc = fmaF32(acc, i8Block(p + 2, xo), lane0(s));
-      acc = fmaF32(acc, i8Block(p + 36, xo + 32), lane1(s));
-      acc = fmaF32(acc, i8Block(p + 70, xo + 64), lane2(s));
-      acc = fmaF32(acc, i8Block(p + 104, xo + 96), lane3(s));
+      const t = sum4I32(i8Dot(p + 2, xo), i8Dot(p + 36, xo + 32), i8Dot(p + 70, xo + 64), i8Dot(p + 104, xo + 96));
+      acc = fmaF32(acc, f32x4.convert_i32x4_s(t), s);
       p += 136;
     }
     for (; b < nb; b++) {
@@ -273,6 +296,7 @@ export function gemv_q8_0_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize
     }
     store<f32>(y + (<usize>r << 2), hsumF32(acc));
   }
+  keep(touch, y);
 }
 
 /** Four packed bytes (one u32) to f32x4. */
@@ -287,11 +311,14 @@ export function gemv_q8_0_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize
  */
 export function gemv_q4_k_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize, rows: i32, cols: i32): void {
   const nb = cols >> 8;
+  const last = w + <usize>rows * <usize>nb * 144 - 1;
+  let touch: u32 = 0;
   for (let r = 0; r < rows; r++) {
     let p = w + <usize>r * <usize>nb * 144;
     let acc = f32x4.splat(0);
     let corr = f32x4.splat(0);
     for (let b = 0; b < nb; b++) {
+      touch += ahead(p, last) + ahead(p + 64, last) + ahead(p + 128, last);
       const d = f32x4.splat(f16ToF32(load<u16>(p)));
       const dmin = f32x4.splat(f16ToF32(load<u16>(p, 2)));
       const a0 = load<u32>(p, 4), a1 = load<u32>(p, 8), a2 = load<u32>(p, 12);
@@ -323,56 +350,56 @@ export function gemv_q4_k_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize
     }
     store<f32>(y + (<usize>r << 2), hsumF32(acc) - hsumF32(corr));
   }
+  keep(touch, y);
 }
 
-/** i32x4 partial sums of 16 products (q - 32) * x for 6-bit q (0..63); relaxed int8 dot where built. */
+/**
+ * i16x8 sums of pairs of products (q - 32) * x for 16 6-bit q (0..63): each lane within 2*32*128 = 8192.
+ * Plain SIMD in every build: the relaxed int8 dot (which needs q unsigned, so a second dot for the -32)
+ * measured slower here.
+ */
 // @ts-ignore: decorator
 @inline function dotQ6(q: v128, x: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    const s = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q, i32x4.splat(0));
-    const xsum = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, i8x16.splat(1), i32x4.splat(0));
-    return i32x4.sub(s, i32x4.shl(xsum, 5));
-  } else {
-    return dotI8(i8x16.sub(q, i8x16.splat(32)), x, i32x4.splat(0));
-  }
+  const a = i8x16.sub(q, i8x16.splat(32));
+  return i16x8.add(i16x8.extmul_low_i8x16_s(a, x), i16x8.extmul_high_i8x16_s(a, x));
 }
 
-export function gemv_q6_k_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize, rows: i32, cols: i32): void {
-  const nb = cols >> 8;
-  const zero = i32x4.splat(0);
+/**
+ * One 128-value half of a Q6_K super-block: i32x4 whose lane k is the integer sum over sub-block k (32
+ * values) of scale * (q - 32) * x. sc holds the half's eight 8-bit scales widened to 16 bits; a 16-bit
+ * multiply-add (pairs of lanes) applies the scale of each group of 16.
+ */
+// @ts-ignore: decorator
+@inline function q6Half(ql: usize, qh: usize, sc: v128, xo: usize): v128 {
   const m4 = i8x16.splat(0x0f);
   const m3 = i8x16.splat(3);
+  let l0 = v128.load(ql), l1 = v128.load(ql, 32), h = v128.load(qh);
+  let i0 = i32x4.dot_i16x8_s(dotQ6(v128.or(v128.and(l0, m4), i16x8.shl(v128.and(h, m3), 4)), v128.load(xo)), i16x8.shuffle(sc, sc, 0, 0, 0, 0, 0, 0, 0, 0));
+  let i1 = i32x4.dot_i16x8_s(dotQ6(v128.or(v128.and(l1, m4), i16x8.shl(v128.and(i16x8.shr_u(h, 2), m3), 4)), v128.load(xo, 32)), i16x8.shuffle(sc, sc, 2, 2, 2, 2, 2, 2, 2, 2));
+  let i2 = i32x4.dot_i16x8_s(dotQ6(v128.or(v128.and(i16x8.shr_u(l0, 4), m4), i16x8.shl(v128.and(i16x8.shr_u(h, 4), m3), 4)), v128.load(xo, 64)), i16x8.shuffle(sc, sc, 4, 4, 4, 4, 4, 4, 4, 4));
+  let i3 = i32x4.dot_i16x8_s(dotQ6(v128.or(v128.and(i16x8.shr_u(l1, 4), m4), i16x8.shl(v128.and(i16x8.shr_u(h, 6), m3), 4)), v128.load(xo, 96)), i16x8.shuffle(sc, sc, 6, 6, 6, 6, 6, 6, 6, 6));
+  l0 = v128.load(ql, 16); l1 = v128.load(ql, 48); h = v128.load(qh, 16);
+  i0 = i32x4.add(i0, i32x4.dot_i16x8_s(dotQ6(v128.or(v128.and(l0, m4), i16x8.shl(v128.and(h, m3), 4)), v128.load(xo, 16)), i16x8.shuffle(sc, sc, 1, 1, 1, 1, 1, 1, 1, 1)));
+  i1 = i32x4.add(i1, i32x4.dot_i16x8_s(dotQ6(v128.or(v128.and(l1, m4), i16x8.shl(v128.and(i16x8.shr_u(h, 2), m3), 4)), v128.load(xo, 48)), i16x8.shuffle(sc, sc, 3, 3, 3, 3, 3, 3, 3, 3)));
+  i2 = i32x4.add(i2, i32x4.dot_i16x8_s(dotQ6(v128.or(v128.and(i16x8.shr_u(l0, 4), m4), i16x8.shl(v128.and(i16x8.shr_u(h, 4), m3), 4)), v128.load(xo, 80)), i16x8.shuffle(sc, sc, 5, 5, 5, 5, 5, 5, 5, 5)));
+  i3 = i32x4.add(i3, i32x4.dot_i16x8_s(dotQ6(v128.or(v128.and(i16x8.shr_u(l1, 4), m4), i16x8.shl(v128.and(i16x8.shr_u(h, 6), m3), 4)), v128.load(xo, 112)), i16x8.shuffle(sc, sc, 7, 7, 7, 7, 7, 7, 7, 7)));
+  return sum4I32(i0, i1, i2, i3);
+}
+
+/** Q6_K with 8-bit x: integer sums per 32-value sub-block, converted and scaled by d * dx once per four. */
+export function gemv_q6_k_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize, rows: i32, cols: i32): void {
+  const nb = cols >> 8;
   for (let r = 0; r < rows; r++) {
     let p = w + <usize>r * <usize>nb * 210;
     let acc = f32x4.splat(0);
     for (let b = 0; b < nb; b++) {
-      const d = f16ToF32(load<u16>(p, 208));
-      for (let n = 0; n < 2; n++) {
-        const ql = p + (<usize>n << 6);
-        const qh = p + 128 + (<usize>n << 5);
-        const sc = p + 192 + (<usize>n << 3);
-        const xb = (b << 3) + (n << 2);
-        let i0 = zero, i1 = zero, i2 = zero, i3 = zero;
-        for (let c = 0; c < 2; c++) {
-          const l0 = v128.load(ql + (<usize>c << 4));
-          const l1 = v128.load(ql + 32 + (<usize>c << 4));
-          const h = v128.load(qh + (<usize>c << 4));
-          const q1 = v128.or(v128.and(l0, m4), i16x8.shl(v128.and(h, m3), 4));
-          const q2 = v128.or(v128.and(l1, m4), i16x8.shl(v128.and(i16x8.shr_u(h, 2), m3), 4));
-          const q3 = v128.or(v128.and(i16x8.shr_u(l0, 4), m4), i16x8.shl(v128.and(i16x8.shr_u(h, 4), m3), 4));
-          const q4 = v128.or(v128.and(i16x8.shr_u(l1, 4), m4), i16x8.shl(v128.and(i16x8.shr_u(h, 6), m3), 4));
-          const xo = qx + (<usize>xb << 5) + (<usize>c << 4);
-          i0 = i32x4.add(i0, i32x4.mul(dotQ6(q1, v128.load(xo)), i32x4.splat(<i32>load<i8>(sc + c))));
-          i1 = i32x4.add(i1, i32x4.mul(dotQ6(q2, v128.load(xo, 32)), i32x4.splat(<i32>load<i8>(sc + c + 2))));
-          i2 = i32x4.add(i2, i32x4.mul(dotQ6(q3, v128.load(xo, 64)), i32x4.splat(<i32>load<i8>(sc + c + 4))));
-          i3 = i32x4.add(i3, i32x4.mul(dotQ6(q4, v128.load(xo, 96)), i32x4.splat(<i32>load<i8>(sc + c + 6))));
-        }
-        const bo = dx + (<usize>xb << 2);
-        acc = fmaF32(acc, f32x4.convert_i32x4_s(i0), f32x4.splat(d * load<f32>(bo)));
-        acc = fmaF32(acc, f32x4.convert_i32x4_s(i1), f32x4.splat(d * load<f32>(bo, 4)));
-        acc = fmaF32(acc, f32x4.convert_i32x4_s(i2), f32x4.splat(d * load<f32>(bo, 8)));
-        acc = fmaF32(acc, f32x4.convert_i32x4_s(i3), f32x4.splat(d * load<f32>(bo, 12)));
-      }
+      const d = f32x4.splat(f16ToF32(load<u16>(p, 208)));
+      const sc = v128.load(p, 192);
+      const xb = <usize>b << 3;
+      const t0 = q6Half(p, p + 128, i16x8.extend_low_i8x16_s(sc), qx + (xb << 5));
+      acc = fmaF32(acc, f32x4.convert_i32x4_s(t0), f32x4.mul(d, v128.load(dx + (xb << 2))));
+      const t1 = q6Half(p + 64, p + 160, i16x8.extend_high_i8x16_s(sc), qx + (xb << 5) + 128);
+      acc = fmaF32(acc, f32x4.convert_i32x4_s(t1), f32x4.mul(d, v128.load(dx + (xb << 2), 16)));
       p += 210;
     }
     store<f32>(y + (<usize>r << 2), hsumF32(acc));

@@ -76,6 +76,39 @@
   }
 }
 
+/**
+ * i16x8 sums of 32 products: nibbles lo (0..15) with x0 and hi with x1, 4 products per lane, so each lane
+ * stays within 4*15*128 = 7680 (relaxed int8 dot where built; same integers either way).
+ */
+// @ts-ignore: decorator
+@inline export function dotNib16(lo: v128, x0: v128, hi: v128, x1: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x0, lo), i16x8.relaxed_dot_i8x16_i7x16_s(x1, hi));
+  } else {
+    const p = i16x8.add(i16x8.extmul_low_i8x16_s(lo, x0), i16x8.extmul_high_i8x16_s(lo, x0));
+    return i16x8.add(p, i16x8.add(i16x8.extmul_low_i8x16_s(hi, x1), i16x8.extmul_high_i8x16_s(hi, x1)));
+  }
+}
+
+/**
+ * Totals of four i16x8 vectors as i32x4 (lane k = total of the k-th): two 16-bit transpose-and-add steps,
+ * then one widening pairwise add. Exact while each total of 4 lanes fits in i16: lanes within 8191.
+ */
+// @ts-ignore: decorator
+@inline export function sum4I16(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i16x8.add(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
+  const cd = i16x8.add(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
+  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(i64x2.shuffle(ab, cd, 0, 2), i64x2.shuffle(ab, cd, 1, 3)));
+}
+
+/** Totals of four i32x4 vectors as i32x4 (lane k = total of the k-th). */
+// @ts-ignore: decorator
+@inline export function sum4I32(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i32x4.add(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
+  const cd = i32x4.add(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
+  return i32x4.add(i64x2.shuffle(ab, cd, 0, 2), i64x2.shuffle(ab, cd, 1, 3));
+}
+
 // @ts-ignore: decorator
 @inline export function hsumF32(v: v128): f32 {
   return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));

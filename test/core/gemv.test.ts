@@ -5,7 +5,7 @@ import { openGguf } from "../../src/gguf/reader.js";
 import { loadCore, createPool, Core, KERNELS, KernelPool, gemvStreamed, tensorRows, dequantizeStreamed, uploadTensor, gemvTensor } from "../../src/core/index.js";
 import { gemvByRows, x8Effective, gemvQ4_0Plain } from "../../src/core/reference/gemv.js";
 import { matVec, mergeRef, matmulRef } from "../../src/core/reference/lowrank.js";
-import { randomBlocks, randomF32, normwise, sameBits } from "./helpers.js";
+import { randomBlocks, randomF32, normwise, sameBits, F16_FIELDS } from "./helpers.js";
 import { fixture } from "../fixtures.js";
 
 let cores: Core[];
@@ -51,6 +51,30 @@ describe("GEMV per type against the scalar reference (normwise <= 1e-6)", () => 
       }
     });
   }
+
+  test("x8 kernels stay exact with every weight byte and every x at its extreme (16-bit partial sums)", () => {
+    const rows = 3, cols = 512;
+    for (const [id, k] of KERNELS) {
+      if (!k.gemvX8) continue;
+      const t = k.traits;
+      // every byte but the f16 scales set to one value: nibbles and 6-bit values at 0 or their maximum, int8 at -128/127
+      const scaleBytes = new Set((F16_FIELDS[t.name] ?? []).flatMap((f) => [f, f + 1]));
+      const base = randomBlocks(t, (rows * cols) / t.blockSize, 77 + id);
+      for (const fill of [0x00, 0xff, 0x80, 0x7f]) {
+        const bytes = base.slice();
+        for (let o = 0; o < bytes.length; o++) if (!scaleBytes.has(o % t.typeSize)) bytes[o] = fill;
+        for (const sign of [1, -1]) {
+          const x = new Float32Array(cols).fill(sign);
+          const want = refGemv(id, bytes, rows, cols, x8Effective(x));
+          for (const core of cores) {
+            const m = core.upload(id, bytes, rows, cols);
+            expect(normwise(core.gemv(m, x, { x8: true }), want), `${t.name} ${core.build} fill ${fill} x ${sign}`).toBeLessThanOrEqual(1e-6);
+            core.free(m);
+          }
+        }
+      }
+    }
+  });
 
   test("plain TypeScript Q4_0 loop agrees with the reference", () => {
     const rows = 5, cols = 256;

@@ -13,7 +13,7 @@ export function randomF32(n: number, seed: number, scale = 1): Float32Array {
 }
 
 /** Byte offsets of the f16 scale fields inside one block, per type name. */
-const F16_FIELDS: Record<string, number[]> = {
+export const F16_FIELDS: Record<string, number[]> = {
   Q4_0: [0], Q4_1: [0, 2], Q5_0: [0], Q5_1: [0, 2], Q8_0: [0],
   Q2_K: [80, 82], Q3_K: [108], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208], IQ4_NL: [0], IQ4_XS: [0],
 };
