@@ -1,4 +1,5 @@
 // The interface every inference backend implements (native llama.cpp today, the wasm engine later).
+import type { GgufFile } from "../gguf/reader.js";
 
 /** Which GPU API to use; false forces the CPU. */
 export type GpuChoice = "auto" | false | "cuda" | "vulkan" | "metal";
@@ -11,6 +12,8 @@ export interface BackendOpenOptions {
   threads: number;
   /** Loading progress, 0..1. */
   onProgress?: (progress: number) => void;
+  /** The base already parsed by the caller, so a backend that reads tensors itself need not parse it again. */
+  gguf?: GgufFile;
 }
 
 /** An adapter loaded into the backend (opaque to the runtime). */
@@ -82,7 +85,8 @@ export interface Backend {
   /** Text of `tokens`, given the tokens before them (for leading-space handling). */
   detokenize(tokens: readonly number[], before?: readonly number[]): string;
   isEndOfGeneration(token: number): boolean;
-  loadAdapter(path: string): Promise<BackendAdapter>;
+  /** Load an adapter; `gguf` is the same file already parsed (and checked) by the caller, when it has it. */
+  loadAdapter(path: string, gguf?: GgufFile): Promise<BackendAdapter>;
   /** Free an adapter; the caller must have detached it from every context first. */
   freeAdapter(adapter: BackendAdapter): Promise<void>;
   /** A new context; `live: false` forces the re-create path for adapter changes. */

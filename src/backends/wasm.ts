@@ -1,6 +1,6 @@
 // Wasm backend: the project's own CPU engine (AssemblyScript SIMD core) behind the Backend interface; this file does the file and process work.
 import path from "node:path";
-import { openGguf } from "../gguf/reader.js";
+import { openGguf, type GgufFile } from "../gguf/reader.js";
 import { createPool, loadCore, type Core, type KernelPool } from "../core/index.js";
 import { EngineAdapter, EngineContext, EngineModel } from "./wasm/engine/index.js";
 import { createTokenizer, vocabFromMetadata, type Tokenizer } from "./wasm/tokenizer/index.js";
@@ -136,7 +136,7 @@ export class WasmBackend implements Backend {
     const { core, pool } = await openCore(threads);
     const t1 = performance.now();
     const modelPath = path.resolve(o.modelPath);
-    const f = openGguf(modelPath);
+    const f = o.gguf ?? openGguf(modelPath);
     try {
       const model = new EngineModel(core, f, o.onProgress);
       if (o.flashAttention === false) model.flashAttention = false;
@@ -146,7 +146,7 @@ export class WasmBackend implements Backend {
       pool?.dispose();
       throw e;
     } finally {
-      f.close();
+      if (f !== o.gguf) f.close();
     }
   }
 
@@ -177,13 +177,13 @@ export class WasmBackend implements Backend {
     return this.tokenizer.vocab.eogIds.has(token) || token === this.tokenizer.vocab.eosId;
   }
 
-  async loadAdapter(file: string): Promise<BackendAdapter> {
+  async loadAdapter(file: string, gguf?: GgufFile): Promise<BackendAdapter> {
     const resolved = path.resolve(file);
-    const f = openGguf(resolved);
+    const f = gguf ?? openGguf(resolved);
     try {
       return new WasmAdapter(resolved, this.model.loadAdapter(f));
     } finally {
-      f.close();
+      if (f !== gguf) f.close();
     }
   }
 

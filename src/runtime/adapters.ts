@@ -82,24 +82,25 @@ export class AdapterRegistry {
       const f = openGguf(resolved); // GgufError for anything malformed or truncated
       let summary: AdapterSummary;
       let meta: ReturnType<typeof adapterMeta>;
+      let handle: BackendAdapter;
+      let t1: number;
       try {
         const check = checkAdapter(this.host.base, f);
         if (!check.ok) throw new AdapterMismatchError(resolved, this.host.base.path, check.problems);
         summary = check.summary;
         meta = adapterMeta(f);
+        t1 = performance.now();
+        const shared = [...this.entries.values()].find((e) => e.info.path === resolved);
+        if (shared) handle = shared.handle;
+        else {
+          try {
+            handle = await this.host.backend.loadAdapter(resolved, f);
+          } catch (e) {
+            throw new AdapterLoadError(name, resolved, `the backend refused it: ${(e as Error).message ?? String(e)}`, { cause: e });
+          }
+        }
       } finally {
         f.close();
-      }
-      const t1 = performance.now();
-      const shared = [...this.entries.values()].find((e) => e.info.path === resolved);
-      let handle: BackendAdapter;
-      if (shared) handle = shared.handle;
-      else {
-        try {
-          handle = await this.host.backend.loadAdapter(resolved);
-        } catch (e) {
-          throw new AdapterLoadError(name, resolved, `the backend refused it: ${(e as Error).message ?? String(e)}`, { cause: e });
-        }
       }
       const t2 = performance.now();
       const info = {

@@ -108,7 +108,7 @@ export class Runtime implements SessionHost {
     const modelPath = options.model ?? defaultModelPath();
     const base = openGguf(modelPath); // GgufError names file, field and offset
     try {
-      const { backend, fallbackReason } = await openBackend(kind, { modelPath, gpu: options.gpu ?? "auto", threads, onProgress: options.onProgress });
+      const { backend, fallbackReason } = await openBackend(kind, { modelPath, gpu: options.gpu ?? "auto", threads, onProgress: options.onProgress, gguf: base });
       const rt = new Runtime(backend, base, threads, options);
       rt.backendNotice = fallbackReason && `no native backend (${fallbackReason}); running on the wasm engine`;
       await rt.refreshVram();
