@@ -8,8 +8,8 @@ import { peftToGguf } from "../../src/tools/peft/to-gguf.js";
 import { ggufToPeft } from "../../src/tools/peft/from-gguf.js";
 import { parsePeftConfig, moduleScaling } from "../../src/tools/peft/config.js";
 import { openSafetensors, writeSafetensors } from "../../src/tools/safetensors.js";
-import { fixture, scratchDir } from "../fixtures.js";
-import { logProbs, projections, randomArray, worstError, rng, TestDelta, writeMergedF32, writePeftDir } from "./helpers.js";
+import { fixture, repoRoot, scratchDir } from "../fixtures.js";
+import { logProbs, logprobError, tokenLogProbs, projections, randomArray, worstError, rng, TestDelta, writeMergedF32, writePeftDir } from "./helpers.js";
 import { SafetensorsDtype } from "../../src/tools/safetensors.js";
 
 const BASE = fixture("models/stories260K.gguf");
@@ -52,9 +52,33 @@ function makePeft(c: Case, seed: number): { path: string; deltas: TestDelta[] } 
   return { path, deltas };
 }
 
-async function errorsAgainstMerged(adapter: string, deltas: TestDelta[], label: string): Promise<{ err: number; base: number }> {
+/** stories260K's attention heads: q has 8, k has 4 (GQA), each of 8 rows. */
+const HEADS: Record<string, number> = { attn_q: 8, attn_k: 4 };
+
+/**
+ * A delta in Hugging Face's q/k row order put into llama.cpp's, the way its converter does it: the rows,
+ * viewed as [heads, 2, d/2], have their last two axes swapped. The delta B·A moves with B's rows.
+ */
+function toGgufRowOrder(d: TestDelta): TestDelta {
+  const heads = HEADS[/^blk\.\d+\.(attn_[qk])\.weight$/.exec(d.target)?.[1] ?? ""];
+  if (!heads) return d;
+  const half = d.nOut / heads / 2;
+  const b = new Float32Array(d.b.length);
+  for (let h = 0; h < heads; h++) {
+    for (let two = 0; two < 2; two++) {
+      for (let i = 0; i < half; i++) {
+        const src = (h * 2 + two) * half + i; // [h, two, i] in the source view
+        const dst = (h * half + i) * 2 + two; // [h, i, two] after the swap
+        b.set(d.b.subarray(src * d.rank, (src + 1) * d.rank), dst * d.rank);
+      }
+    }
+  }
+  return { ...d, b };
+}
+
+async function errorsAgainstMerged(adapter: string, deltas: TestDelta[], label: string, ropeOrder = true): Promise<{ err: number; base: number }> {
   const merged = join(dir, `${label}-merged.gguf`);
-  writeMergedF32(BASE, merged, deltas);
+  writeMergedF32(BASE, merged, ropeOrder ? deltas.map(toGgufRowOrder) : deltas);
   const want = logProbs(merged);
   return { err: await worstError(logProbs(BASE, [{ filePath: adapter, scale: 1 }]), want), base: await worstError(logProbs(BASE), want) };
 }
@@ -102,6 +126,15 @@ describe("convert PEFT -> GGUF", () => {
     expect(err).toBeGreaterThan(3e-2);
   }, 30_000);
 
+  it("a converter that keeps Hugging Face's q/k row order (ignoring llama.cpp's RoPE layout) is caught by the same check", async () => {
+    const { path, deltas } = makePeft(CASES[0], 100);
+    const out = join(dir, "rope-order.gguf");
+    peftToGguf(path, BASE, out);
+    const { err } = await errorsAgainstMerged(out, deltas, "rope-order", false);
+    console.log(`convert checked against q/k deltas left in Hugging Face's row order: ${err.toExponential(2)}`);
+    expect(err).toBeGreaterThan(3e-2);
+  }, 30_000);
+
   it("GGUF -> PEFT -> GGUF is lossless (bytes, alpha, ranks), for the fixture adapter and for mixed ranks", () => {
     const src = [fixture("adapters/stories260K-lora-synthetic-r4-s1.gguf")];
     const { path } = makePeft(CASES[2], 7);
@@ -113,7 +146,7 @@ describe("convert PEFT -> GGUF", () => {
     src.push(withEmbd);
     for (const [i, f] of src.entries()) {
       const peftDir = join(dir, `rt-${i}`);
-      const r = ggufToPeft(f, peftDir);
+      const r = ggufToPeft(f, peftDir, { base: BASE });
       const cfg = JSON.parse(readFileSync(join(peftDir, "adapter_config.json"), "utf8"));
       expect(cfg).toMatchObject({ peft_type: "LORA", bias: "none", use_dora: false, r: r.r, lora_alpha: r.loraAlpha });
       const back = join(dir, `rt-${i}.gguf`);
@@ -134,13 +167,41 @@ describe("convert PEFT -> GGUF", () => {
 
   it("writes the rank of each module into rank_pattern and keys PEFT loads", () => {
     const peftDir = join(dir, "rt-mixed-keys");
-    const r = ggufToPeft(join(dir, "mixed.gguf"), peftDir);
+    const r = ggufToPeft(join(dir, "mixed.gguf"), peftDir, { base: BASE });
     expect(r.r).toBe(4);
     expect(r.rankPattern["model.layers.1.self_attn.q_proj"]).toBe(2);
     expect(r.rankPattern["model.layers.0.mlp.down_proj"]).toBe(8);
     using st = openSafetensors(join(peftDir, "adapter_model.safetensors"));
     expect(st.tensor("base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight")!.shape).toEqual([2, 64]);
     expect(st.tensor("base_model.model.model.layers.0.mlp.down_proj.lora_B.weight")!.shape).toEqual([64, 8]);
+  });
+});
+
+describe("convert a PEFT adapter written by PEFT itself", () => {
+  it("llama.cpp with the converted adapter gives PyTorch's log-probabilities (rsLoRA, rank and alpha patterns, q/k row order)", async () => {
+    const src = join(repoRoot, "test/fixtures/peft-stories260K-rslora");
+    const want = JSON.parse(readFileSync(join(src, "pytorch-logprobs.json"), "utf8")) as { tokens: number[][]; logprobs: number[][] };
+    const out = join(dir, "peft-made.gguf");
+    const res = peftToGguf(src, BASE, out);
+    expect(res).toMatchObject({ pairs: 35, ranks: [2, 4, 8] });
+    const asMaps = want.logprobs.map((lp) => new Map(lp.map((v, t) => [t, v])));
+    const errs = async (adapters: { filePath: string; scale: number }[]) => {
+      const got = await tokenLogProbs(BASE, adapters, want.tokens);
+      return Math.max(...got.map((g, i) => logprobError(g, asMaps[i])));
+    };
+    const err = await errs([{ filePath: out, scale: 1 }]);
+    const unadapted = await errs([]);
+    console.log(`convert PEFT-written adapter: llama.cpp vs PyTorch log-prob error ${err.toExponential(2)} (unadapted base: ${unadapted.toExponential(2)})`);
+    expect(unadapted).toBeGreaterThan(0.5);
+    expect(err).toBeLessThan(1e-2); // F32 on both sides, llama.cpp's f16 KV cache; q/k rows left in Hugging Face order give > 0.2
+  }, 30_000);
+});
+
+describe("convert GGUF -> PEFT without the base", () => {
+  it("refuses a llama adapter on attn_q/attn_k (the row order needs the head count) and writes nothing", () => {
+    const out = join(dir, "no-base-peft");
+    expect(() => ggufToPeft(fixture("adapters/stories260K-lora-synthetic-r4-s1.gguf"), out)).toThrow(/base model is needed \(-m BASE\.gguf\)/);
+    expect(existsSync(out)).toBe(false);
   });
 });
 

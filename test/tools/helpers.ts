@@ -6,6 +6,7 @@ import { kvInputsFrom, writeGguf } from "../../src/gguf/writer.js";
 import { writeSafetensors, SafetensorsDtype } from "../../src/tools/safetensors.js";
 import { encodeFromF32 } from "../../src/tools/tensor-codec.js";
 import { GgmlType } from "../../src/gguf/ggml-types.js";
+import type { Token } from "node-llama-cpp";
 import { cpuLlama } from "../llama.js";
 import { mulberry32 } from "../../src/random.js";
 
@@ -146,6 +147,31 @@ export function logProbs(modelPath: string, adapters: { filePath: string; scale:
     cache.set(key, p);
   }
   return p;
+}
+
+/** Next-token log-probabilities after each token sequence (ids as given, no BOS added), one context per call. */
+export async function tokenLogProbs(modelPath: string, adapters: { filePath: string; scale: number }[], sequences: readonly number[][]): Promise<Map<number, number>[]> {
+  const llama = await cpuLlama();
+  const model = await llama.loadModel({ modelPath });
+  try {
+    const context = await model.createContext({ contextSize: 128, threads: 1, lora: adapters.length ? { adapters } : undefined });
+    try {
+      const out: Map<number, number>[] = [];
+      const seq = context.getSequence();
+      for (const tokens of sequences) {
+        await seq.clearHistory();
+        for await (const v of seq.evaluateWithMetadata(tokens as Token[], { probabilities: true }, { temperature: 0 })) {
+          out.push(new Map([...(v.probabilities as Map<number, number>)].map(([t, q]) => [t, Math.log(q)])));
+          break;
+        }
+      }
+      return out;
+    } finally {
+      await context.dispose();
+    }
+  } finally {
+    await model.dispose();
+  }
 }
 
 /** Largest logprobError over the prompts between two configurations. */

@@ -5,7 +5,8 @@ import { peftToGguf } from "../../tools/peft/to-gguf.js";
 import { ggufToPeft } from "../../tools/peft/from-gguf.js";
 
 const USAGE = "usage: lora-edge convert PEFT_DIR -m BASE.gguf -o OUT.gguf [--outtype auto|f32|f16] [--name NAME] [--json]\n" +
-  "       lora-edge convert ADAPTER.gguf --to peft -o OUT_DIR [--base-model HF_ID] [--json]";
+  "       lora-edge convert ADAPTER.gguf --to peft -o OUT_DIR [-m BASE.gguf] [--base-model HF_ID] [--json]\n" +
+  "  (-m is needed for llama adapters on attn_q/attn_k: their rows go back to Hugging Face's RoPE order by head)";
 
 const command: Command = {
   name: "convert",
@@ -21,7 +22,7 @@ const command: Command = {
     if (positionals.length !== 1 || !values.output) throw new UsageError(USAGE);
     const to = values.to ?? "gguf";
     if (to === "peft") {
-      const r = ggufToPeft(positionals[0], values.output, { baseModel: values["base-model"] });
+      const r = ggufToPeft(positionals[0], values.output, { baseModel: values["base-model"], base: values.model });
       if (values.json) process.stdout.write(JSON.stringify(r) + "\n");
       else {
         const pat = Object.keys(r.rankPattern).length + Object.keys(r.alphaPattern).length;

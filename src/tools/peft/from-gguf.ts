@@ -7,6 +7,8 @@ import { readAdapter, sortPairs, pairScale, TOKEN_EMBD, transpose32 } from "../l
 import { SafetensorInput, writeSafetensors } from "../safetensors.js";
 import { encodeFromF32 } from "../tensor-codec.js";
 import { hfModuleOf, shortModule, SUPPORTED_ARCHITECTURES } from "./names.js";
+import { openGguf } from "../../gguf/reader.js";
+import { ggufToHfRows, headCounts, ropeHeadsOf } from "./rope-order.js";
 
 export interface GgufToPeftResult {
   output: string;
@@ -28,9 +30,11 @@ function mostCommon(xs: number[]): number {
  * Writes the PEFT form of a GGUF adapter. Scaling is kept exactly: r is the most common rank, rank_pattern
  * lists the others; lora_alpha is the GGUF alpha (without one, llama.cpp's scale is 1, so each module gets
  * alpha = its rank, through alpha_pattern where that differs from r). F16 halves stay F16, others become F32.
+ * For the llama architecture, lora_b of attn_q/attn_k goes back to Hugging Face's RoPE row order, which needs
+ * the base model's head counts (`base`, the GGUF the adapter was made for).
  * The directory is built beside the target and renamed into place; an existing non-empty target is refused.
  */
-export function ggufToPeft(input: string, outDir: string, opts: { baseModel?: string } = {}): GgufToPeftResult {
+export function ggufToPeft(input: string, outDir: string, opts: { baseModel?: string; base?: string } = {}): GgufToPeftResult {
   const ad = readAdapter(input);
   if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(ad.architecture)) {
     throw new UnsupportedAdapterError(input, "general.architecture", `architecture not supported: ${ad.architecture} (supported: ${SUPPORTED_ARCHITECTURES.join(", ")})`);
@@ -41,6 +45,7 @@ export function ggufToPeft(input: string, outDir: string, opts: { baseModel?: st
     if (!m) throw new UnsupportedAdapterError(input, p.target, "no Hugging Face module corresponds to this tensor in the llama family");
     return m;
   });
+  const reorder = ropeRowOrder(input, ad.architecture, pairs.map((p) => p.target), opts.base);
   const r = mostCommon(pairs.map((p) => p.rank));
   const rankPattern: Record<string, number> = {};
   const alphaPattern: Record<string, number> = {};
@@ -64,7 +69,9 @@ export function ggufToPeft(input: string, outDir: string, opts: { baseModel?: st
       return;
     }
     tensors.push({ name: `${key}.lora_A.weight`, dtype, shape: [p.rank, p.nIn], data: encodeFromF32(p.a, gt) });
-    tensors.push({ name: `${key}.lora_B.weight`, dtype, shape: [p.nOut, p.rank], data: encodeFromF32(p.b, gt) });
+    const heads = reorder(p.target);
+    const b = heads ? ggufToHfRows(p.b, p.nOut, p.rank, heads, input, p.target) : p.b;
+    tensors.push({ name: `${key}.lora_B.weight`, dtype, shape: [p.nOut, p.rank], data: encodeFromF32(b, gt) });
   });
   const config = {
     peft_type: "LORA",
@@ -101,4 +108,18 @@ export function ggufToPeft(input: string, outDir: string, opts: { baseModel?: st
     throw e;
   }
   return { output: outDir, pairs: pairs.length, r, loraAlpha, rankPattern, alphaPattern, dtype };
+}
+
+/** Heads to reorder per target (0: none); reads the base's head counts only when some pair needs them. */
+function ropeRowOrder(input: string, architecture: string, targets: readonly string[], base: string | undefined): (target: string) => number {
+  const needs = targets.filter((t) => ropeHeadsOf(architecture, t, 1, 1) > 0);
+  if (needs.length === 0) return () => 0;
+  if (!base) {
+    throw new UnsupportedAdapterError(input, needs[0], `the base model is needed (-m BASE.gguf): ${architecture} stores q/k rows in llama.cpp's RoPE order, and Hugging Face's order depends on the head count`);
+  }
+  using f = openGguf(base);
+  const arch = String(f.get("general.architecture") ?? "");
+  if (arch !== architecture) throw new UnsupportedAdapterError(base, "general.architecture", `'${arch}', the adapter is for '${architecture}'`);
+  const { nHead, nHeadKv } = headCounts(f, architecture);
+  return (target) => ropeHeadsOf(architecture, target, nHead, nHeadKv);
 }

@@ -8,6 +8,7 @@ import { LoraAdapter, LoraPair, transpose32, TypeChooser, writeAdapter } from ".
 import { openSafetensors, SafetensorInfo } from "../safetensors.js";
 import { moduleScaling, parsePeftConfig } from "./config.js";
 import { mapPeftKey, SUPPORTED_ARCHITECTURES } from "./names.js";
+import { headCounts, hfToGgufRows, ropeHeadsOf } from "./rope-order.js";
 
 export interface PeftToGgufOptions {
   /** Output tensor type: "auto" keeps F16 when every source tensor is F16 and nothing is rescaled, else F32. */
@@ -84,6 +85,7 @@ export function peftToGguf(dir: string, basePath: string, output: string, opts: 
       if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(architecture)) {
         throw new UnsupportedAdapterError(basePath, "general.architecture", `architecture not supported: ${architecture || "(missing)"} (supported: ${SUPPORTED_ARCHITECTURES.join(", ")})`);
       }
+      const heads = headCounts(base, architecture);
       for (const [target, g] of groups) {
         if (!g.A || !g.B) throw new UnsupportedAdapterError(stPath, `${g.module}.lora_${g.A ? "B" : "A"}.weight`, `missing half: ${g.module} has lora_${g.A ? "A" : "B"} but no lora_${g.A ? "B" : "A"}`);
         const w = base.tensor(target);
@@ -106,6 +108,8 @@ export function peftToGguf(dir: string, basePath: string, output: string, opts: 
         let b = st.readF32(g.B);
         // ΔE = (B A)ᵀ = Aᵀ Bᵀ for an embedding: in the base weight's layout, B' = Aᵀ and A' = Bᵀ.
         if (g.embedding) [a, b] = [transpose32(b, nIn, rank), transpose32(a, rank, nOut)];
+        const ropeHeads = ropeHeadsOf(architecture, target, heads.nHead, heads.nHeadKv);
+        if (ropeHeads) b = hfToGgufRows(b, nOut, rank, ropeHeads, basePath, target);
         pairs.push({ target, nIn, nOut, rank, a, b, typeA: g.A.dtype === "F16" ? GgmlType.F16 : GgmlType.F32, typeB: g.B.dtype === "F16" ? GgmlType.F16 : GgmlType.F32 });
         scales.push(scale);
         wanted.push(scale * rank);
