@@ -10,6 +10,8 @@ export interface BackendOpenOptions {
   gpu: GpuChoice;
   /** CPU threads for evaluation. */
   threads: number;
+  /** Layers offloaded to the GPU (llama.cpp's n_gpu_layers); default: llama.cpp's own choice. CPU-only backends ignore it. */
+  gpuLayers?: number;
   /** Loading progress, 0..1. */
   onProgress?: (progress: number) => void;
   /** The base already parsed by the caller, so a backend that reads tensors itself need not parse it again. */

@@ -190,6 +190,7 @@ export class NativeBackend implements Backend {
     try {
       model = await llama.loadModel({
         modelPath,
+        ...(o.gpuLayers !== undefined ? { gpuLayers: o.gpuLayers } : {}),
         onLoadProgress: o.onProgress,
       });
     } catch (e) {

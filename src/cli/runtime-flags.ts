@@ -11,6 +11,8 @@ export const RUNTIME_FLAGS = {
   backend: { type: "string" },
   threads: { type: "string", short: "t" },
   ctx: { type: "string", short: "c" },
+  device: { type: "string" },
+  "gpu-layers": { type: "string" },
 } as const;
 
 export interface RuntimeFlagValues {
@@ -20,6 +22,8 @@ export interface RuntimeFlagValues {
   backend?: string;
   threads?: string;
   ctx?: string;
+  device?: string;
+  "gpu-layers"?: string;
 }
 
 /** One -a value: NAME=FILE[:SCALE] (a trailing ":number" is the scale; other colons belong to the path). */
@@ -46,16 +50,21 @@ function positiveInt(flag: string, v: string | undefined): number | undefined {
 
 /** Runtime options from the flags. */
 export function runtimeOptions(v: RuntimeFlagValues, extra: Partial<RuntimeOptions> = {}): RuntimeOptions {
-  const gpu = v.gpu === undefined ? "auto" : v.gpu === "off" || v.gpu === "false" || v.gpu === "cpu" ? false : v.gpu;
-  if (gpu !== false && !["auto", "cuda", "vulkan", "metal"].includes(gpu)) throw new UsageError(`--gpu wants auto, cuda, vulkan, metal or off, got "${v.gpu}"`);
+  // without --gpu the runtime decides (the device plan's GPU API with --device, else "auto")
+  const gpu = v.gpu === undefined ? undefined : v.gpu === "off" || v.gpu === "false" || v.gpu === "cpu" ? false : v.gpu;
+  if (gpu !== undefined && gpu !== false && !["auto", "cuda", "vulkan", "metal"].includes(gpu)) throw new UsageError(`--gpu wants auto, cuda, vulkan, metal or off, got "${v.gpu}"`);
+  const gpuLayers = v["gpu-layers"] === undefined ? undefined : Number(v["gpu-layers"]);
+  if (gpuLayers !== undefined && (!Number.isInteger(gpuLayers) || gpuLayers < 0)) throw new UsageError(`--gpu-layers wants a whole number >= 0, got "${v["gpu-layers"]}"`);
   const backend = v.backend ?? "auto";
   if (!["auto", "native", "wasm"].includes(backend)) throw new UsageError(`--backend wants auto, native or wasm, got "${v.backend}"`);
   return {
     model: v.model,
     backend: backend as RuntimeOptions["backend"],
-    gpu: gpu as GpuChoice,
+    gpu: gpu as GpuChoice | undefined,
     threads: positiveInt("threads", v.threads),
     contextSize: positiveInt("ctx", v.ctx),
+    device: v.device,
+    gpuLayers,
     ...extra,
   };
 }

@@ -3,6 +3,9 @@ import type { Backend, GpuChoice } from "../backends/backend.js";
 import { openBackend } from "./open-backend.js";
 import { BackendUnavailableError, DisposedError, InvalidArgumentError } from "../errors.js";
 import { openGguf, type GgufFile } from "../gguf/reader.js";
+import type { SystemFacts } from "../devices/facts.js";
+import type { MemoryPlan } from "../devices/plan.js";
+import { applyDevicePlan } from "./device-plan.js";
 import { AdapterRegistry } from "./adapters.js";
 import { defaultModelPath, defaultThreads } from "./defaults.js";
 import type { GenerationResult } from "./generation.js";
@@ -23,6 +26,16 @@ export interface RuntimeOptions {
   contextSize?: number;
   /** "live" (default when available) swaps adapters on the running context; "recreate" builds a new context. */
   swap?: "auto" | "live" | "recreate";
+  /**
+   * Device profile: "auto" detects this machine's, or a profile name from devices/. Its memory plan sets the
+   * GPU API, GPU layers, threads and context size (options given here still win) and refuses a model that
+   * does not fit (DoesNotFitError) before anything is loaded. The plan is kept in `rt.plan`.
+   */
+  device?: string;
+  /** System facts for `device` instead of this machine's (recorded facts, tests). */
+  facts?: SystemFacts;
+  /** Layers offloaded to the GPU (llama.cpp's n_gpu_layers); default: the device plan's, else llama.cpp's. */
+  gpuLayers?: number;
   onProgress?: (progress: number) => void;
 }
 
@@ -34,6 +47,8 @@ interface TokenTotals {
 export interface RuntimeStats {
   backend: string;
   device: string;
+  /** The device profile the runtime was planned for (only with the `device` option). */
+  profile?: string;
   model: string;
   threads: number;
   contextSize: number;
@@ -69,6 +84,8 @@ export class Runtime implements SessionHost {
   private disposed = false;
   /** Set when backend "auto" could not use llama.cpp and fell back to the wasm engine: says why. */
   backendNotice: string | undefined;
+  /** The device plan the runtime was opened with (only with the `device` option). */
+  plan: MemoryPlan | undefined;
 
   private constructor(
     readonly backend: Backend,
@@ -100,16 +117,30 @@ export class Runtime implements SessionHost {
   static async open(options: RuntimeOptions = {}): Promise<Runtime> {
     const kind = options.backend ?? "auto";
     if (kind !== "native" && kind !== "auto" && kind !== "wasm") throw new InvalidArgumentError(`unknown backend "${String(kind)}"`);
-    const threads = options.threads ?? defaultThreads();
-    if (!Number.isInteger(threads) || threads < 1) throw new InvalidArgumentError("threads must be a whole number >= 1");
+    if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) throw new InvalidArgumentError("threads must be a whole number >= 1");
     if (options.contextSize !== undefined && (!Number.isInteger(options.contextSize) || options.contextSize < 8)) {
       throw new InvalidArgumentError("contextSize must be a whole number >= 8");
+    }
+    if (options.gpuLayers !== undefined && (!Number.isInteger(options.gpuLayers) || options.gpuLayers < 0)) {
+      throw new InvalidArgumentError("gpuLayers must be a whole number >= 0");
+    }
+    if (options.device !== undefined && (typeof options.device !== "string" || options.device === "")) {
+      throw new InvalidArgumentError(`device must be "auto" or a profile name`);
     }
     const modelPath = options.model ?? defaultModelPath();
     const base = openGguf(modelPath); // GgufError names file, field and offset
     try {
-      const { backend, fallbackReason } = await openBackend(kind, { modelPath, gpu: options.gpu ?? "auto", threads, onProgress: options.onProgress, gguf: base });
-      const rt = new Runtime(backend, base, threads, options);
+      const device = options.device === undefined ? undefined : await applyDevicePlan({
+        device: options.device, base, facts: options.facts, contextSize: options.contextSize,
+        threads: options.threads, gpuLayers: options.gpuLayers, gpu: options.gpu,
+      });
+      const threads = device?.threads ?? options.threads ?? defaultThreads();
+      const { backend, fallbackReason } = await openBackend(kind, {
+        modelPath, gpu: device?.gpu ?? options.gpu ?? "auto", threads, gpuLayers: device?.gpuLayers ?? options.gpuLayers,
+        onProgress: options.onProgress, gguf: base,
+      });
+      const rt = new Runtime(backend, base, threads, { ...options, contextSize: device?.contextSize ?? options.contextSize });
+      rt.plan = device?.plan;
       rt.backendNotice = fallbackReason && `no native backend (${fallbackReason}); running on the wasm engine`;
       await rt.refreshVram();
       return rt;
@@ -187,6 +218,7 @@ export class Runtime implements SessionHost {
     return {
       backend: b.name,
       device: b.device,
+      ...(this.plan ? { profile: this.plan.profile } : {}),
       model: b.modelPath,
       threads: this.threads,
       contextSize: this.contextSize,

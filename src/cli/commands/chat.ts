@@ -19,7 +19,7 @@ function describeStats(rt: Runtime): string {
   const s = rt.stats();
   const f = (x: number) => (Number.isFinite(x) ? x.toFixed(x < 10 ? 3 : 0) : "-");
   return [
-    `model ${s.model} on ${s.backend}/${s.device}, ${s.threads} threads, context ${s.contextSize}, ${s.swapMode} swaps`,
+    `model ${s.model} on ${s.backend}/${s.device}${s.profile ? ` (profile ${s.profile})` : ""}, ${s.threads} threads, context ${s.contextSize}, ${s.swapMode} swaps`,
     `load ${f(s.load.totalMs)} ms; adapters: ${s.adapters.map((a) => `${a.name} ${f(a.loadMs)} ms`).join(", ") || "none"}`,
     `swaps ${s.swaps.count}: p50 ${f(s.swaps.p50Ms)} ms, p99 ${f(s.swaps.p99Ms)} ms`,
     `base: prefill ${f(s.tokens.base.prefillTokensPerSecond)} tok/s, decode ${f(s.tokens.base.decodeTokensPerSecond)} tok/s`,
