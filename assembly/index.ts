@@ -5,6 +5,7 @@ export * from "./quant";
 export { quantize_q4_k, quantize_q6_k } from "./quant-k";
 export * from "./gemv";
 export * from "./lowrank";
+export * from "./lora-q8";
 export * from "./probe";
 export * from "./engine";
 

@@ -5,7 +5,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { getLlama, type Llama } from "node-llama-cpp";
 import { loadEngineModel, openCore } from "../src/backends/wasm.js";
-import { EngineContext, type EngineAdapter, type EngineModel } from "../src/backends/wasm/engine/index.js";
+import { EngineContext, type AdapterPrecision, type EngineAdapter, type EngineModel } from "../src/backends/wasm/engine/index.js";
 import { openGguf } from "../src/gguf/reader.js";
 import { synthAdapter, synthModel, type ModelShape } from "../src/tools/synth.js";
 
@@ -38,6 +38,11 @@ interface Row {
   nativeLoraOverheadPct: number;
   /** Share of the wasm decode time per stage, percent (with the adapter). */
   wasmProfilePct: Record<string, number>;
+  /**
+   * Per adapter precision (the first is the one above): decode tok/s, overhead (ratio of medians, as
+   * loraOverheadPct), the median over runs of each run's own adapter/base ratio, and the profile.
+   */
+  wasmLora: Record<string, { decodeTps: number; overheadPct: number; pairedOverheadPct: number; profilePct: Record<string, number> }>;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -112,9 +117,13 @@ async function main(): Promise<void> {
       models: { type: "string", default: "stories260K,100m" },
       stories: { type: "string" },
       keep: { type: "string" },
+      /** Comma-separated adapter precisions to time in the same run (auto, f32, q8); the first is reported as loraOverheadPct. */
+      "adapter-precisions": { type: "string", default: "auto,f32" },
     },
   });
   const threadList = values.threads ? values.threads.split(",").map(Number) : [os.availableParallelism()];
+  const precisions = values["adapter-precisions"]!.split(",") as AdapterPrecision[];
+  for (const p of precisions) if (!["auto", "f32", "q8"].includes(p)) throw new Error(`unknown adapter precision ${p} (auto, f32, q8)`);
   const promptN = Number(values.prompt), decodeN = Number(values.decode), runs = Number(values.runs);
   const log = (s: string) => { if (!values.json) console.log(s); else process.stderr.write(s + "\n"); };
   const tmp = values.keep ?? fs.mkdtempSync(path.join(os.tmpdir(), "lora-edge-engine-"));
@@ -146,42 +155,59 @@ async function main(): Promise<void> {
     try {
       const model = loadEngineModel(core, c.model);
       const af = openGguf(c.adapter);
-      const adapter = model.loadAdapter(af);
+      const adapters = precisions.map((precision) => model.loadAdapter(af, { precision }));
       af.close();
       const prompt = promptTokens(promptN, model.config.nVocab);
       wasmRun(model, undefined, prompt.slice(0, 8), 8); // warm-up (compiles the optimizing tier)
-      const w: ReturnType<typeof wasmRun>[] = [], wl: typeof w = [];
+      for (const a of adapters) wasmRun(model, a, prompt.slice(0, 8), 8);
+      const w: ReturnType<typeof wasmRun>[] = [], wl: (typeof w)[] = adapters.map(() => []);
       const n: Awaited<ReturnType<typeof nativeRun>>[] = [], nl: typeof n = [];
       for (let r = 0; r < runs; r++) {
-        // interleaved: the machine's speed drifts between runs
+        // interleaved: the machine's speed drifts between runs; wasm runs back to back, so each run's
+        // adapter timings can also be compared with its own base timing
         w.push(wasmRun(model, undefined, prompt, decodeN));
+        adapters.forEach((a, i) => wl[i].push(wasmRun(model, a, prompt, decodeN)));
         n.push(await nativeRun(llama, c.model, undefined, threads, prompt, decodeN));
-        wl.push(wasmRun(model, adapter, prompt, decodeN));
         nl.push(await nativeRun(llama, c.model, c.adapter, threads, prompt, decodeN));
       }
-      model.profile = new Map();
-      wasmRun(model, adapter, prompt.slice(0, 8), decodeN);
-      const prof = model.profile;
-      model.profile = undefined;
-      const total = prof.get("total") ?? 1;
-      const wasmProfilePct: Record<string, number> = {};
-      let known = 0;
-      for (const [k, v] of prof) if (k !== "total") { wasmProfilePct[k] = round((100 * v) / total); known += v; }
-      wasmProfilePct["norms, rope, embedding, other"] = round((100 * (total - known)) / total);
+      const profileOf = (adapter: EngineAdapter) => {
+        model.profile = new Map();
+        wasmRun(model, adapter, prompt.slice(0, 8), decodeN);
+        const prof = model.profile;
+        model.profile = undefined;
+        const total = prof.get("total") ?? 1;
+        const pct: Record<string, number> = {};
+        let known = 0;
+        for (const [k, v] of prof) if (k !== "total") { pct[k] = round((100 * v) / total); known += v; }
+        pct["norms, rope, embedding, other"] = round((100 * (total - known)) / total);
+        return pct;
+      };
       const wd = median(w.map((x) => x.decode)), nd = median(n.map((x) => x.decode));
-      const wdl = median(wl.map((x) => x.decode)), ndl = median(nl.map((x) => x.decode));
+      const wasmLora: Row["wasmLora"] = {};
+      adapters.forEach((a, i) => {
+        const tps = median(wl[i].map((x) => x.decode));
+        const paired = median(wl[i].map((x, k) => w[k].decode / x.decode));
+        wasmLora[precisions[i]] = {
+          decodeTps: round(tps), overheadPct: round((wd / tps - 1) * 100), pairedOverheadPct: round((paired - 1) * 100), profilePct: profileOf(a),
+        };
+      });
+      const first = wasmLora[precisions[0]];
+      const wasmProfilePct = first.profilePct;
+      const ndl = median(nl.map((x) => x.decode));
       const row: Row = {
         model: c.name, threads: pool ? pool.threads : 1, prefillTokens: promptN, decodeTokens: decodeN,
         wasmPrefillTps: round(median(w.map((x) => x.prefill))), nativePrefillTps: round(median(n.map((x) => x.prefill))),
         wasmDecodeTps: round(wd), nativeDecodeTps: round(nd), ratio: round(wd / nd, 3),
-        wasmDecodeTpsLora: round(wdl), nativeDecodeTpsLora: round(ndl),
-        loraOverheadPct: round((wd / wdl - 1) * 100), nativeLoraOverheadPct: round((nd / ndl - 1) * 100),
-        wasmProfilePct,
+        wasmDecodeTpsLora: first.decodeTps, nativeDecodeTpsLora: round(ndl),
+        loraOverheadPct: first.overheadPct, nativeLoraOverheadPct: round((nd / ndl - 1) * 100),
+        wasmProfilePct, wasmLora,
       };
       rows.push(row);
       log(`${c.name}, ${row.threads} threads: decode wasm ${row.wasmDecodeTps} tok/s, native ${row.nativeDecodeTps} (ratio ${row.ratio}); ` +
         `prefill wasm ${row.wasmPrefillTps}, native ${row.nativePrefillTps}; rank-16 adapter: wasm +${row.loraOverheadPct}%, native +${row.nativeLoraOverheadPct}%`);
-      log(`  wasm decode time: ${Object.entries(wasmProfilePct).map(([k, v]) => `${k} ${v}%`).join(", ")}`);
+      for (const [p, l] of Object.entries(wasmLora)) {
+        log(`  adapter ${p}: wasm ${l.decodeTps} tok/s, +${l.overheadPct}% (per-run pairs: +${l.pairedOverheadPct}%); decode time: ${Object.entries(l.profilePct).map(([k, v]) => `${k} ${v}%`).join(", ")}`);
+      }
     } finally {
       pool?.dispose();
     }

@@ -49,6 +49,20 @@ describe("WasmBackend", () => {
   });
 });
 
+test("WasmBackend's adapterPrecision option reaches the engine", async () => {
+  const modelPath = fixture("models/stories260K-Q4_0.gguf");
+  const s1 = fixture("adapters/stories260K-lora-synthetic-r4-s1.gguf");
+  for (const [precision, compact] of [[undefined, true], ["f32", false], ["q8", true]] as const) {
+    const b = await WasmBackend.open({ modelPath, threads: 1, adapterPrecision: precision });
+    try {
+      const a = (await b.loadAdapter(s1)) as unknown as { engine: { pairs: Map<string, { q8?: unknown }> } };
+      expect([...a.engine.pairs.values()].some((p) => p.q8 !== undefined), String(precision)).toBe(compact);
+    } finally {
+      await b.dispose();
+    }
+  }
+});
+
 describe("engine on the worker pool", () => {
   test("products split over two threads give the single-thread logits exactly, with and without an adapter", async () => {
     const dir = scratchDir();
@@ -64,6 +78,8 @@ describe("engine on the worker pool", () => {
       const af = openGguf(adapterFile);
       const ap = par.loadAdapter(af), a1 = one.loadAdapter(af);
       af.close();
+      // compact halves by default on these K-quant matrices: their B rows are split over the threads too
+      expect([...ap.pairs.values()].every((p) => p.q8)).toBe(true);
       const a = new EngineContext(par, 16).evaluate(tokens);
       const b = new EngineContext(one, 16).evaluate(tokens);
       expect(a).toEqual(b);

@@ -37,12 +37,13 @@ describe("generated qwen2 model with Q4_K and Q6_K weights", () => {
     }
   });
 
-  test("with a rank-8 adapter on all seven projections it matches llama.cpp with the same adapter", async () => {
+  test("with a rank-8 adapter on all seven projections it matches llama.cpp with the same adapter (f32 halves; compact within 4e-2)", async () => {
     const adapterFile = path.join(path.dirname(file), "qwen2-r8.gguf");
     synthAdapter(adapterFile, { shape: KQUANT_SHAPE, rank: 8, alpha: 16, seed: 4 });
     const model = await engineFor(file);
     const af = openGguf(adapterFile);
-    const adapter = model.loadAdapter(af);
+    const adapter = model.loadAdapter(af, { precision: "f32" });
+    const compact = model.loadAdapter(af);
     af.close();
     const base = new EngineContext(model, 64).evaluate(tokens);
     const ctx = new EngineContext(model, 64, [{ adapter, scale: 0.75 }]);
@@ -51,6 +52,10 @@ describe("generated qwen2 model with Q4_K and Q6_K weights", () => {
     expect(compareLogits(logits, ref.logProbs).normwise).toBeLessThanOrEqual(1e-2);
     // the adapter does change the output, so the check above can fail
     expect(compareLogits(base, ref.logProbs).normwise).toBeGreaterThan(1e-2);
+    // compact halves (the default on these K-quant matrices): within the bound stated in adapters.test.ts
+    expect([...compact.pairs.values()].every((p) => p.q8)).toBe(true);
+    const lq = new EngineContext(model, 64, [{ adapter: compact, scale: 0.75 }]).evaluate(tokens);
+    expect(compareLogits(lq, ref.logProbs).normwise).toBeLessThanOrEqual(4e-2);
   });
 
   test("normal RoPE instead of neox would be far off (the check can fail)", async () => {

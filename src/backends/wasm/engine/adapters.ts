@@ -1,5 +1,7 @@
 // LoRA adapters for the engine: reads <tensor>.lora_a / .lora_b pairs from an adapter source into core memory, never merged into the base.
 import type { Core, Matrix } from "../../../core/core.js";
+import { kernelsFor } from "../../../core/kernels.js";
+import { freeLoraQ8, loraQ8Fits, uploadLoraQ8, type LoraQ8Pair } from "../../../core/lora-q8.js";
 import { GgmlType } from "../../../gguf/ggml-types.js";
 import { EngineConfigError, ModelSource } from "./config.js";
 import type { LoraTerm } from "./products.js";
@@ -8,6 +10,20 @@ export interface LoraPair {
   a: Matrix;
   b: Matrix;
   rank: number;
+  /** The same pair in compact form (Q8_0 A, int8 B), used by decoding when present. */
+  q8?: LoraQ8Pair;
+}
+
+/**
+ * How adapter halves are kept for products: "f32" exact; "q8" A as Q8_0 rows and B as int8 rows (a quarter
+ * of the bytes); "auto" q8 on the matrices whose base product runs on 8-bit x (quantized bases), f32 elsewhere.
+ */
+export type AdapterPrecision = "auto" | "f32" | "q8";
+
+/** Whether a pair on base matrix `w` is kept in compact form under `precision`. */
+function compactFor(precision: AdapterPrecision, w: Matrix): boolean {
+  if (precision === "f32" || !loraQ8Fits(w.cols)) return false;
+  return precision === "q8" || kernelsFor(w.type.id).gemvX8 !== undefined;
 }
 
 /** An adapter resident in core memory. */
@@ -36,25 +52,28 @@ export class EngineAdapter {
   free(): void {
     if (this.freed_) return;
     this.freed_ = true;
-    for (const p of this.pairs.values()) {
-      this.core.free(p.a);
-      this.core.free(p.b);
-    }
+    for (const p of this.pairs.values()) freePair(this.core, p);
   }
 }
 
+function freePair(core: Core, p: LoraPair): void {
+  core.free(p.a);
+  core.free(p.b);
+  if (p.q8) freeLoraQ8(core, p.q8);
+}
+
 /** Adapter halves in another type (F16, quantized) are widened to F32 once at load. */
-function f32Bytes(core: Core, typeId: number, bytes: Uint8Array, n: number): Uint8Array {
-  if (typeId === GgmlType.F32) return bytes;
-  const v = core.dequantize(typeId, bytes, n);
-  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+function f32Values(core: Core, typeId: number, bytes: Uint8Array, n: number): Float32Array {
+  if (typeId !== GgmlType.F32) return core.dequantize(typeId, bytes, n);
+  if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, n);
+  return new Float32Array(bytes.slice(0, n * 4).buffer);
 }
 
 /**
  * Loads an adapter checked against the base's product matrices (`base` by tensor name).
  * Norm entries are skipped as llama.cpp does; adapters on token_embd are refused.
  */
-export function loadAdapter(core: Core, src: ModelSource, base: ReadonlyMap<string, Matrix>, architecture: string): EngineAdapter {
+export function loadAdapter(core: Core, src: ModelSource, base: ReadonlyMap<string, Matrix>, architecture: string, precision: AdapterPrecision = "auto"): EngineAdapter {
   const type = src.get("general.type");
   if (type !== undefined && type !== "adapter") throw new EngineConfigError(src.path, "general.type", `'${String(type)}', expected 'adapter'`);
   const at = src.get("adapter.type");
@@ -83,16 +102,15 @@ export function loadAdapter(core: Core, src: ModelSource, base: ReadonlyMap<stri
       if (ta.ne[0] !== w.cols || ta.ne[1] !== rank || tb.ne[1] !== w.rows) {
         throw new EngineConfigError(src.path, name, `lora_a [${ta.ne.join(", ")}] / lora_b [${tb.ne.join(", ")}] do not fit the base [${w.cols}, ${w.rows}]`);
       }
-      const a = core.upload(GgmlType.F32, f32Bytes(core, ta.type.id, src.readTensor(ta), rank * w.cols), rank, w.cols);
-      const b = core.upload(GgmlType.F32, f32Bytes(core, tb.type.id, src.readTensor(tb), w.rows * rank), w.rows, rank);
-      pairs.set(name, { a, b, rank });
-      bytes += (rank * w.cols + w.rows * rank) * 4;
+      const av = f32Values(core, ta.type.id, src.readTensor(ta), rank * w.cols);
+      const bv = f32Values(core, tb.type.id, src.readTensor(tb), w.rows * rank);
+      const pair: LoraPair = { a: core.uploadF32(av, rank, w.cols), b: core.uploadF32(bv, w.rows, rank), rank };
+      pairs.set(name, pair);
+      if (compactFor(precision, w)) pair.q8 = uploadLoraQ8(core, av, bv, w.rows, w.cols, rank);
+      bytes += (rank * w.cols + w.rows * rank) * 4 + (pair.q8?.bytes ?? 0);
     }
   } catch (e) {
-    for (const p of pairs.values()) {
-      core.free(p.a);
-      core.free(p.b);
-    }
+    for (const p of pairs.values()) freePair(core, p);
     throw e;
   }
   return new EngineAdapter(core, src.path, alpha, pairs, bytes);
@@ -107,7 +125,7 @@ export function termsFor(active: readonly { adapter: EngineAdapter; scale: numbe
     for (const [name, pair] of adapter.pairs) {
       let list = out.get(name);
       if (!list) out.set(name, (list = []));
-      list.push({ a: pair.a, b: pair.b, scale: adapter.scaleOf(pair, scale) });
+      list.push({ a: pair.a, b: pair.b, q8: pair.q8, scale: adapter.scaleOf(pair, scale) });
     }
   }
   return out;

@@ -3,6 +3,7 @@ export { EngineModel } from "./model.js";
 export { EngineContext } from "./context.js";
 export type { ActiveEngineAdapter } from "./context.js";
 export { EngineAdapter } from "./adapters.js";
+export type { AdapterPrecision } from "./adapters.js";
 export { readConfig, supportedArchitectures, EngineConfigError } from "./config.js";
 export type { EngineConfig, ModelSource, TensorEntry } from "./config.js";
 export { Rng, sampleToken, argmax } from "./sampling.js";

@@ -1,7 +1,7 @@
 // The wasm engine's model: weights in core memory, scratch buffers, and the per-token forward pass of the llama family.
 import type { Core } from "../../../core/core.js";
 import { kernelsFor } from "../../../core/kernels.js";
-import { EngineAdapter, loadAdapter, termsFor } from "./adapters.js";
+import { AdapterPrecision, EngineAdapter, loadAdapter, termsFor } from "./adapters.js";
 import { EngineConfig, ModelSource, readConfig } from "./config.js";
 import { KvCache } from "./kv-cache.js";
 import { LoraTerm, Products } from "./products.js";
@@ -81,8 +81,11 @@ export class EngineModel {
     this.products.x8 = on;
   }
 
-  loadAdapter(src: ModelSource): EngineAdapter {
-    return loadAdapter(this.core, src, this.weights.byName, this.config.architecture);
+  /** How adapters loaded from now on keep their halves (see AdapterPrecision); "auto" by default. */
+  adapterPrecision: AdapterPrecision = "auto";
+
+  loadAdapter(src: ModelSource, opts: { precision?: AdapterPrecision } = {}): EngineAdapter {
+    return loadAdapter(this.core, src, this.weights.byName, this.config.architecture, opts.precision ?? this.adapterPrecision);
   }
 
   /** Adapter terms for an active set, arranged per layer and projection for the forward pass. */

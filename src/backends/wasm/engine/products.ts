@@ -1,13 +1,24 @@
 // Matrix-vector products over resident weights for the engine: the core's GEMV kernels on pointers, x quantized once per input, adapters fused per row range.
 import type { Core, KernelCall, Matrix, ParallelRunner } from "../../../core/core.js";
 import { kernelsFor } from "../../../core/kernels.js";
+import { loraTBytes, type LoraQ8Pair } from "../../../core/lora-q8.js";
 import { GgmlType } from "../../../gguf/ggml-types.js";
 
-/** One adapter term on a product: y += scale * B (A x); A is r x cols, B rows x r, both F32 in core memory. */
+/**
+ * One adapter term on a product: y += scale * B (A x); A is r x cols, B rows x r, both F32 in core memory.
+ * With `q8` the product runs on the compact halves instead (A Q8_0 on 8-bit x, t in 7 bits, B int8 rows).
+ */
 export interface LoraTerm {
   readonly a: Matrix;
   readonly b: Matrix;
   readonly scale: number;
+  readonly q8?: LoraQ8Pair;
+}
+
+/** Scratch bytes of one term: t in f32 (padded to 16 values), then for compact terms t's quantized block. */
+function termBytes(term: LoraTerm): number {
+  const f32 = Math.ceil(term.a.rows / 16) * 64;
+  return term.q8 ? f32 + loraTBytes(term.q8.rank) : f32;
 }
 
 type Fn = (...args: number[]) => unknown;
@@ -90,7 +101,7 @@ export class Products {
       t0 = t;
     };
     let withTerms = false;
-    const need = items.reduce((s, it) => s + (it.terms ?? []).reduce((a, term) => a + Math.ceil(term.a.rows / 16) * 64, 0), 0);
+    const need = items.reduce((s, it) => s + (it.terms ?? []).reduce((a, term) => a + termBytes(term), 0), 0);
     if (need > this.tBytes) {
       this.core.arena.release(this.t);
       this.tBytes = need;
@@ -105,9 +116,19 @@ export class Products {
       const terms = it.terms ?? [];
       const tps: number[] = [];
       for (const term of terms) {
-        this.fn("gemv_f32")(term.a.ptr, this.inputPtr, off, term.a.rows, term.a.cols);
-        tps.push(off);
-        off += Math.ceil(term.a.rows / 16) * 64;
+        const q = term.q8;
+        if (q) {
+          // t = A x on the 8-bit form of x, then t to 7-bit integers for the B rows
+          const xb = this.x8Blocks32();
+          const tq = off + Math.ceil(q.rank / 16) * 64;
+          this.fn("gemv_q8_0_q8")(q.a.ptr, xb.qx, xb.dx, xb.xs, off, q.rank, q.a.cols);
+          this.fn("lora_quantize_t")(off, q.rank, q.rPad, tq);
+          tps.push(tq);
+        } else {
+          this.fn("gemv_f32")(term.a.ptr, this.inputPtr, off, term.a.rows, term.a.cols);
+          tps.push(off);
+        }
+        off += termBytes(term);
       }
       if (terms.length) {
         withTerms = true;
@@ -122,7 +143,9 @@ export class Products {
           // the core's fused adapter product: W rows, then y += s B t on the same rows
           const out = [base(r0, n, t)];
           terms.forEach((term, i) => {
-            out.push({ fn: "gemv_f32_acc", args: [term.b.ptr + r0 * term.b.rowBytes, tps[i], y + r0 * 4, n, term.b.cols, term.scale] });
+            const q = term.q8;
+            if (q) out.push({ fn: "lora_b_q8_acc", args: [q.b + r0 * q.rPad, q.meta + r0 * 8, tps[i], y + r0 * 4, n, q.rPad, term.scale] });
+            else out.push({ fn: "gemv_f32_acc", args: [term.b.ptr + r0 * term.b.rowBytes, tps[i], y + r0 * 4, n, term.b.cols, term.scale] });
           });
           return out;
         },
@@ -153,6 +176,21 @@ export class Products {
       for (let t = 0, r0 = 0; t < p.threads && r0 < m.rows; t++, r0 += per) parts[t].push(...m.make(r0, Math.min(per, m.rows - r0), t));
     }
     p.run(parts.filter((x) => x.length > 0));
+  }
+
+  /**
+   * The input in 8-bit blocks of 32 with one scale per block (what the Q8_0 kernel reads): the base's own
+   * form when it made one, else computed here (bases on f32 x, and K-quants, whose blocks are 256).
+   */
+  private x8Blocks32(): { qx: number; dx: number; xs: number } {
+    if (this.x8Ready & (1 << 2)) return this.x8Bufs[1];
+    if (!(this.x8Ready & (1 << 1))) {
+      if (this.inputCols % 32 !== 0) throw new Error(`product: compact adapter on ${this.inputCols} columns, no multiple of 32`);
+      const b = this.x8Bufs[0];
+      this.fn("quantize_x8")(this.inputPtr, this.inputCols, b.qx, b.dx, b.xs);
+      this.x8Ready |= 1 << 1;
+    }
+    return this.x8Bufs[0];
   }
 
   /** The base product's call for rows [r0, r0+n) on thread t, after bringing x into the form the kernel reads. */
