@@ -117,13 +117,13 @@ async function main(): Promise<void> {
       models: { type: "string", default: "stories260K,100m" },
       stories: { type: "string" },
       keep: { type: "string" },
-      /** Comma-separated adapter precisions to time in the same run (auto, f32, q8); the first is reported as loraOverheadPct. */
-      "adapter-precisions": { type: "string", default: "auto,f32" },
+      /** Comma-separated adapter precisions to time in the same run (f32, q8); the first is reported as loraOverheadPct. */
+      "adapter-precisions": { type: "string", default: "f32,q8" },
     },
   });
   const threadList = values.threads ? values.threads.split(",").map(Number) : [os.availableParallelism()];
   const precisions = values["adapter-precisions"]!.split(",") as AdapterPrecision[];
-  for (const p of precisions) if (!["auto", "f32", "q8"].includes(p)) throw new Error(`unknown adapter precision ${p} (auto, f32, q8)`);
+  for (const p of precisions) if (!["f32", "q8"].includes(p)) throw new Error(`unknown adapter precision ${p} (f32, q8)`);
   const promptN = Number(values.prompt), decodeN = Number(values.decode), runs = Number(values.runs);
   const log = (s: string) => { if (!values.json) console.log(s); else process.stderr.write(s + "\n"); };
   const tmp = values.keep ?? fs.mkdtempSync(path.join(os.tmpdir(), "lora-edge-engine-"));

@@ -12,6 +12,11 @@ export interface BackendOpenOptions {
   threads: number;
   /** Layers offloaded to the GPU (llama.cpp's n_gpu_layers); default: llama.cpp's own choice. CPU-only backends ignore it. */
   gpuLayers?: number;
+  /**
+   * How the wasm engine keeps adapter halves: "f32" (default) exact; "q8" int8 forms, a quarter of the bytes.
+   * llama.cpp computes adapters as their files store them, so the native backend ignores it.
+   */
+  adapterPrecision?: "f32" | "q8";
   /** Loading progress, 0..1. */
   onProgress?: (progress: number) => void;
   /** The base already parsed by the caller, so a backend that reads tensors itself need not parse it again. */

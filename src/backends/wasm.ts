@@ -2,7 +2,7 @@
 import path from "node:path";
 import { openGguf, type GgufFile } from "../gguf/reader.js";
 import { createPool, loadCore, type Core, type KernelPool } from "../core/index.js";
-import { EngineAdapter, EngineContext, EngineModel, type AdapterPrecision } from "./wasm/engine/index.js";
+import { EngineAdapter, EngineContext, EngineModel } from "./wasm/engine/index.js";
 import { createTokenizer, vocabFromMetadata, type Tokenizer } from "./wasm/tokenizer/index.js";
 import type {
   ActiveAdapter,
@@ -18,11 +18,6 @@ export interface WasmOpenOptions extends Omit<BackendOpenOptions, "gpu"> {
   gpu?: BackendOpenOptions["gpu"];
   /** llama.cpp's CPU default (flash attention with an f16 running sum) when true (default), plain softmax otherwise. */
   flashAttention?: boolean;
-  /**
-   * How adapter halves are kept: "auto" (default) int8 forms on quantized bases, "f32" exact everywhere,
-   * "q8" int8 forms wherever the shapes allow.
-   */
-  adapterPrecision?: AdapterPrecision;
 }
 
 /** A wasm core for `threads` threads: a worker pool sharing one memory when more than one. */

@@ -13,6 +13,7 @@ export const RUNTIME_FLAGS = {
   ctx: { type: "string", short: "c" },
   device: { type: "string" },
   "gpu-layers": { type: "string" },
+  "adapter-precision": { type: "string" },
 } as const;
 
 export interface RuntimeFlagValues {
@@ -24,6 +25,7 @@ export interface RuntimeFlagValues {
   ctx?: string;
   device?: string;
   "gpu-layers"?: string;
+  "adapter-precision"?: string;
 }
 
 /** One -a value: NAME=FILE[:SCALE] (a trailing ":number" is the scale; other colons belong to the path). */
@@ -55,6 +57,8 @@ export function runtimeOptions(v: RuntimeFlagValues, extra: Partial<RuntimeOptio
   if (gpu !== undefined && gpu !== false && !["auto", "cuda", "vulkan", "metal"].includes(gpu)) throw new UsageError(`--gpu wants auto, cuda, vulkan, metal or off, got "${v.gpu}"`);
   const gpuLayers = v["gpu-layers"] === undefined ? undefined : Number(v["gpu-layers"]);
   if (gpuLayers !== undefined && (!Number.isInteger(gpuLayers) || gpuLayers < 0)) throw new UsageError(`--gpu-layers wants a whole number >= 0, got "${v["gpu-layers"]}"`);
+  const precision = v["adapter-precision"];
+  if (precision !== undefined && precision !== "f32" && precision !== "q8") throw new UsageError(`--adapter-precision wants f32 or q8, got "${precision}"`);
   const backend = v.backend ?? "auto";
   if (!["auto", "native", "wasm"].includes(backend)) throw new UsageError(`--backend wants auto, native or wasm, got "${v.backend}"`);
   return {
@@ -65,6 +69,7 @@ export function runtimeOptions(v: RuntimeFlagValues, extra: Partial<RuntimeOptio
     contextSize: positiveInt("ctx", v.ctx),
     device: v.device,
     gpuLayers,
+    adapterPrecision: precision,
     ...extra,
   };
 }

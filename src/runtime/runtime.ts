@@ -36,6 +36,8 @@ export interface RuntimeOptions {
   facts?: SystemFacts;
   /** Layers offloaded to the GPU (llama.cpp's n_gpu_layers); default: the device plan's, else llama.cpp's. */
   gpuLayers?: number;
+  /** Wasm engine only: adapter halves "f32" (default, exact) or "q8" (int8, a quarter of the decode-time cost). */
+  adapterPrecision?: "f32" | "q8";
   onProgress?: (progress: number) => void;
 }
 
@@ -137,7 +139,7 @@ export class Runtime implements SessionHost {
       const threads = device?.threads ?? options.threads ?? defaultThreads();
       const { backend, fallbackReason } = await openBackend(kind, {
         modelPath, gpu: device?.gpu ?? options.gpu ?? "auto", threads, gpuLayers: device?.gpuLayers ?? options.gpuLayers,
-        onProgress: options.onProgress, gguf: base,
+        onProgress: options.onProgress, gguf: base, adapterPrecision: options.adapterPrecision,
       });
       const rt = new Runtime(backend, base, threads, { ...options, contextSize: device?.contextSize ?? options.contextSize });
       rt.plan = device?.plan;

@@ -52,7 +52,7 @@ describe("WasmBackend", () => {
 test("WasmBackend's adapterPrecision option reaches the engine", async () => {
   const modelPath = fixture("models/stories260K-Q4_0.gguf");
   const s1 = fixture("adapters/stories260K-lora-synthetic-r4-s1.gguf");
-  for (const [precision, compact] of [[undefined, true], ["f32", false], ["q8", true]] as const) {
+  for (const [precision, compact] of [[undefined, false], ["f32", false], ["q8", true]] as const) {
     const b = await WasmBackend.open({ modelPath, threads: 1, adapterPrecision: precision });
     try {
       const a = (await b.loadAdapter(s1)) as unknown as { engine: { pairs: Map<string, { q8?: unknown }> } };
@@ -76,17 +76,19 @@ describe("engine on the worker pool", () => {
       const par = loadEngineModel(pool.core, file);
       const one = await engineFor(file);
       const af = openGguf(adapterFile);
-      const ap = par.loadAdapter(af), a1 = one.loadAdapter(af);
-      af.close();
-      // compact halves by default on these K-quant matrices: their B rows are split over the threads too
-      expect([...ap.pairs.values()].every((p) => p.q8)).toBe(true);
       const a = new EngineContext(par, 16).evaluate(tokens);
       const b = new EngineContext(one, 16).evaluate(tokens);
       expect(a).toEqual(b);
-      const al = new EngineContext(par, 16, [{ adapter: ap, scale: 0.8 }]).evaluate(tokens);
-      const bl = new EngineContext(one, 16, [{ adapter: a1, scale: 0.8 }]).evaluate(tokens);
-      expect(al).toEqual(bl);
-      expect(al).not.toEqual(a);
+      for (const precision of ["f32", "q8"] as const) {
+        const ap = par.loadAdapter(af, { precision }), a1 = one.loadAdapter(af, { precision });
+        // with "q8" the compact B rows are split over the threads too
+        expect([...ap.pairs.values()].every((p) => (p.q8 !== undefined) === (precision === "q8")), precision).toBe(true);
+        const al = new EngineContext(par, 16, [{ adapter: ap, scale: 0.8 }]).evaluate(tokens);
+        const bl = new EngineContext(one, 16, [{ adapter: a1, scale: 0.8 }]).evaluate(tokens);
+        expect(al, precision).toEqual(bl);
+        expect(al, precision).not.toEqual(a);
+      }
+      af.close();
     } finally {
       pool.dispose();
     }

@@ -1,7 +1,7 @@
 // The Runtime on the wasm engine: the same API and the same greedy text as llama.cpp, and "auto" falling back to it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Runtime } from "../../src/runtime/index.js";
-import { MODEL, S1, S2, openCpu } from "./helpers.js";
+import { MODEL, MODEL_Q4, S1, S2, openCpu } from "./helpers.js";
 
 const PROMPT = "Once upon a time";
 const GREEDY = { maxTokens: 24, temperature: 0 };
@@ -66,5 +66,16 @@ describe("backend auto", () => {
     } finally {
       await rt.dispose();
     }
+  });
+});
+
+describe("Runtime option adapterPrecision", () => {
+  it("reaches the wasm engine: q8 adapters generate, and their halves are the compact ones", async () => {
+    await using rt = await Runtime.open({ model: MODEL_Q4, backend: "wasm", threads: 1, adapterPrecision: "q8" });
+    const engine = (rt.backend as unknown as { model: { adapterPrecision: string } }).model;
+    expect(engine.adapterPrecision).toBe("q8");
+    await rt.adapters.load("s1", S1);
+    const r = await rt.session({ adapters: { s1: 1 } }).generate(PROMPT, { maxTokens: 8, temperature: 0 }).result;
+    expect(r.generatedTokens).toBe(8);
   });
 });

@@ -6,7 +6,7 @@ import { parseAdapterSpec } from "../../runtime/index.js";
 
 const USAGE =
   "usage: lora-edge run [-m BASE.gguf] [-a NAME=FILE[:SCALE] ...] -p PROMPT [--use NAME[:SCALE][,NAME:SCALE]] " +
-  "[-n N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--stop TEXT] [--threads N] [--ctx N] [--gpu auto|off|cuda|vulkan|metal] [--gpu-layers N] [--device auto|PROFILE] [--backend auto|native|wasm] [--json]";
+  "[-n N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--stop TEXT] [--threads N] [--ctx N] [--gpu auto|off|cuda|vulkan|metal] [--gpu-layers N] [--device auto|PROFILE] [--backend auto|native|wasm] [--adapter-precision f32|q8] [--json]";
 
 const command: Command = {
   name: "run",

@@ -1,6 +1,5 @@
 // LoRA adapters for the engine: reads <tensor>.lora_a / .lora_b pairs from an adapter source into core memory, never merged into the base.
 import type { Core, Matrix } from "../../../core/core.js";
-import { kernelsFor } from "../../../core/kernels.js";
 import { freeLoraQ8, loraQ8Fits, uploadLoraQ8, type LoraQ8Pair } from "../../../core/lora-q8.js";
 import { GgmlType } from "../../../gguf/ggml-types.js";
 import { EngineConfigError, ModelSource } from "./config.js";
@@ -15,15 +14,15 @@ export interface LoraPair {
 }
 
 /**
- * How adapter halves are kept for products: "f32" exact; "q8" A as Q8_0 rows and B as int8 rows (a quarter
- * of the bytes); "auto" q8 on the matrices whose base product runs on 8-bit x (quantized bases), f32 elsewhere.
+ * How adapter halves are kept for products: "f32" (default) repeats llama.cpp's arithmetic; "q8" keeps A as
+ * Q8_0 rows on 8-bit x and B as int8 rows, a quarter of the bytes, where the columns are a multiple of 32.
+ * On quantized bases the int8 forms move logits by 1e-2 to 3e-2 normwise (the f32 forms: about 1e-7).
  */
-export type AdapterPrecision = "auto" | "f32" | "q8";
+export type AdapterPrecision = "f32" | "q8";
 
 /** Whether a pair on base matrix `w` is kept in compact form under `precision`. */
 function compactFor(precision: AdapterPrecision, w: Matrix): boolean {
-  if (precision === "f32" || !loraQ8Fits(w.cols)) return false;
-  return precision === "q8" || kernelsFor(w.type.id).gemvX8 !== undefined;
+  return precision === "q8" && loraQ8Fits(w.cols);
 }
 
 /** An adapter resident in core memory. */
@@ -73,7 +72,7 @@ function f32Values(core: Core, typeId: number, bytes: Uint8Array, n: number): Fl
  * Loads an adapter checked against the base's product matrices (`base` by tensor name).
  * Norm entries are skipped as llama.cpp does; adapters on token_embd are refused.
  */
-export function loadAdapter(core: Core, src: ModelSource, base: ReadonlyMap<string, Matrix>, architecture: string, precision: AdapterPrecision = "auto"): EngineAdapter {
+export function loadAdapter(core: Core, src: ModelSource, base: ReadonlyMap<string, Matrix>, architecture: string, precision: AdapterPrecision = "f32"): EngineAdapter {
   const type = src.get("general.type");
   if (type !== undefined && type !== "adapter") throw new EngineConfigError(src.path, "general.type", `'${String(type)}', expected 'adapter'`);
   const at = src.get("adapter.type");

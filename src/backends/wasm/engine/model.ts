@@ -81,8 +81,8 @@ export class EngineModel {
     this.products.x8 = on;
   }
 
-  /** How adapters loaded from now on keep their halves (see AdapterPrecision); "auto" by default. */
-  adapterPrecision: AdapterPrecision = "auto";
+  /** How adapters loaded from now on keep their halves (see AdapterPrecision); "f32" by default. */
+  adapterPrecision: AdapterPrecision = "f32";
 
   loadAdapter(src: ModelSource, opts: { precision?: AdapterPrecision } = {}): EngineAdapter {
     return loadAdapter(this.core, src, this.weights.byName, this.config.architecture, opts.precision ?? this.adapterPrecision);
