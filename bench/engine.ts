@@ -38,6 +38,10 @@ interface Row {
   nativeLoraOverheadPct: number;
   /** Share of the wasm decode time per stage, percent (with the adapter). */
   wasmProfilePct: Record<string, number>;
+  /** Q4_0 weights repacked into groups of four rows (--repack on, or both). */
+  repacked: boolean;
+  /** With --repack both: the same figures for the plain layout, measured interleaved in the same run. */
+  plain?: { wasmDecodeTps: number; ratio: number; wasmPrefillTps: number; wasmDecodeTpsLora: number };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -112,6 +116,8 @@ async function main(): Promise<void> {
       models: { type: "string", default: "stories260K,100m" },
       stories: { type: "string" },
       keep: { type: "string" },
+      /** Q4_0 weights in groups of four rows: on (default), off, or both (the plain layout measured alongside). */
+      repack: { type: "string", default: "on" },
     },
   });
   const threadList = values.threads ? values.threads.split(",").map(Number) : [os.availableParallelism()];
@@ -144,19 +150,32 @@ async function main(): Promise<void> {
     const llama = await getLlama({ gpu: false, build: "never", skipDownload: true, maxThreads: threads, logLevel: "error" as never });
     const { core, pool } = await openCore(threads);
     try {
-      const model = loadEngineModel(core, c.model);
-      const af = openGguf(c.adapter);
-      const adapter = model.loadAdapter(af);
-      af.close();
+      const mode = values.repack!;
+      if (!["on", "off", "both"].includes(mode)) throw new Error(`--repack ${mode}: on, off or both`);
+      const model = loadEngineModel(core, c.model, undefined, { repackQ4_0: mode !== "off" });
+      const plainModel = mode === "both" ? loadEngineModel(core, c.model, undefined, { repackQ4_0: false }) : undefined;
+      const withAdapter = (m: EngineModel) => {
+        const af = openGguf(c.adapter);
+        try {
+          return m.loadAdapter(af);
+        } finally {
+          af.close();
+        }
+      };
+      const adapter = withAdapter(model);
+      const plainAdapter = plainModel && withAdapter(plainModel);
       const prompt = promptTokens(promptN, model.config.nVocab);
       wasmRun(model, undefined, prompt.slice(0, 8), 8); // warm-up (compiles the optimizing tier)
-      const w: ReturnType<typeof wasmRun>[] = [], wl: typeof w = [];
+      if (plainModel) wasmRun(plainModel, undefined, prompt.slice(0, 8), 8);
+      const w: ReturnType<typeof wasmRun>[] = [], wl: typeof w = [], pw: typeof w = [], pwl: typeof w = [];
       const n: Awaited<ReturnType<typeof nativeRun>>[] = [], nl: typeof n = [];
       for (let r = 0; r < runs; r++) {
         // interleaved: the machine's speed drifts between runs
         w.push(wasmRun(model, undefined, prompt, decodeN));
+        if (plainModel) pw.push(wasmRun(plainModel, undefined, prompt, decodeN));
         n.push(await nativeRun(llama, c.model, undefined, threads, prompt, decodeN));
         wl.push(wasmRun(model, adapter, prompt, decodeN));
+        if (plainModel) pwl.push(wasmRun(plainModel, plainAdapter, prompt, decodeN));
         nl.push(await nativeRun(llama, c.model, c.adapter, threads, prompt, decodeN));
       }
       model.profile = new Map();
@@ -177,10 +196,19 @@ async function main(): Promise<void> {
         wasmDecodeTpsLora: round(wdl), nativeDecodeTpsLora: round(ndl),
         loraOverheadPct: round((wd / wdl - 1) * 100), nativeLoraOverheadPct: round((nd / ndl - 1) * 100),
         wasmProfilePct,
+        repacked: mode !== "off",
       };
+      if (plainModel) {
+        const pd = median(pw.map((x) => x.decode));
+        row.plain = {
+          wasmDecodeTps: round(pd), ratio: round(pd / nd, 3), wasmPrefillTps: round(median(pw.map((x) => x.prefill))),
+          wasmDecodeTpsLora: round(median(pwl.map((x) => x.decode))),
+        };
+      }
       rows.push(row);
       log(`${c.name}, ${row.threads} threads: decode wasm ${row.wasmDecodeTps} tok/s, native ${row.nativeDecodeTps} (ratio ${row.ratio}); ` +
         `prefill wasm ${row.wasmPrefillTps}, native ${row.nativePrefillTps}; rank-16 adapter: wasm +${row.loraOverheadPct}%, native +${row.nativeLoraOverheadPct}%`);
+      if (row.plain) log(`  plain Q4_0 layout: decode wasm ${row.plain.wasmDecodeTps} tok/s (ratio ${row.plain.ratio}), prefill ${row.plain.wasmPrefillTps}, with adapter ${row.plain.wasmDecodeTpsLora}`);
       log(`  wasm decode time: ${Object.entries(wasmProfilePct).map(([k, v]) => `${k} ${v}%`).join(", ")}`);
     } finally {
       pool?.dispose();
