@@ -142,7 +142,7 @@ const PREFETCH: usize = 8192;
 
 /** Keeps the touch loads alive without changing results (a never-true comparison on their sum). */
 // @ts-ignore: decorator
-@inline function keep(touch: u32, y: usize): void {
+@inline export function keep(touch: u32, y: usize): void {
   if (touch == 0xffffffff) store<u8>(y, load<u8>(y));
 }
 

@@ -4,6 +4,7 @@ export * from "./dequant";
 export * from "./quant";
 export { quantize_q4_k, quantize_q6_k } from "./quant-k";
 export * from "./gemv";
+export * from "./gemv-x4";
 export * from "./lowrank";
 export * from "./lora-q8";
 export * from "./probe";

@@ -43,6 +43,10 @@ interface Row {
    * loraOverheadPct), the median over runs of each run's own adapter/base ratio, and the profile.
    */
   wasmLora: Record<string, { decodeTps: number; overheadPct: number; pairedOverheadPct: number; profilePct: Record<string, number> }>;
+  /** Q4_0 weights repacked into groups of four rows (--repack on, or both). */
+  repacked: boolean;
+  /** With --repack both: the same figures for the plain layout, measured interleaved in the same run. */
+  plain?: { wasmDecodeTps: number; ratio: number; wasmPrefillTps: number; wasmDecodeTpsLora: number };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -119,6 +123,8 @@ async function main(): Promise<void> {
       keep: { type: "string" },
       /** Comma-separated adapter precisions to time in the same run (f32, q8); the first is reported as loraOverheadPct. */
       "adapter-precisions": { type: "string", default: "f32,q8" },
+      /** Q4_0 weights in groups of four rows: on (default), off, or both (the plain layout measured alongside). */
+      repack: { type: "string", default: "on" },
     },
   });
   const threadList = values.threads ? values.threads.split(",").map(Number) : [os.availableParallelism()];
@@ -153,20 +159,29 @@ async function main(): Promise<void> {
     const llama = await getLlama({ gpu: false, build: "never", skipDownload: true, maxThreads: threads, logLevel: "error" as never });
     const { core, pool } = await openCore(threads);
     try {
-      const model = loadEngineModel(core, c.model);
+      const mode = values.repack!;
+      if (!["on", "off", "both"].includes(mode)) throw new Error(`--repack ${mode}: on, off or both`);
+      const model = loadEngineModel(core, c.model, undefined, { repackQ4_0: mode !== "off" });
+      const plainModel = mode === "both" ? loadEngineModel(core, c.model, undefined, { repackQ4_0: false }) : undefined;
       const af = openGguf(c.adapter);
       const adapters = precisions.map((precision) => model.loadAdapter(af, { precision }));
+      const plainAdapter = plainModel?.loadAdapter(af, { precision: precisions[0] });
       af.close();
       const prompt = promptTokens(promptN, model.config.nVocab);
       wasmRun(model, undefined, prompt.slice(0, 8), 8); // warm-up (compiles the optimizing tier)
       for (const a of adapters) wasmRun(model, a, prompt.slice(0, 8), 8);
-      const w: ReturnType<typeof wasmRun>[] = [], wl: (typeof w)[] = adapters.map(() => []);
+      if (plainModel) wasmRun(plainModel, undefined, prompt.slice(0, 8), 8);
+      const w: ReturnType<typeof wasmRun>[] = [], wl: (typeof w)[] = adapters.map(() => []), pw: typeof w = [], pwl: typeof w = [];
       const n: Awaited<ReturnType<typeof nativeRun>>[] = [], nl: typeof n = [];
       for (let r = 0; r < runs; r++) {
         // interleaved: the machine's speed drifts between runs; wasm runs back to back, so each run's
         // adapter timings can also be compared with its own base timing
         w.push(wasmRun(model, undefined, prompt, decodeN));
         adapters.forEach((a, i) => wl[i].push(wasmRun(model, a, prompt, decodeN)));
+        if (plainModel) {
+          pw.push(wasmRun(plainModel, undefined, prompt, decodeN));
+          pwl.push(wasmRun(plainModel, plainAdapter, prompt, decodeN));
+        }
         n.push(await nativeRun(llama, c.model, undefined, threads, prompt, decodeN));
         nl.push(await nativeRun(llama, c.model, c.adapter, threads, prompt, decodeN));
       }
@@ -201,13 +216,22 @@ async function main(): Promise<void> {
         wasmDecodeTpsLora: first.decodeTps, nativeDecodeTpsLora: round(ndl),
         loraOverheadPct: first.overheadPct, nativeLoraOverheadPct: round((nd / ndl - 1) * 100),
         wasmProfilePct, wasmLora,
+        repacked: mode !== "off",
       };
+      if (plainModel) {
+        const pd = median(pw.map((x) => x.decode));
+        row.plain = {
+          wasmDecodeTps: round(pd), ratio: round(pd / nd, 3), wasmPrefillTps: round(median(pw.map((x) => x.prefill))),
+          wasmDecodeTpsLora: round(median(pwl.map((x) => x.decode))),
+        };
+      }
       rows.push(row);
       log(`${c.name}, ${row.threads} threads: decode wasm ${row.wasmDecodeTps} tok/s, native ${row.nativeDecodeTps} (ratio ${row.ratio}); ` +
         `prefill wasm ${row.wasmPrefillTps}, native ${row.nativePrefillTps}; rank-16 adapter: wasm +${row.loraOverheadPct}%, native +${row.nativeLoraOverheadPct}%`);
       for (const [p, l] of Object.entries(wasmLora)) {
         log(`  adapter ${p}: wasm ${l.decodeTps} tok/s, +${l.overheadPct}% (per-run pairs: +${l.pairedOverheadPct}%); decode time: ${Object.entries(l.profilePct).map(([k, v]) => `${k} ${v}%`).join(", ")}`);
       }
+      if (row.plain) log(`  plain Q4_0 layout: decode wasm ${row.plain.wasmDecodeTps} tok/s (ratio ${row.plain.ratio}), prefill ${row.plain.wasmPrefillTps}, with adapter ${row.plain.wasmDecodeTpsLora}`);
     } finally {
       pool?.dispose();
     }

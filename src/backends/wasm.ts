@@ -2,7 +2,7 @@
 import path from "node:path";
 import { openGguf, type GgufFile } from "../gguf/reader.js";
 import { createPool, loadCore, type Core, type KernelPool } from "../core/index.js";
-import { EngineAdapter, EngineContext, EngineModel } from "./wasm/engine/index.js";
+import { EngineAdapter, EngineContext, EngineModel, type WeightOptions } from "./wasm/engine/index.js";
 import { createTokenizer, vocabFromMetadata, type Tokenizer } from "./wasm/tokenizer/index.js";
 import type {
   ActiveAdapter,
@@ -18,6 +18,8 @@ export interface WasmOpenOptions extends Omit<BackendOpenOptions, "gpu"> {
   gpu?: BackendOpenOptions["gpu"];
   /** llama.cpp's CPU default (flash attention with an f16 running sum) when true (default), plain softmax otherwise. */
   flashAttention?: boolean;
+  /** Q4_0 weights repacked at load into groups of four rows for the faster kernel (default true; same results). */
+  repackQ4_0?: boolean;
 }
 
 /** A wasm core for `threads` threads: a worker pool sharing one memory when more than one. */
@@ -34,10 +36,10 @@ export async function openCore(threads: number): Promise<{ core: Core; pool?: Ke
 }
 
 /** Loads a model file into a core (the file is read here, the engine only sees tensors). */
-export function loadEngineModel(core: Core, modelPath: string, onProgress?: (p: number) => void): EngineModel {
+export function loadEngineModel(core: Core, modelPath: string, onProgress?: (p: number) => void, opts: WeightOptions = {}): EngineModel {
   const f = openGguf(modelPath);
   try {
-    return new EngineModel(core, f, onProgress);
+    return new EngineModel(core, f, onProgress, opts);
   } finally {
     f.close();
   }
@@ -138,7 +140,7 @@ export class WasmBackend implements Backend {
     const modelPath = path.resolve(o.modelPath);
     const f = o.gguf ?? openGguf(modelPath);
     try {
-      const model = new EngineModel(core, f, o.onProgress);
+      const model = new EngineModel(core, f, o.onProgress, { repackQ4_0: o.repackQ4_0 });
       if (o.flashAttention === false) model.flashAttention = false;
       if (o.adapterPrecision) model.adapterPrecision = o.adapterPrecision;
       const tokenizer = createTokenizer(vocabFromMetadata(f, modelPath));

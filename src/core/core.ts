@@ -2,6 +2,7 @@
 import { GgmlType, GgmlTypeTraits, ggmlTypeById } from "../gguf/ggml-types.js";
 import { Arena, Scope } from "./arena.js";
 import { kernelsFor, TypeKernels } from "./kernels.js";
+import { GEMV_Q4_0X4 } from "./repack.js";
 import type { WasmInstance, WasmMemory } from "./wasm-api.js";
 
 /** Which compiled build an instance runs. */
@@ -28,6 +29,8 @@ export interface Matrix {
   readonly rows: number;
   readonly cols: number;
   readonly rowBytes: number;
+  /** "q4_0x4": Q4_0 rows interleaved in groups of four (see repack.ts); absent: rows one after another. */
+  readonly layout?: "q4_0x4";
 }
 
 /** One low-rank adapter pair on a matrix: y += scale * B (A x). A is r x cols, B is rows x r, both F32. */
@@ -219,12 +222,14 @@ export class Core {
   /** The calls computing rows [r0, r0+n) of y = W x on thread t. */
   private gemvCalls(s: Scope, k: TypeKernels, m: Matrix, xp: number, yp: number, x8: boolean): (r0: number, n: number, t: number) => KernelCall[] {
     const w = (r0: number) => m.ptr + r0 * m.rowBytes;
+    if (m.layout && !x8) throw new CoreError(`gemv: a ${m.layout} matrix takes 8-bit x only`);
     if (x8 && k.gemvX8) {
       const nb = m.cols / 32;
       if (m.cols % 32 !== 0) throw new CoreError(`gemv x8: ${m.cols} columns is no multiple of 32`);
       const qx = s.alloc(m.cols), dx = s.alloc(nb * 4), xs = s.alloc(nb * 4);
       this.call("quantize_x8", xp, m.cols, qx, dx, xs);
-      return (r0, n) => [{ fn: k.gemvX8!, args: [w(r0), qx, dx, xs, yp + r0 * 4, n, m.cols] }];
+      const fn = m.layout ? GEMV_Q4_0X4 : k.gemvX8;
+      return (r0, n) => [{ fn, args: [w(r0), qx, dx, xs, yp + r0 * 4, n, m.cols] }];
     }
     if (!k.gemvF32Scratch) return (r0, n) => [{ fn: k.gemvF32, args: [w(r0), xp, yp + r0 * 4, n, m.cols] }];
     const threads = this.parallel?.threads ?? 1;
@@ -240,7 +245,8 @@ export class Core {
       return;
     }
     const parts: KernelCall[][] = [];
-    const per = Math.ceil(rows / p.threads);
+    // multiples of 4 rows, so that ranges start on a group of a q4_0x4 matrix
+    const per = Math.ceil(rows / p.threads / 4) * 4;
     for (let t = 0, r0 = 0; t < p.threads && r0 < rows; t++, r0 += per) parts.push(make(r0, Math.min(per, rows - r0), t));
     p.run(parts);
   }

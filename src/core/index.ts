@@ -47,3 +47,4 @@ export async function relaxedSimdProblem(platform: Platform = nodePlatform): Pro
 export function createPool(opts: PoolOptions & { platform?: Platform } = {}): Promise<KernelPool> {
   return KernelPool.create(opts.platform ?? nodePlatform, opts);
 }
+export { Q4_0X4, GEMV_Q4_0X4, repackQ4_0x4, canRepackQ4_0x4, q4_0ScalesFinite } from "./repack.js";

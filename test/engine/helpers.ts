@@ -2,7 +2,7 @@
 import { availableParallelism } from "node:os";
 import { openGguf } from "../../src/gguf/reader.js";
 import { loadCore, type Core } from "../../src/core/index.js";
-import { EngineModel } from "../../src/backends/wasm/engine/index.js";
+import { EngineModel, type WeightOptions } from "../../src/backends/wasm/engine/index.js";
 import { cpuLlama } from "../llama.js";
 
 let corePromise: Promise<Core> | undefined;
@@ -12,10 +12,10 @@ export function sharedCore(): Promise<Core> {
   return corePromise;
 }
 
-export async function engineFor(modelPath: string): Promise<EngineModel> {
+export async function engineFor(modelPath: string, opts: WeightOptions = {}): Promise<EngineModel> {
   const f = openGguf(modelPath);
   try {
-    return new EngineModel(await sharedCore(), f);
+    return new EngineModel(await sharedCore(), f, undefined, opts);
   } finally {
     f.close();
   }

@@ -9,3 +9,4 @@ export type { EngineConfig, ModelSource, TensorEntry } from "./config.js";
 export { Rng, sampleToken, argmax } from "./sampling.js";
 export type { SamplingParams } from "./sampling.js";
 export { KvCache } from "./kv-cache.js";
+export type { WeightOptions } from "./weights.js";

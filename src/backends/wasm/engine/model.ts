@@ -5,7 +5,7 @@ import { AdapterPrecision, EngineAdapter, loadAdapter, termsFor } from "./adapte
 import { EngineConfig, ModelSource, readConfig } from "./config.js";
 import { KvCache } from "./kv-cache.js";
 import { LoraTerm, Products } from "./products.js";
-import { loadWeights, ModelWeights } from "./weights.js";
+import { loadWeights, ModelWeights, WeightOptions } from "./weights.js";
 
 type Fn = (...args: number[]) => number;
 
@@ -47,10 +47,10 @@ export class EngineModel {
   private readonly embdDequant: string;
   private readonly embdBlocks: number;
 
-  constructor(readonly core: Core, src: ModelSource, onProgress?: (p: number) => void) {
+  constructor(readonly core: Core, src: ModelSource, onProgress?: (p: number) => void, opts: WeightOptions = {}) {
     this.config = readConfig(src);
     const c = this.config;
-    this.weights = loadWeights(core, src, c, onProgress);
+    this.weights = loadWeights(core, src, c, onProgress, opts);
     const maxCols = Math.max(c.nEmbd, c.nFf, c.nHead * c.headDim);
     this.products = new Products(core, maxCols, 64);
     const a = core.arena;
@@ -76,7 +76,10 @@ export class EngineModel {
   /** When set, forward() adds milliseconds per stage (products, adapters, attention, other) into it. */
   profile: Map<string, number> | undefined;
 
-  /** Quantize activations to 8 bits for quantized weights (llama.cpp's behaviour); false keeps f32. */
+  /**
+   * Quantize activations to 8 bits for quantized weights (llama.cpp's behaviour); false keeps f32, which needs
+   * the model loaded with `repackQ4_0: false` when it has Q4_0 products (grouped rows have an 8-bit-x kernel only).
+   */
   set activationsX8(on: boolean) {
     this.products.x8 = on;
   }

@@ -3,6 +3,7 @@ import type { Core, KernelCall, Matrix, ParallelRunner } from "../../../core/cor
 import { kernelsFor } from "../../../core/kernels.js";
 import { loraTBytes, type LoraQ8Pair } from "../../../core/lora-q8.js";
 import { GgmlType } from "../../../gguf/ggml-types.js";
+import { GEMV_Q4_0X4 } from "../../../core/repack.js";
 
 /**
  * One adapter term on a product: y += scale * B (A x); A is r x cols, B rows x r, both F32 in core memory.
@@ -199,6 +200,7 @@ export class Products {
     if (w.cols !== this.inputCols) throw new Error(`product: matrix has ${w.cols} columns, input has ${this.inputCols}`);
     const k = kernelsFor(w.type.id, "gemv");
     const wp = (r0: number) => w.ptr + r0 * w.rowBytes;
+    if (w.layout && !this.x8) throw new Error(`product: ${w.layout} weights need 8-bit activations`);
     if (this.x8 && k.gemvX8 && w.cols % 32 === 0) {
       // ggml's 32-value activation blocks (for Q4_0, Q4_1, Q8_0) keep their scale in f16,
       // and K-quants see x in blocks of 256 with one f32 scale
@@ -208,7 +210,8 @@ export class Products {
         this.fn(want === 2 ? "quantize_x8_f16" : want === 3 ? "quantize_x8_k" : "quantize_x8")(x, w.cols, b.qx, b.dx, b.xs);
         this.x8Ready |= 1 << want;
       }
-      const name = k.gemvX8;
+      // grouped Q4_0 rows: row ranges start at multiples of 16 (split) or 0, so on a group of four
+      const name = w.layout ? GEMV_Q4_0X4 : k.gemvX8;
       return (r0, n) => ({ fn: name, args: [wp(r0), b.qx, b.dx, b.xs, y + r0 * 4, n, w.cols] });
     }
     if (w.type.id === GgmlType.F16) {

@@ -1,6 +1,7 @@
 // Loads a llama-family model's tensors from a model source into core memory: matrices for products, f32 vectors for norms and biases.
 import type { Core, Matrix } from "../../../core/core.js";
 import { GgmlType } from "../../../gguf/ggml-types.js";
+import { repackQ4_0x4 } from "../../../core/repack.js";
 import { EngineConfig, EngineConfigError, ModelSource, TensorEntry } from "./config.js";
 
 /** An f32 vector in core memory. */
@@ -68,11 +69,18 @@ function optVector(core: Core, src: ModelSource, name: string, n: number): Vec |
   return src.tensor(name) ? vector(core, src, name, n) : undefined;
 }
 
-export function loadWeights(core: Core, src: ModelSource, c: EngineConfig, onProgress?: (p: number) => void): ModelWeights {
+export interface WeightOptions {
+  /** Repack Q4_0 product matrices into groups of four rows for the four-rows-per-pass kernel (default true). */
+  repackQ4_0?: boolean;
+}
+
+export function loadWeights(core: Core, src: ModelSource, c: EngineConfig, onProgress?: (p: number) => void, opts: WeightOptions = {}): ModelWeights {
   const byName = new Map<string, Matrix>();
   let bytes = 0;
   const mat = (name: string, rows: number, cols: number): Matrix => {
-    const m = matrix(core, src, name, rows, cols);
+    let m = matrix(core, src, name, rows, cols);
+    // token_embd rows are also read one at a time for the embedding: it keeps the plain layout
+    if ((opts.repackQ4_0 ?? true) && name !== "token_embd.weight") m = repackQ4_0x4(core, m);
     byName.set(name, m);
     bytes += m.rows * m.rowBytes;
     return m;

@@ -1,0 +1,116 @@
+// The grouped Q4_0 layout: in-place repack and the four-rows-per-pass kernel against their scalar references and the plain kernel.
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { GgmlType, ggmlTypeById } from "../../src/gguf/ggml-types.js";
+import { loadCore, createPool, Core, KernelPool, repackQ4_0x4, canRepackQ4_0x4, GEMV_Q4_0X4 } from "../../src/core/index.js";
+import { quantizeX8 } from "../../src/core/reference/quant.js";
+import { repackQ4_0x4Ref, gemvQ4_0x4X8Ref } from "../../src/core/reference/repack.js";
+import { randomBlocks, randomF32, sameBits } from "./helpers.js";
+
+const Q4_0 = ggmlTypeById(GgmlType.Q4_0)!;
+let cores: Core[];
+let pool: KernelPool;
+beforeAll(async () => {
+  cores = [await loadCore({ build: "simd" }), await loadCore()];
+  pool = await createPool({ threads: 3, maxBytes: 256 << 20, minParallelBytes: 0 });
+});
+afterAll(() => pool?.dispose());
+
+/** rows x cols: one group, groups plus 1..3 plain rows, block counts with and without a remainder of 4. */
+const SHAPES: [number, number][] = [[4, 32], [5, 96], [7, 128], [8, 160], [17, 512], [23, 768], [3, 256]];
+
+/** How the core's build splits an int8 nibble dot into partial sums. */
+const lanesOf = (core: Core) => (core.build.includes("relaxed") ? "relaxed" : "simd") as const;
+
+const weights = (rows: number, cols: number, seed: number) => randomBlocks(Q4_0, (rows * cols) / 32, seed, seed % 2 === 0);
+
+/** Runs one raw 8-bit-x kernel call on core memory; returns y. */
+function runKernel(core: Core, fn: string, w: number, x: Float32Array, rows: number, cols: number): Float32Array {
+  const { qx, dx, xs } = quantizeX8(x);
+  return core.arena.scoped((s) => {
+    const y = s.alloc(rows * 4);
+    core.call(fn, w, s.put(qx), s.put(dx), s.put(xs), y, rows, cols);
+    return core.arena.f32(y, rows).slice();
+  });
+}
+
+describe("Q4_0 grouped by four rows", () => {
+  test("the in-place wasm repack equals the scalar reference byte for byte", () => {
+    for (const [rows, cols] of SHAPES) {
+      const bytes = weights(rows, cols, rows * 7 + cols);
+      for (const core of cores) {
+        const m = repackQ4_0x4(core, core.upload(Q4_0.id, bytes, rows, cols));
+        expect(m.layout, `${rows}x${cols}`).toBe(rows >= 4 ? "q4_0x4" : undefined);
+        expect(Buffer.compare(core.arena.u8(m.ptr, bytes.length), repackQ4_0x4Ref(bytes, rows, cols)), `${core.build} ${rows}x${cols}`).toBe(0);
+        core.free(m);
+      }
+    }
+  });
+
+  test("the kernel equals its scalar reference and the plain kernel bit for bit", () => {
+    for (const [rows, cols] of SHAPES) {
+      const bytes = weights(rows, cols, rows * 13 + cols);
+      const x = randomF32(cols, cols + rows);
+      const { qx, dx, xs } = quantizeX8(x);
+      const packed = repackQ4_0x4Ref(bytes, rows, cols);
+      for (const core of cores) {
+        const want = gemvQ4_0x4X8Ref(packed, qx, dx, xs, rows, cols, lanesOf(core));
+        const plain = core.upload(Q4_0.id, bytes, rows, cols);
+        const old = runKernel(core, "gemv_q4_0_q8", plain.ptr, x, rows, cols);
+        const m = repackQ4_0x4(core, core.upload(Q4_0.id, bytes, rows, cols));
+        const got = runKernel(core, GEMV_Q4_0X4, m.ptr, x, rows, cols);
+        const label = `${core.build} ${rows}x${cols}`;
+        expect(sameBits(got, want), label).toBe(true);
+        expect(sameBits(got, old), label).toBe(true);
+        core.free(plain);
+        core.free(m);
+      }
+    }
+  });
+
+  test("16-bit partial sums stay exact with every nibble and every x at its extreme", () => {
+    const rows = 8, cols = 224;
+    const base = weights(rows, cols, 5);
+    for (const fill of [0x00, 0xff, 0x0f, 0xf0]) {
+      const bytes = base.slice();
+      for (let o = 0; o < bytes.length; o++) if (o % 18 >= 2) bytes[o] = fill;
+      for (const sign of [1, -1]) {
+        const x = new Float32Array(cols).fill(sign);
+        const { qx, dx, xs } = quantizeX8(x);
+        for (const core of cores) {
+          const want = gemvQ4_0x4X8Ref(repackQ4_0x4Ref(bytes, rows, cols), qx, dx, xs, rows, cols, lanesOf(core));
+          const m = repackQ4_0x4(core, core.upload(Q4_0.id, bytes, rows, cols));
+          expect(sameBits(runKernel(core, GEMV_Q4_0X4, m.ptr, x, rows, cols), want), `${core.build} fill ${fill} x ${sign}`).toBe(true);
+          core.free(m);
+        }
+      }
+    }
+  });
+
+  test("Core.gemv on a repacked matrix equals the plain matrix, on one thread and split over the pool", () => {
+    const rows = 70, cols = 512;
+    const bytes = weights(rows, cols, 9);
+    const x = randomF32(cols, 3);
+    for (const core of [...cores, pool.core]) {
+      const plain = core.upload(Q4_0.id, bytes, rows, cols);
+      const m = repackQ4_0x4(core, core.upload(Q4_0.id, bytes, rows, cols));
+      expect(sameBits(core.gemv(m, x), core.gemv(plain, x)), core.build).toBe(true);
+      expect(() => core.gemv(m, x, { x8: false })).toThrow(/8-bit x/);
+      core.free(plain);
+      core.free(m);
+    }
+  });
+
+  test("matrices with an Inf or NaN scale, other types and fewer than four rows keep the plain layout", () => {
+    const core = cores[0];
+    const bytes = weights(8, 64, 11);
+    bytes[18 * 5 + 1] = 0x7c; // block 5's scale: Inf
+    const m = core.upload(Q4_0.id, bytes, 8, 64);
+    expect(canRepackQ4_0x4(core, m)).toBe(false);
+    expect(repackQ4_0x4(core, m)).toBe(m);
+    expect(Buffer.compare(core.arena.u8(m.ptr, bytes.length), bytes)).toBe(0);
+    const q8 = core.upload(GgmlType.Q8_0, randomBlocks(ggmlTypeById(GgmlType.Q8_0)!, 8, 2), 4, 64);
+    expect(repackQ4_0x4(core, q8)).toBe(q8);
+    const three = core.upload(Q4_0.id, weights(3, 64, 4), 3, 64);
+    expect(repackQ4_0x4(core, three)).toBe(three);
+  });
+});
