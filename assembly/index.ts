@@ -4,6 +4,7 @@ export * from "./dequant";
 export * from "./quant";
 export { quantize_q4_k, quantize_q6_k } from "./quant-k";
 export * from "./gemv";
+export * from "./gemm";
 export * from "./lowrank";
 export * from "./probe";
 export * from "./engine";

@@ -5,7 +5,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { getLlama, type Llama } from "node-llama-cpp";
 import { loadEngineModel, openCore } from "../src/backends/wasm.js";
-import { EngineContext, type EngineAdapter, type EngineModel } from "../src/backends/wasm/engine/index.js";
+import { EngineContext, EngineModel, type EngineAdapter } from "../src/backends/wasm/engine/index.js";
 import { openGguf } from "../src/gguf/reader.js";
 import { synthAdapter, synthModel, type ModelShape } from "../src/tools/synth.js";
 
@@ -26,6 +26,9 @@ interface Row {
   prefillTokens: number;
   decodeTokens: number;
   wasmPrefillTps: number;
+  /** The wasm engine's prefill one token at a time (its decode path), same run. */
+  wasmPrefillTpsPerToken: number;
+  wasmPrefillTpsLora: number;
   nativePrefillTps: number;
   wasmDecodeTps: number;
   nativeDecodeTps: number;
@@ -47,9 +50,10 @@ function promptTokens(n: number, vocab: number): number[] {
   return Array.from({ length: n }, (_, i) => (i === 0 ? 1 : 3 + ((i * 7919) % (vocab - 3))));
 }
 
-/** One wasm run: prefill then greedy decode; returns tokens/s for both. */
-function wasmRun(model: EngineModel, adapter: EngineAdapter | undefined, prompt: number[], decode: number) {
+/** One wasm run: prefill (in batches of `batchTokens`; 1: token by token) then greedy decode; returns tokens/s for both. */
+function wasmRun(model: EngineModel, adapter: EngineAdapter | undefined, prompt: number[], decode: number, batchTokens = EngineModel.BATCH_TOKENS) {
   const ctx = new EngineContext(model, prompt.length + decode + 8, adapter ? [{ adapter, scale: 1 }] : []);
+  ctx.batchTokens = batchTokens;
   try {
     const t0 = performance.now();
     ctx.evaluate(prompt);
@@ -150,11 +154,12 @@ async function main(): Promise<void> {
       af.close();
       const prompt = promptTokens(promptN, model.config.nVocab);
       wasmRun(model, undefined, prompt.slice(0, 8), 8); // warm-up (compiles the optimizing tier)
-      const w: ReturnType<typeof wasmRun>[] = [], wl: typeof w = [];
+      const w: ReturnType<typeof wasmRun>[] = [], wl: typeof w = [], wt: typeof w = [];
       const n: Awaited<ReturnType<typeof nativeRun>>[] = [], nl: typeof n = [];
       for (let r = 0; r < runs; r++) {
         // interleaved: the machine's speed drifts between runs
         w.push(wasmRun(model, undefined, prompt, decodeN));
+        wt.push(wasmRun(model, undefined, prompt, 0, 1));
         n.push(await nativeRun(llama, c.model, undefined, threads, prompt, decodeN));
         wl.push(wasmRun(model, adapter, prompt, decodeN));
         nl.push(await nativeRun(llama, c.model, c.adapter, threads, prompt, decodeN));
@@ -172,7 +177,8 @@ async function main(): Promise<void> {
       const wdl = median(wl.map((x) => x.decode)), ndl = median(nl.map((x) => x.decode));
       const row: Row = {
         model: c.name, threads: pool ? pool.threads : 1, prefillTokens: promptN, decodeTokens: decodeN,
-        wasmPrefillTps: round(median(w.map((x) => x.prefill))), nativePrefillTps: round(median(n.map((x) => x.prefill))),
+        wasmPrefillTps: round(median(w.map((x) => x.prefill))), wasmPrefillTpsPerToken: round(median(wt.map((x) => x.prefill))),
+        wasmPrefillTpsLora: round(median(wl.map((x) => x.prefill))), nativePrefillTps: round(median(n.map((x) => x.prefill))),
         wasmDecodeTps: round(wd), nativeDecodeTps: round(nd), ratio: round(wd / nd, 3),
         wasmDecodeTpsLora: round(wdl), nativeDecodeTpsLora: round(ndl),
         loraOverheadPct: round((wd / wdl - 1) * 100), nativeLoraOverheadPct: round((nd / ndl - 1) * 100),
@@ -180,7 +186,7 @@ async function main(): Promise<void> {
       };
       rows.push(row);
       log(`${c.name}, ${row.threads} threads: decode wasm ${row.wasmDecodeTps} tok/s, native ${row.nativeDecodeTps} (ratio ${row.ratio}); ` +
-        `prefill wasm ${row.wasmPrefillTps}, native ${row.nativePrefillTps}; rank-16 adapter: wasm +${row.loraOverheadPct}%, native +${row.nativeLoraOverheadPct}%`);
+        `prefill wasm ${row.wasmPrefillTps} (token by token ${row.wasmPrefillTpsPerToken}), native ${row.nativePrefillTps}; rank-16 adapter: wasm +${row.loraOverheadPct}%, native +${row.nativeLoraOverheadPct}%`);
       log(`  wasm decode time: ${Object.entries(wasmProfilePct).map(([k, v]) => `${k} ${v}%`).join(", ")}`);
     } finally {
       pool?.dispose();
