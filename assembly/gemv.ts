@@ -3,6 +3,7 @@ import { f16ToF32, f16x4ToF32, anyF16Special, f16LowFinite, f16HighFinite } from
 import { dotI8, dotNib32, dotNib16, sum4I16, sum4I32, hsumF32, fmaF32, lowNib, highNib } from "./simd";
 import { scaleMinK4, dequant_q4_1, dequant_q8_0, dequant_q4_k, dequant_q6_k, dequant_q5_0, dequant_q5_1, dequant_q5_k, dequant_q2_k, dequant_q3_k, dequant_iq4_nl, dequant_iq4_xs } from "./dequant";
 import { bf16_to_f32 } from "./half";
+import { f16x4At, bytes4ToF32, lane0, lane1, lane2, lane3 } from "./blocks";
 
 /** Sum of a[i] * b[i] over n f32 values. */
 export function dot_f32(a: usize, b: usize, n: i32): f32 {
@@ -146,38 +147,6 @@ const PREFETCH: usize = 8192;
   if (touch == 0xffffffff) store<u8>(y, load<u8>(y));
 }
 
-/**
- * Four f16 scales at p, p+stride, p+2*stride, p+3*stride as f32x4 (exact). Each goes to the top half of a
- * 32-bit lane, where a shift, a mask and a multiply convert finite values; Inf/NaN take the general path.
- */
-// @ts-ignore: decorator
-@inline function f16x4At(p: usize, stride: usize): v128 {
-  let h = v128.load16_lane(p, i32x4.splat(0), 1);
-  h = v128.load16_lane(p + stride, h, 3);
-  h = v128.load16_lane(p + 2 * stride, h, 5);
-  h = v128.load16_lane(p + 3 * stride, h, 7);
-  if (v128.any_true(i32x4.eq(v128.and(h, i32x4.splat(0x7c000000)), i32x4.splat(0x7c000000)))) return f16x4AtSpecial(p, stride);
-  return f32x4.mul(v128.and(i32x4.shr_s(h, 3), i32x4.splat(0x8fffe000)), f32x4.splat(reinterpret<f32>(<u32>0x77800000)));
-}
-
-/** f16x4At for groups holding an Inf or NaN scale. */
-function f16x4AtSpecial(p: usize, stride: usize): v128 {
-  let v = i32x4.splat(<i32>load<u16>(p));
-  v = i32x4.replace_lane(v, 1, <i32>load<u16>(p + stride));
-  v = i32x4.replace_lane(v, 2, <i32>load<u16>(p + 2 * stride));
-  v = i32x4.replace_lane(v, 3, <i32>load<u16>(p + 3 * stride));
-  return f16x4ToF32(v);
-}
-
-// @ts-ignore: decorator
-@inline function lane0(v: v128): v128 { return i32x4.shuffle(v, v, 0, 0, 0, 0); }
-// @ts-ignore: decorator
-@inline function lane1(v: v128): v128 { return i32x4.shuffle(v, v, 1, 1, 1, 1); }
-// @ts-ignore: decorator
-@inline function lane2(v: v128): v128 { return i32x4.shuffle(v, v, 2, 2, 2, 2); }
-// @ts-ignore: decorator
-@inline function lane3(v: v128): v128 { return i32x4.shuffle(v, v, 3, 3, 3, 3); }
-
 /** i16x8 partial sums of one 4-bit block (16 packed bytes at q) with 32 int8 x at xo. */
 // @ts-ignore: decorator
 @inline function nibBlock16(q: usize, xo: usize): v128 {
@@ -297,12 +266,6 @@ export function gemv_q8_0_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize
     store<f32>(y + (<usize>r << 2), hsumF32(acc));
   }
   keep(touch, y);
-}
-
-/** Four packed bytes (one u32) to f32x4. */
-// @ts-ignore: decorator
-@inline function bytes4ToF32(v: u32): v128 {
-  return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(i32x4.splat(<i32>v))));
 }
 
 /**

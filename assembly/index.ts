@@ -5,6 +5,8 @@ export * from "./quant";
 export { quantize_q4_k, quantize_q6_k } from "./quant-k";
 export * from "./gemv";
 export * from "./gemv-x4";
+export * from "./gemm";
+export * from "./gemm-x4";
 export * from "./lowrank";
 export * from "./lora-q8";
 export * from "./probe";

@@ -5,7 +5,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { getLlama, type Llama } from "node-llama-cpp";
 import { loadEngineModel, openCore } from "../src/backends/wasm.js";
-import { EngineContext, type AdapterPrecision, type EngineAdapter, type EngineModel } from "../src/backends/wasm/engine/index.js";
+import { EngineContext, EngineModel, type AdapterPrecision, type EngineAdapter } from "../src/backends/wasm/engine/index.js";
 import { openGguf } from "../src/gguf/reader.js";
 import { synthAdapter, synthModel, type ModelShape } from "../src/tools/synth.js";
 
@@ -26,6 +26,9 @@ interface Row {
   prefillTokens: number;
   decodeTokens: number;
   wasmPrefillTps: number;
+  /** The wasm engine's prefill one token at a time (its decode path), same run. */
+  wasmPrefillTpsPerToken: number;
+  wasmPrefillTpsLora: number;
   nativePrefillTps: number;
   wasmDecodeTps: number;
   nativeDecodeTps: number;
@@ -56,9 +59,10 @@ function promptTokens(n: number, vocab: number): number[] {
   return Array.from({ length: n }, (_, i) => (i === 0 ? 1 : 3 + ((i * 7919) % (vocab - 3))));
 }
 
-/** One wasm run: prefill then greedy decode; returns tokens/s for both. */
-function wasmRun(model: EngineModel, adapter: EngineAdapter | undefined, prompt: number[], decode: number) {
+/** One wasm run: prefill (in batches of `batchTokens`; 1: token by token) then greedy decode; returns tokens/s for both. */
+function wasmRun(model: EngineModel, adapter: EngineAdapter | undefined, prompt: number[], decode: number, batchTokens = EngineModel.BATCH_TOKENS) {
   const ctx = new EngineContext(model, prompt.length + decode + 8, adapter ? [{ adapter, scale: 1 }] : []);
+  ctx.batchTokens = batchTokens;
   try {
     const t0 = performance.now();
     ctx.evaluate(prompt);
@@ -171,7 +175,7 @@ async function main(): Promise<void> {
       wasmRun(model, undefined, prompt.slice(0, 8), 8); // warm-up (compiles the optimizing tier)
       for (const a of adapters) wasmRun(model, a, prompt.slice(0, 8), 8);
       if (plainModel) wasmRun(plainModel, undefined, prompt.slice(0, 8), 8);
-      const w: ReturnType<typeof wasmRun>[] = [], wl: (typeof w)[] = adapters.map(() => []), pw: typeof w = [], pwl: typeof w = [];
+      const w: ReturnType<typeof wasmRun>[] = [], wl: (typeof w)[] = adapters.map(() => []), pw: typeof w = [], pwl: typeof w = [], wt: typeof w = [];
       const n: Awaited<ReturnType<typeof nativeRun>>[] = [], nl: typeof n = [];
       for (let r = 0; r < runs; r++) {
         // interleaved: the machine's speed drifts between runs; wasm runs back to back, so each run's
@@ -182,6 +186,7 @@ async function main(): Promise<void> {
           pw.push(wasmRun(plainModel, undefined, prompt, decodeN));
           pwl.push(wasmRun(plainModel, plainAdapter, prompt, decodeN));
         }
+        wt.push(wasmRun(model, undefined, prompt, 0, 1));
         n.push(await nativeRun(llama, c.model, undefined, threads, prompt, decodeN));
         nl.push(await nativeRun(llama, c.model, c.adapter, threads, prompt, decodeN));
       }
@@ -211,7 +216,8 @@ async function main(): Promise<void> {
       const ndl = median(nl.map((x) => x.decode));
       const row: Row = {
         model: c.name, threads: pool ? pool.threads : 1, prefillTokens: promptN, decodeTokens: decodeN,
-        wasmPrefillTps: round(median(w.map((x) => x.prefill))), nativePrefillTps: round(median(n.map((x) => x.prefill))),
+        wasmPrefillTps: round(median(w.map((x) => x.prefill))), wasmPrefillTpsPerToken: round(median(wt.map((x) => x.prefill))),
+        wasmPrefillTpsLora: round(median(wl[0].map((x) => x.prefill))), nativePrefillTps: round(median(n.map((x) => x.prefill))),
         wasmDecodeTps: round(wd), nativeDecodeTps: round(nd), ratio: round(wd / nd, 3),
         wasmDecodeTpsLora: first.decodeTps, nativeDecodeTpsLora: round(ndl),
         loraOverheadPct: first.overheadPct, nativeLoraOverheadPct: round((nd / ndl - 1) * 100),
@@ -227,7 +233,7 @@ async function main(): Promise<void> {
       }
       rows.push(row);
       log(`${c.name}, ${row.threads} threads: decode wasm ${row.wasmDecodeTps} tok/s, native ${row.nativeDecodeTps} (ratio ${row.ratio}); ` +
-        `prefill wasm ${row.wasmPrefillTps}, native ${row.nativePrefillTps}; rank-16 adapter: wasm +${row.loraOverheadPct}%, native +${row.nativeLoraOverheadPct}%`);
+        `prefill wasm ${row.wasmPrefillTps} (token by token ${row.wasmPrefillTpsPerToken}), native ${row.nativePrefillTps}; rank-16 adapter: wasm +${row.loraOverheadPct}%, native +${row.nativeLoraOverheadPct}%`);
       for (const [p, l] of Object.entries(wasmLora)) {
         log(`  adapter ${p}: wasm ${l.decodeTps} tok/s, +${l.overheadPct}% (per-run pairs: +${l.pairedOverheadPct}%); decode time: ${Object.entries(l.profilePct).map(([k, v]) => `${k} ${v}%`).join(", ")}`);
       }

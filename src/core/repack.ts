@@ -7,6 +7,8 @@ export const Q4_0X4 = "q4_0x4";
 
 /** The 8-bit-x kernel for the grouped layout (same arguments as gemv_q4_0_q8). */
 export const GEMV_Q4_0X4 = "gemv_q4_0x4_q8";
+/** The batch kernel for the grouped layout (gemm_q4_0_q8's arguments, then a scratch of four plain rows). */
+export const GEMM_Q4_0X4 = "gemm_q4_0x4_q8";
 
 /** True when every f16 scale of the Q4_0 blocks in `bytes` is finite (the grouped kernel assumes it). */
 export function q4_0ScalesFinite(bytes: Uint8Array): boolean {

@@ -1,7 +1,7 @@
 // One evaluation context of the engine: its own KV cache and token history over a shared model, adapters unmerged with live swap.
 import type { EngineAdapter } from "./adapters.js";
 import type { KvCache } from "./kv-cache.js";
-import type { EngineModel, ModelTerms } from "./model.js";
+import { EngineModel, type ModelTerms } from "./model.js";
 import { Rng, SamplingParams, sampleToken } from "./sampling.js";
 
 export interface ActiveEngineAdapter {
@@ -15,6 +15,9 @@ export class EngineContext {
   private active: ActiveEngineAdapter[] = [];
   private terms!: ModelTerms;
   private disposed = false;
+
+  /** Tokens evaluated together when several are given (prompt evaluation); 1 runs them one at a time. */
+  batchTokens = EngineModel.BATCH_TOKENS;
 
   constructor(readonly model: EngineModel, readonly contextSize: number, adapters: readonly ActiveEngineAdapter[] = []) {
     this.cache = model.newKvCache(contextSize);
@@ -79,10 +82,14 @@ export class EngineContext {
     if (this.tokens.length + tokens.length > this.contextSize) {
       throw new RangeError(`context of ${this.contextSize} tokens cannot take ${tokens.length} more after ${this.tokens.length}`);
     }
-    for (let i = 0; i < tokens.length; i++) {
+    const chunk = Math.max(1, Math.min(this.batchTokens, EngineModel.BATCH_TOKENS));
+    for (let i = 0; i < tokens.length; i += chunk) {
       const pos = this.tokens.length;
-      this.model.forward(tokens[i], pos, this.cache, this.terms, i === tokens.length - 1);
-      this.tokens.push(tokens[i]);
+      const part = tokens.slice(i, i + chunk);
+      const last = i + chunk >= tokens.length;
+      if (part.length === 1) this.model.forward(part[0], pos, this.cache, this.terms, last);
+      else this.model.forwardBatch(part, pos, this.cache, this.terms, last);
+      this.tokens.push(...part);
     }
   }
 

@@ -2,6 +2,7 @@
 import type { Core } from "../../../core/core.js";
 import { kernelsFor } from "../../../core/kernels.js";
 import { AdapterPrecision, EngineAdapter, loadAdapter, termsFor } from "./adapters.js";
+import { BatchForward } from "./batch-forward.js";
 import { EngineConfig, ModelSource, readConfig } from "./config.js";
 import { KvCache } from "./kv-cache.js";
 import { LoraTerm, Products } from "./products.js";
@@ -46,6 +47,8 @@ export class EngineModel {
   private readonly k: Record<string, Fn>;
   private readonly embdDequant: string;
   private readonly embdBlocks: number;
+  private batch: BatchForward | undefined;
+  private x8 = true;
 
   constructor(readonly core: Core, src: ModelSource, onProgress?: (p: number) => void, opts: WeightOptions = {}) {
     this.config = readConfig(src);
@@ -82,6 +85,7 @@ export class EngineModel {
    */
   set activationsX8(on: boolean) {
     this.products.x8 = on;
+    this.x8 = on;
   }
 
   /** How adapters loaded from now on keep their halves (see AdapterPrecision); "f32" by default. */
@@ -176,6 +180,22 @@ export class EngineModel {
     }
     if (prof) add(prof, "total", performance.now() - t0);
     return wantLogits ? s.logits : -1;
+  }
+
+  /** Most tokens one forwardBatch call takes (its scratch memory grows with it). */
+  static readonly BATCH_TOKENS = 32;
+
+  /**
+   * Runs tokens at positions pos0, pos0+1, ... at once (at most BATCH_TOKENS; the cache must hold 0..pos0-1):
+   * the same results as forward() per token, with each weight read once for the whole batch. With
+   * `wantLogits`, leaves the last token's logits in the logits buffer and returns its pointer; else -1.
+   */
+  forwardBatch(tokens: readonly number[], pos0: number, cache: KvCache, terms: ModelTerms, wantLogits: boolean): number {
+    this.batch ??= new BatchForward(this.core, this.config, this.weights, EngineModel.BATCH_TOKENS);
+    this.batch.flashAttention = this.flashAttention;
+    this.batch.x8 = this.x8;
+    this.batch.run(tokens, pos0, cache, terms, wantLogits ? this.s.logits : undefined);
+    return wantLogits ? this.s.logits : -1;
   }
 
   /** A copy of the logits left by the last forward pass. */

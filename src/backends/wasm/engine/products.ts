@@ -28,9 +28,9 @@ type Fn = (...args: number[]) => unknown;
 const MAX_CALLS_PER_PART = 24;
 
 /** Weight types whose products llama.cpp runs against x in 8-bit blocks of 32 with f16 scales. */
-const F16_SCALED_X8 = new Set<number>([GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q8_0]);
+export const F16_SCALED_X8 = new Set<number>([GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q8_0]);
 /** Weight types whose products llama.cpp runs against x in 8-bit blocks of 256 with an f32 scale. */
-const K_BLOCK_X8 = new Set<number>([GgmlType.Q4_K, GgmlType.Q6_K]);
+export const K_BLOCK_X8 = new Set<number>([GgmlType.Q4_K, GgmlType.Q6_K]);
 
 /**
  * Runs y = W x + sum s_i B_i (A_i x) with x and y already in core memory. The same input feeds several
