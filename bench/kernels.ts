@@ -171,7 +171,7 @@ async function main() {
       // the same kernel on a cache-resident slice: near the cold speed means compute-bound
       const useRelaxed = vs.some((v) => v.name === `relaxed-${mode}`);
       const single = useRelaxed ? best : simd;
-      const hotRows = Math.max(1, Math.floor(HOT_BYTES / (bytes.byteLength / rows)));
+      const hotRows = Math.min(rows, Math.max(1, Math.floor(HOT_BYTES / (bytes.byteLength / rows))));
       const hot = single.upload(t.id, bytes.subarray(0, hotRows * (bytes.byteLength / rows)), hotRows, cols);
       const hotV = mk(t.name, "hot", 1, 1, hot.rows * hot.rowBytes, 2 * hotRows * cols, hotRows, cols, "oneThread", () => single.gemv(hot, x));
       hotV.hot = true;
