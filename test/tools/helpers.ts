@@ -6,7 +6,7 @@ import { kvInputsFrom, writeGguf } from "../../src/gguf/writer.js";
 import { writeSafetensors, SafetensorsDtype } from "../../src/tools/safetensors.js";
 import { encodeFromF32 } from "../../src/tools/tensor-codec.js";
 import { GgmlType } from "../../src/gguf/ggml-types.js";
-import type { Token } from "node-llama-cpp";
+import type { LlamaModel, Token } from "node-llama-cpp";
 import { cpuLlama } from "../llama.js";
 import { mulberry32 } from "../../src/random.js";
 
@@ -113,54 +113,18 @@ export const PROMPTS = ["Once upon a time", "Lily and Tom went to the park"];
 
 const cache = new Map<string, Promise<Map<number, number>[]>>();
 
-/**
- * Next-token log-probabilities for each prompt, one model load and one context per call, memoised by
- * (model, adapters, prompts): every file a test writes has a fresh name, so a cached entry never goes stale.
- */
-export function logProbs(modelPath: string, adapters: { filePath: string; scale: number }[] = [], prompts: readonly string[] = PROMPTS): Promise<Map<number, number>[]> {
-  const key = JSON.stringify([modelPath, adapters, prompts]);
-  let p = cache.get(key);
-  if (!p) {
-    p = (async () => {
-      const llama = await cpuLlama();
-      const model = await llama.loadModel({ modelPath });
-      try {
-        const context = await model.createContext({ contextSize: 128, threads: 2, lora: adapters.length ? { adapters } : undefined });
-        try {
-          const out: Map<number, number>[] = [];
-          const seq = context.getSequence();
-          for (const prompt of prompts) {
-            await seq.clearHistory();
-            for await (const v of seq.evaluateWithMetadata(model.tokenize(prompt, true), { probabilities: true }, { temperature: 0 })) {
-              out.push(new Map([...(v.probabilities as Map<number, number>)].map(([t, q]) => [t, Math.log(q)])));
-              break;
-            }
-          }
-          return out;
-        } finally {
-          await context.dispose();
-        }
-      } finally {
-        await model.dispose();
-      }
-    })();
-    cache.set(key, p);
-  }
-  return p;
-}
-
-/** Next-token log-probabilities after each token sequence (ids as given, no BOS added), one context per call. */
-export async function tokenLogProbs(modelPath: string, adapters: { filePath: string; scale: number }[], sequences: readonly number[][]): Promise<Map<number, number>[]> {
+/** llama.cpp's next-token log-probabilities after each token sequence, one model load and one context per call. */
+async function nextLogProbs(modelPath: string, adapters: { filePath: string; scale: number }[], threads: number, inputs: (model: LlamaModel) => readonly Token[][]): Promise<Map<number, number>[]> {
   const llama = await cpuLlama();
   const model = await llama.loadModel({ modelPath });
   try {
-    const context = await model.createContext({ contextSize: 128, threads: 1, lora: adapters.length ? { adapters } : undefined });
+    const context = await model.createContext({ contextSize: 128, threads, lora: adapters.length ? { adapters } : undefined });
     try {
       const out: Map<number, number>[] = [];
       const seq = context.getSequence();
-      for (const tokens of sequences) {
+      for (const tokens of inputs(model)) {
         await seq.clearHistory();
-        for await (const v of seq.evaluateWithMetadata(tokens as Token[], { probabilities: true }, { temperature: 0 })) {
+        for await (const v of seq.evaluateWithMetadata(tokens, { probabilities: true }, { temperature: 0 })) {
           out.push(new Map([...(v.probabilities as Map<number, number>)].map(([t, q]) => [t, Math.log(q)])));
           break;
         }
@@ -172,6 +136,25 @@ export async function tokenLogProbs(modelPath: string, adapters: { filePath: str
   } finally {
     await model.dispose();
   }
+}
+
+/**
+ * Next-token log-probabilities for each prompt, memoised by (model, adapters, prompts): every file a test
+ * writes has a fresh name, so a cached entry never goes stale.
+ */
+export function logProbs(modelPath: string, adapters: { filePath: string; scale: number }[] = [], prompts: readonly string[] = PROMPTS): Promise<Map<number, number>[]> {
+  const key = JSON.stringify([modelPath, adapters, prompts]);
+  let p = cache.get(key);
+  if (!p) {
+    p = nextLogProbs(modelPath, adapters, 2, (model) => prompts.map((prompt) => model.tokenize(prompt, true)));
+    cache.set(key, p);
+  }
+  return p;
+}
+
+/** Next-token log-probabilities after each token sequence (ids as given, no BOS added), on one thread. */
+export function tokenLogProbs(modelPath: string, adapters: { filePath: string; scale: number }[], sequences: readonly number[][]): Promise<Map<number, number>[]> {
+  return nextLogProbs(modelPath, adapters, 1, () => sequences as Token[][]);
 }
 
 /** Largest logprobError over the prompts between two configurations. */
