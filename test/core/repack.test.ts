@@ -19,7 +19,7 @@ afterAll(() => pool?.dispose());
 const SHAPES: [number, number][] = [[4, 32], [5, 96], [7, 128], [8, 160], [17, 512], [23, 768], [3, 256]];
 
 /** How the core's build splits an int8 nibble dot into partial sums. */
-const lanesOf = (core: Core) => (core.build.includes("relaxed") ? "relaxed" : "simd") as const;
+const lanesOf = (core: Core) => (core.build.includes("relaxed") ? "relaxed" : "simd") as "relaxed" | "simd";
 
 const weights = (rows: number, cols: number, seed: number) => randomBlocks(Q4_0, (rows * cols) / 32, seed, seed % 2 === 0);
 
