@@ -43,9 +43,9 @@ interface Row {
   wasmProfilePct: Record<string, number>;
   /**
    * Per adapter precision (the first is the one above): decode tok/s, overhead (ratio of medians, as
-   * loraOverheadPct), the median over runs of each run's own adapter/base ratio, and the profile.
+   * loraOverheadPct), the median over runs of each run's own adapter/base ratio, the profile, and prefill tok/s.
    */
-  wasmLora: Record<string, { decodeTps: number; overheadPct: number; pairedOverheadPct: number; profilePct: Record<string, number> }>;
+  wasmLora: Record<string, { decodeTps: number; overheadPct: number; pairedOverheadPct: number; profilePct: Record<string, number>; prefillTps: number }>;
   /** Q4_0 weights repacked into groups of four rows (--repack on, or both). */
   repacked: boolean;
   /** With --repack both: the same figures for the plain layout, measured interleaved in the same run. */
@@ -209,6 +209,7 @@ async function main(): Promise<void> {
         const paired = median(wl[i].map((x, k) => w[k].decode / x.decode));
         wasmLora[precisions[i]] = {
           decodeTps: round(tps), overheadPct: round((wd / tps - 1) * 100), pairedOverheadPct: round((paired - 1) * 100), profilePct: profileOf(a),
+          prefillTps: round(median(wl[i].map((x) => x.prefill))),
         };
       });
       const first = wasmLora[precisions[0]];
@@ -235,7 +236,7 @@ async function main(): Promise<void> {
       log(`${c.name}, ${row.threads} threads: decode wasm ${row.wasmDecodeTps} tok/s, native ${row.nativeDecodeTps} (ratio ${row.ratio}); ` +
         `prefill wasm ${row.wasmPrefillTps} (token by token ${row.wasmPrefillTpsPerToken}), native ${row.nativePrefillTps}; rank-16 adapter: wasm +${row.loraOverheadPct}%, native +${row.nativeLoraOverheadPct}%`);
       for (const [p, l] of Object.entries(wasmLora)) {
-        log(`  adapter ${p}: wasm ${l.decodeTps} tok/s, +${l.overheadPct}% (per-run pairs: +${l.pairedOverheadPct}%); decode time: ${Object.entries(l.profilePct).map(([k, v]) => `${k} ${v}%`).join(", ")}`);
+        log(`  adapter ${p}: prefill wasm ${l.prefillTps} tok/s; decode wasm ${l.decodeTps} tok/s, +${l.overheadPct}% (per-run pairs: +${l.pairedOverheadPct}%); decode time: ${Object.entries(l.profilePct).map(([k, v]) => `${k} ${v}%`).join(", ")}`);
       }
       if (row.plain) log(`  plain Q4_0 layout: decode wasm ${row.plain.wasmDecodeTps} tok/s (ratio ${row.plain.ratio}), prefill ${row.plain.wasmPrefillTps}, with adapter ${row.plain.wasmDecodeTpsLora}`);
     } finally {

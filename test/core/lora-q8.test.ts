@@ -2,9 +2,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadCore, createPool, Core, KernelPool } from "../../src/core/index.js";
 import { LORA_T_HEADER, loraBMeta, loraRankPad, loraTBytes, packLoraB, unpackLoraB, uploadLoraQ8, freeLoraQ8, loraQ8Apply, type PackedLoraB } from "../../src/core/lora-q8.js";
-import { quantizeLoraTRef, loraBQ8AccRef } from "../../src/core/reference/lora-q8.js";
+import { quantizeLoraTRef, loraBQ8AccRef, loraBQ8AccBatchRef } from "../../src/core/reference/lora-q8.js";
 import { matVec } from "../../src/core/reference/lowrank.js";
-import { randomF32, normwise } from "./helpers.js";
+import { randomF32, normwise, sameBits } from "./helpers.js";
 
 let cores: Core[];
 let pool: KernelPool;
@@ -140,6 +140,76 @@ describe("lora_b_q8_acc against the reference (normwise <= 1e-6)", () => {
       for (let r = 0; r < rows; r++) {
         if (r < 13 || r >= 35) expect(got[r]).toBe(y[r]);
         else expect(Math.abs(got[r] - all[r])).toBeLessThanOrEqual(1e-6 * Math.max(...Array.from(all, Math.abs)));
+      }
+    }
+  });
+});
+
+/** Blocks of quantized t for n tokens, tqStride bytes apart, as lora_quantize_t writes them. */
+function putTs(core: Core, sc: { alloc(bytes: number): number }, ts: readonly { dt: number; q: Int8Array }[], rPad: number, tqStride: number): number {
+  const tq = sc.alloc(ts.length * tqStride);
+  ts.forEach((t, i) => {
+    core.arena.f32(tq + i * tqStride, 1)[0] = t.dt;
+    core.arena.u8(tq + i * tqStride + LORA_T_HEADER, rPad).set(Uint8Array.from(t.q, (v) => v + 64));
+  });
+  return tq;
+}
+
+/** Runs lora_b_q8_acc_batch over rows [r0, r0+nr) for every token of ts; y holds ts.length rows of yStride values. */
+function wasmBAccBatch(core: Core, b: PackedLoraB, ts: readonly { dt: number; q: Int8Array }[], y: Float32Array, s: number, yStride: number, r0 = 0, nr = b.rows): Float32Array {
+  return core.arena.scoped((sc) => {
+    const tqStride = loraTBytes(b.rank) + 16; // a gap between tokens' blocks: the stride is honoured
+    const bp = sc.put(b.q), mp = sc.put(loraBMeta(b)), yp = sc.put(y);
+    const tq = putTs(core, sc, ts, b.rPad, tqStride);
+    core.call("lora_b_q8_acc_batch", bp + r0 * b.rPad, mp + r0 * 8, tq, tqStride, yp + r0 * 4, nr, b.rPad, s, ts.length, yStride);
+    return core.arena.f32(yp, y.length).slice();
+  });
+}
+
+/** n calls of lora_b_q8_acc, one per token, over the same rows. */
+function wasmBAccPerToken(core: Core, b: PackedLoraB, ts: readonly { dt: number; q: Int8Array }[], y: Float32Array, s: number, yStride: number, r0 = 0, nr = b.rows): Float32Array {
+  return core.arena.scoped((sc) => {
+    const bp = sc.put(b.q), mp = sc.put(loraBMeta(b)), yp = sc.put(y);
+    const tq = putTs(core, sc, ts, b.rPad, loraTBytes(b.rank));
+    ts.forEach((_, i) => core.call("lora_b_q8_acc", bp + r0 * b.rPad, mp + r0 * 8, tq + i * loraTBytes(b.rank), yp + (i * yStride + r0) * 4, nr, b.rPad, s));
+    return core.arena.f32(yp, y.length).slice();
+  });
+}
+
+describe("lora_b_q8_acc_batch: n tokens at once, bit for bit", () => {
+  const cases: [number, number, number][] = [];
+  for (const n of [1, 3, 5, 17]) for (const rank of [4, 16, 17]) cases.push([n, rank, 4 * rank + 3]);
+  test.each(cases)("%i tokens, rank %i, %i rows", (n, rank, rows) => {
+    const b = packLoraB(randomF32(rows * rank, rows + rank, 0.05), rows, rank);
+    const ts = Array.from({ length: n }, (_, i) => quantizeLoraTRef(randomF32(rank, 100 + i, 1 + i), b.rPad));
+    ts[n - 1] = quantizeLoraTRef(new Float32Array(rank), b.rPad); // a zero t leaves its token's y as it was
+    const yStride = rows + 5;
+    const y = randomF32(n * yStride, n + 3);
+    const want = loraBQ8AccBatchRef(b, ts, y, 0.75, yStride);
+    for (const core of cores) {
+      const got = wasmBAccBatch(core, b, ts, y, 0.75, yStride);
+      expect(sameBits(got, want), `${core.build} vs reference`).toBe(true);
+      expect(sameBits(got, wasmBAccPerToken(core, b, ts, y, 0.75, yStride)), `${core.build} vs per-token kernel`).toBe(true);
+      expect(Array.from(got.subarray((n - 1) * yStride, n * yStride))).toEqual(Array.from(y.subarray((n - 1) * yStride, n * yStride)));
+      if (n > 1) expect(sameBits(got, y)).toBe(false);
+    }
+  });
+
+  test("a row range inside B touches only its rows of every token; int8 and 7-bit limits", () => {
+    const rows = 50, rank = 33, n = 6, yStride = 50;
+    const bf = randomF32(rows * rank, 21, 0.1);
+    bf.fill(1, 0, 20 * rank); // rows at +127
+    const b = packLoraB(bf, rows, rank);
+    const ts = Array.from({ length: n }, (_, i) => quantizeLoraTRef(i === 0 ? new Float32Array(rank).fill(-1) : randomF32(rank, 30 + i), b.rPad));
+    const y = randomF32(n * yStride, 22);
+    const all = loraBQ8AccBatchRef(b, ts, y, 1.5, yStride);
+    for (const core of cores) {
+      const got = wasmBAccBatch(core, b, ts, y, 1.5, yStride, 13, 22);
+      for (let i = 0; i < n; i++) {
+        for (let r = 0; r < rows; r++) {
+          const at = i * yStride + r;
+          expect(Object.is(got[at], r < 13 || r >= 35 ? y[at] : all[at]), `${core.build} token ${i} row ${r}`).toBe(true);
+        }
       }
     }
   });

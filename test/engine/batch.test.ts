@@ -2,6 +2,7 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { EngineContext, EngineModel, type EngineAdapter } from "../../src/backends/wasm/engine/index.js";
+import type { AdapterPrecision } from "../../src/backends/wasm/engine/adapters.js";
 import { createPool, KernelPool } from "../../src/core/index.js";
 import { openGguf } from "../../src/gguf/reader.js";
 import { synthAdapter } from "../../src/tools/synth.js";
@@ -21,10 +22,10 @@ function promptOf(n: number, vocab: number, seed: number): number[] {
   return Array.from({ length: n }, (_, i) => (i === 0 ? 1 : 3 + ((i * 7919 + seed * 104729) % (vocab - 3))));
 }
 
-function loadAdapter(model: EngineModel, file: string): EngineAdapter {
+function loadAdapter(model: EngineModel, file: string, precision: AdapterPrecision = "f32"): EngineAdapter {
   const f = openGguf(file);
   try {
-    return model.loadAdapter(f);
+    return model.loadAdapter(f, { precision });
   } finally {
     f.close();
   }
@@ -58,19 +59,25 @@ describe("batched prompt evaluation equals the per-token pass", () => {
       const f = openGguf(file);
       const models = [await engineFor(file), new EngineModel(pool.core, f)];
       f.close();
+      // compact adapter halves (A in Q8_0, B in int8) on the quantized bases as well
+      const precisions: AdapterPrecision[] = name === STORIES[0] ? ["f32"] : ["f32", "q8"];
       for (const model of models) {
-        const label = `${name} ${model === models[0] ? "1 thread" : "3 threads"}`;
-        const adapters = ADAPTERS.map((a) => loadAdapter(model, fixture(`adapters/${a}`)));
-        const sets = [[], [{ adapter: adapters[0], scale: 1 }], [{ adapter: adapters[0], scale: 0.5 }, { adapter: adapters[1], scale: -1.25 }]];
-        for (const [i, set] of sets.entries()) {
-          for (const n of [1, 3, 4, 5, 17, 40]) {
-            const tokens = promptOf(n, model.config.nVocab, n + i);
-            const want = run(model, tokens, 1, set);
-            expectSame(run(model, tokens, 32, set), want, `${label} set ${i} n ${n}`);
-            if (n === 17) expectSame(run(model, tokens, 4, set), want, `${label} set ${i} n ${n} in batches of 4`);
+        for (const precision of precisions) {
+          const label = `${name} ${model === models[0] ? "1 thread" : "3 threads"} ${precision}`;
+          const adapters = ADAPTERS.map((a) => loadAdapter(model, fixture(`adapters/${a}`), precision));
+          const sets = [[], [{ adapter: adapters[0], scale: 1 }], [{ adapter: adapters[0], scale: 0.5 }, { adapter: adapters[1], scale: -1.25 }]];
+          // the base alone does not depend on the adapters' precision
+          for (const [i, set] of sets.entries()) {
+            if (precision !== "f32" && set.length === 0) continue;
+            for (const n of [1, 3, 4, 5, 17, 40]) {
+              const tokens = promptOf(n, model.config.nVocab, n + i);
+              const want = run(model, tokens, 1, set);
+              expectSame(run(model, tokens, 32, set), want, `${label} set ${i} n ${n}`);
+              if (n === 17) expectSame(run(model, tokens, 4, set), want, `${label} set ${i} n ${n} in batches of 4`);
+            }
           }
+          for (const a of adapters) a.free();
         }
-        for (const a of adapters) a.free();
       }
     });
   }
@@ -105,13 +112,16 @@ describe("batched prompt evaluation equals the per-token pass", () => {
     f.close();
     for (const model of models) {
       const adapter = loadAdapter(model, adapterFile);
-      for (const set of [[], [{ adapter, scale: 0.75 }]]) {
+      const compact = loadAdapter(model, adapterFile, "q8");
+      for (const set of [[], [{ adapter, scale: 0.75 }], [{ adapter: compact, scale: 0.75 }], [{ adapter: compact, scale: 0.5 }, { adapter, scale: -1 }]]) {
         for (const n of [3, 17, 40]) {
           const tokens = promptOf(n, model.config.nVocab, n);
-          expectSame(run(model, tokens, 32, set), run(model, tokens, 1, set), `qwen2 n ${n} adapters ${set.length}`);
+          const label = `qwen2 n ${n} adapters ${set.map((a) => a.adapter === compact ? "q8" : "f32").join("+")}`;
+          expectSame(run(model, tokens, 32, set), run(model, tokens, 1, set), label);
         }
       }
       adapter.free();
+      compact.free();
     }
   });
 

@@ -24,3 +24,21 @@ export function loraBQ8AccRef(b: PackedLoraB, t: { dt: number; q: Int8Array }, y
   }
   return out;
 }
+
+/**
+ * lora_b_q8_acc_batch in f32 steps, bit for bit: token i's row r of y (at i * yStride + r) becomes
+ * y + d * (dB * (s * dt_i)), each step rounded to f32, d the exact integer dot of B's row with t_i.
+ */
+export function loraBQ8AccBatchRef(b: PackedLoraB, ts: readonly { dt: number; q: Int8Array }[], y: Float32Array, s: number, yStride: number): Float32Array {
+  const out = y.slice();
+  for (const [i, t] of ts.entries()) {
+    const sd = fr(fr(s) * t.dt);
+    for (let r = 0; r < b.rows; r++) {
+      let d = 0;
+      for (let k = 0; k < b.rPad; k++) d += b.q[r * b.rPad + k] * t.q[k];
+      const at = i * yStride + r;
+      out[at] = fr(out[at] + fr(fr(d) * fr(b.scales[r] * sd)));
+    }
+  }
+  return out;
+}

@@ -9,7 +9,7 @@ export interface LoraPair {
   a: Matrix;
   b: Matrix;
   rank: number;
-  /** The same pair in compact form (Q8_0 A, int8 B), used by decoding when present. */
+  /** The same pair in compact form (Q8_0 A, int8 B), used by decoding and by prompts when present. */
   q8?: LoraQ8Pair;
 }
 

@@ -4,11 +4,12 @@ import { BATCH_KERNELS } from "../../../core/batch-kernels.js";
 import { kernelsFor } from "../../../core/kernels.js";
 import { GEMM_Q4_0X4, GEMV_Q4_0X4 } from "../../../core/repack.js";
 import { GgmlType } from "../../../gguf/ggml-types.js";
+import { loraTBytes } from "../../../core/lora-q8.js";
 import { F16_SCALED_X8, K_BLOCK_X8, LoraTerm } from "./products.js";
 
 type Fn = (...args: number[]) => unknown;
 
-/** Calls one worker slot takes at most (256 numbers; a call is 2 + up to 10). */
+/** Calls one worker slot takes at most (256 numbers; a call is 2 + up to 10, lora_b_q8_acc_batch's 10 included). */
 const MAX_CALLS_PER_PART = 20;
 
 /**
@@ -16,6 +17,12 @@ const MAX_CALLS_PER_PART = 20;
  * threshold for one token: tiny matrices (stories260K's 16 KiB) ran slower split, even over 32 tokens.
  */
 const PARALLEL_FACTOR = 4;
+
+/** Scratch bytes of one term for n tokens: T in f32 (rows padded to 16 values), then for compact terms each token's quantized t. */
+function termBytes(term: LoraTerm, n: number): number {
+  const f32 = n * Math.ceil(term.a.rows / 16) * 64;
+  return term.q8 ? f32 + n * loraTBytes(term.q8.rank) : f32;
+}
 
 /** Row-range calls of one product: rows [r0, r0+n) on thread t. */
 interface RowWork {
@@ -92,7 +99,7 @@ export class BatchProducts {
   gemmGroup(items: readonly { w: Matrix; y: number; terms?: readonly LoraTerm[] }[]): void {
     const n = this.n, x = this.inputPtr;
     // first halves of the adapter terms, T_i = X A_i^T (n x r, small, on this thread)
-    const need = items.reduce((s, it) => s + (it.terms ?? []).reduce((a, term) => a + n * Math.ceil(term.a.rows / 16) * 64, 0), 0);
+    const need = items.reduce((s, it) => s + (it.terms ?? []).reduce((a, term) => a + termBytes(term, n), 0), 0);
     if (need > this.tBytes) {
       if (this.t) this.core.arena.release(this.t);
       this.tBytes = need;
@@ -106,9 +113,20 @@ export class BatchProducts {
       const terms = it.terms ?? [];
       const tps = terms.map((term) => {
         const tp = off;
-        this.fn("gemm_f32")(term.a.ptr, x, tp, term.a.rows, term.a.cols, n, term.a.rows);
-        off += n * Math.ceil(term.a.rows / 16) * 64;
-        return tp;
+        off += termBytes(term, n);
+        const q = term.q8;
+        if (!q) {
+          this.fn("gemm_f32")(term.a.ptr, x, tp, term.a.rows, term.a.cols, n, term.a.rows);
+          return tp;
+        }
+        // T = X A^T on each token's 8-bit x, then each token's t to 7-bit integers for the B rows
+        const xb = this.x8Blocks32();
+        const tq = tp + n * Math.ceil(q.rank / 16) * 64;
+        if (n > 1) this.fn("gemm_q8_0_q8")(q.a.ptr, xb.qx, xb.dx, xb.xs, tp, q.rank, q.a.cols, n, q.rank);
+        else this.fn("gemv_q8_0_q8")(q.a.ptr, xb.qx, xb.dx, xb.xs, tp, q.rank, q.a.cols);
+        const quantizeT = this.fn("lora_quantize_t"), tBytes = loraTBytes(q.rank);
+        for (let i = 0; i < n; i++) quantizeT(tp + i * q.rank * 4, q.rank, q.rPad, tq + i * tBytes);
+        return tq;
       });
       const rows = it.w.rows, y = it.y;
       bytes += n * rows * it.w.rowBytes;
@@ -117,7 +135,9 @@ export class BatchProducts {
         make: (r0, nr, t) => {
           const out = base(r0, nr, t);
           terms.forEach((term, i) => {
-            out.push({ fn: "gemm_f32_acc", args: [term.b.ptr + r0 * term.b.rowBytes, tps[i], y + r0 * 4, nr, term.b.cols, n, rows, term.scale] });
+            const q = term.q8;
+            if (q) out.push({ fn: "lora_b_q8_acc_batch", args: [q.b + r0 * q.rPad, q.meta + r0 * 8, tps[i], loraTBytes(q.rank), y + r0 * 4, nr, q.rPad, term.scale, n, rows] });
+            else out.push({ fn: "gemm_f32_acc", args: [term.b.ptr + r0 * term.b.rowBytes, tps[i], y + r0 * 4, nr, term.b.cols, n, rows, term.scale] });
           });
           return out;
         },
@@ -144,6 +164,23 @@ export class BatchProducts {
     for (let k = 0; k < rounds; k++) {
       p.run(parts.map((c) => c.slice(k * MAX_CALLS_PER_PART, (k + 1) * MAX_CALLS_PER_PART)).filter((c, t) => t === 0 || c.length > 0));
     }
+  }
+
+  /**
+   * Every token's input in 8-bit blocks of 32 with one scale per block (what the Q8_0 kernels read), picked
+   * as `Products` picks it for one token: the base's f16-scaled form when it made one, else quantize_x8.
+   */
+  private x8Blocks32(): { qx: number; dx: number; xs: number } {
+    if (this.x8Ready & (1 << 2)) return this.x8Bufs[1];
+    const b = this.x8Bufs[0];
+    if (!(this.x8Ready & (1 << 1))) {
+      const cols = this.inputCols, nb = cols / 32;
+      if (cols % 32 !== 0) throw new Error(`product: compact adapter on ${cols} columns, no multiple of 32`);
+      const quantize = this.fn("quantize_x8");
+      for (let i = 0; i < this.n; i++) quantize(this.inputPtr + i * cols * 4, cols, b.qx + i * cols, b.dx + i * nb * 4, b.xs + i * nb * 4);
+      this.x8Ready |= 1 << 1;
+    }
+    return b;
   }
 
   /** The base product's calls for rows [r0, r0+nr) on thread t, after bringing X into the form the kernel reads. */
