@@ -4,27 +4,13 @@ import { kernelsFor } from "../../../core/kernels.js";
 import { BatchProducts } from "./batch-products.js";
 import type { EngineConfig } from "./config.js";
 import type { KvCache } from "./kv-cache.js";
-import type { ModelTerms } from "./model.js";
+import type { Activations, ModelTerms } from "./model.js";
 import type { ModelWeights } from "./weights.js";
 
 type Fn = (...args: number[]) => number;
 
 /** Attention calls one worker slot takes at most (a call is 2 + 9 numbers). */
 const MAX_ATTENTION_CALLS = 20;
-
-/** Scratch rows of one batch: each holds maxTokens rows (token-major f32). */
-interface BatchScratch {
-  x: number;
-  xn: number;
-  q: number;
-  k: number;
-  v: number;
-  att: number;
-  o: number;
-  g: number;
-  u: number;
-  h: number;
-}
 
 /**
  * Runs the same steps as EngineModel.forward for a run of consecutive tokens: per layer RMSNorm per token,
@@ -34,7 +20,8 @@ interface BatchScratch {
  */
 export class BatchForward {
   private readonly products: BatchProducts;
-  private readonly s: BatchScratch;
+  /** Each buffer holds maxTokens rows, token-major. */
+  private readonly s: Activations;
   private readonly k: Record<string, Fn>;
   private readonly embdDequant: string;
   private readonly embdBlocks: number;

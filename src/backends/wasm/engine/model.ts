@@ -10,8 +10,8 @@ import { loadWeights, ModelWeights, WeightOptions } from "./weights.js";
 
 type Fn = (...args: number[]) => number;
 
-/** Scratch vectors of one forward pass (all f32 in core memory). */
-interface Scratch {
+/** Activation buffers of a forward pass, one vector (or with a batch, one row per token) each, f32 in core memory. */
+export interface Activations {
   x: number;
   xn: number;
   q: number;
@@ -22,6 +22,10 @@ interface Scratch {
   g: number;
   u: number;
   h: number;
+}
+
+/** Scratch of one single-token forward pass. */
+interface Scratch extends Activations {
   logits: number;
   scores: number;
   scoresCap: number;
