@@ -43,46 +43,13 @@ export function lora_quantize_t(t: usize, r: i32, rPad: i32, tq: usize): void {
  * than a second int8 dot per row.
  */
 export function lora_b_q8_acc(b: usize, meta: usize, tq: usize, y: usize, rows: i32, rPad: i32, s: f32): void {
-  const sd = s * load<f32>(tq);
-  const sdv = f32x4.splat(sd);
-  const stride = <usize>rPad;
-  let r = 0;
-  for (; r + 4 <= rows; r += 4) {
-    const p = b + <usize>r * stride;
-    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
-    for (let c = 0; c < rPad; c += 16) {
-      const tb = v128.load(tq + 16 + <usize>c);
-      const o = p + <usize>c;
-      a0 = dotBiased(v128.load(o), tb, a0);
-      a1 = dotBiased(v128.load(o + stride), tb, a1);
-      a2 = dotBiased(v128.load(o + 2 * stride), tb, a2);
-      a3 = dotBiased(v128.load(o + 3 * stride), tb, a3);
-    }
-    // rows r, r+1 then r+2, r+3 as (scale, sum) pairs: scales to one vector, sums to another
-    const m = meta + (<usize>r << 3);
-    const m01 = v128.load(m), m23 = v128.load(m, 16);
-    let tot = sum4I32(a0, a1, a2, a3);
-    if (ASC_FEATURE_RELAXED_SIMD) tot = i32x4.sub(tot, i32x4.shl(i32x4.shuffle(m01, m23, 1, 3, 5, 7), 6));
-    const yo = y + (<usize>r << 2);
-    const dv = f32x4.mul(i32x4.shuffle(m01, m23, 0, 2, 4, 6), sdv);
-    v128.store(yo, f32x4.add(v128.load(yo), f32x4.mul(f32x4.convert_i32x4_s(tot), dv)));
-  }
-  for (; r < rows; r++) {
-    const p = b + <usize>r * stride;
-    const m = meta + (<usize>r << 3);
-    let acc = i32x4.splat(0);
-    for (let c = 0; c < rPad; c += 16) acc = dotBiased(v128.load(p + <usize>c), v128.load(tq + 16 + <usize>c), acc);
-    let d = i32x4.extract_lane(acc, 0) + i32x4.extract_lane(acc, 1) + i32x4.extract_lane(acc, 2) + i32x4.extract_lane(acc, 3);
-    if (ASC_FEATURE_RELAXED_SIMD) d -= load<i32>(m, 4) << 6;
-    const yo = y + (<usize>r << 2);
-    store<f32>(yo, load<f32>(yo) + <f32>d * (load<f32>(m) * sd));
-  }
+  lora_b_q8_acc_batch(b, meta, tq, 0, y, rows, rPad, s, 1, 0);
 }
 
 /**
  * lora_b_q8_acc for n tokens: token i's quantized t at tq + i*tqStride and its outputs at y + i*yStride*4.
- * Each group of four rows (its int8 values, scales and sums) is read once and applied to every token;
- * per token the integer dots and float steps are those of lora_b_q8_acc, so the results are the same bits.
+ * Each group of four rows (its int8 values, scales and sums) is read once and applied to every token; a
+ * token's results do not depend on the others, so one token alone gets the same bits as in a batch.
  */
 export function lora_b_q8_acc_batch(b: usize, meta: usize, tq: usize, tqStride: i32, y: usize, rows: i32, rPad: i32, s: f32, n: i32, yStride: i32): void {
   const stride = <usize>rPad;

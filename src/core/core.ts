@@ -2,7 +2,7 @@
 import { GgmlType, GgmlTypeTraits, ggmlTypeById } from "../gguf/ggml-types.js";
 import { Arena, Scope } from "./arena.js";
 import { kernelsFor, TypeKernels } from "./kernels.js";
-import { GEMV_Q4_0X4 } from "./repack.js";
+import { gemvX8KernelOf } from "./repack.js";
 import type { WasmInstance, WasmMemory } from "./wasm-api.js";
 
 /** Which compiled build an instance runs. */
@@ -228,7 +228,7 @@ export class Core {
       if (m.cols % 32 !== 0) throw new CoreError(`gemv x8: ${m.cols} columns is no multiple of 32`);
       const qx = s.alloc(m.cols), dx = s.alloc(nb * 4), xs = s.alloc(nb * 4);
       this.call("quantize_x8", xp, m.cols, qx, dx, xs);
-      const fn = m.layout ? GEMV_Q4_0X4 : k.gemvX8;
+      const fn = gemvX8KernelOf(m, k.gemvX8)!;
       return (r0, n) => [{ fn, args: [w(r0), qx, dx, xs, yp + r0 * 4, n, m.cols] }];
     }
     if (!k.gemvF32Scratch) return (r0, n) => [{ fn: k.gemvF32, args: [w(r0), xp, yp + r0 * 4, n, m.cols] }];

@@ -10,6 +10,11 @@ export const GEMV_Q4_0X4 = "gemv_q4_0x4_q8";
 /** The batch kernel for the grouped layout (gemm_q4_0_q8's arguments, then a scratch of four plain rows). */
 export const GEMM_Q4_0X4 = "gemm_q4_0x4_q8";
 
+/** The 8-bit-x GEMV kernel of a matrix: the grouped kernel for the grouped layout, else its type's (if any). */
+export function gemvX8KernelOf(m: Matrix, typeKernel: string | undefined): string | undefined {
+  return m.layout === Q4_0X4 ? GEMV_Q4_0X4 : typeKernel;
+}
+
 /** True when every f16 scale of the Q4_0 blocks in `bytes` is finite (the grouped kernel assumes it). */
 export function q4_0ScalesFinite(bytes: Uint8Array): boolean {
   for (let o = 1; o < bytes.length; o += 18) if ((bytes[o] & 0x7c) === 0x7c) return false;

@@ -2,7 +2,7 @@
 import type { Core, KernelCall, Matrix } from "../../../core/core.js";
 import { BATCH_KERNELS } from "../../../core/batch-kernels.js";
 import { kernelsFor } from "../../../core/kernels.js";
-import { GEMM_Q4_0X4, GEMV_Q4_0X4 } from "../../../core/repack.js";
+import { GEMM_Q4_0X4, gemvX8KernelOf } from "../../../core/repack.js";
 import { GgmlType } from "../../../gguf/ggml-types.js";
 import { loraTBytes } from "../../../core/lora-q8.js";
 import { F16_SCALED_X8, K_BLOCK_X8, LoraTerm } from "./products.js";
@@ -207,7 +207,7 @@ export class BatchProducts {
         const name = bk.gemmX8;
         return (r0, nr) => [{ fn: name, args: [wp(r0), b.qx, b.dx, b.xs, y + r0 * 4, nr, cols, n, w.rows] }];
       }
-      const name = w.layout ? GEMV_Q4_0X4 : k.gemvX8;
+      const name = gemvX8KernelOf(w, k.gemvX8)!;
       return (r0, nr) => perToken(n, (i) => ({ fn: name, args: [wp(r0), b.qx + i * cols, b.dx + i * nb * 4, b.xs + i * nb * 4, y + (i * w.rows + r0) * 4, nr, cols] }));
     }
     let xf = x;

@@ -3,7 +3,7 @@ import type { Core, KernelCall, Matrix, ParallelRunner } from "../../../core/cor
 import { kernelsFor } from "../../../core/kernels.js";
 import { loraTBytes, type LoraQ8Pair } from "../../../core/lora-q8.js";
 import { GgmlType } from "../../../gguf/ggml-types.js";
-import { GEMV_Q4_0X4 } from "../../../core/repack.js";
+import { gemvX8KernelOf } from "../../../core/repack.js";
 
 /**
  * One adapter term on a product: y += scale * B (A x); A is r x cols, B rows x r, both F32 in core memory.
@@ -211,7 +211,7 @@ export class Products {
         this.x8Ready |= 1 << want;
       }
       // grouped Q4_0 rows: row ranges start at multiples of 16 (split) or 0, so on a group of four
-      const name = w.layout ? GEMV_Q4_0X4 : k.gemvX8;
+      const name = gemvX8KernelOf(w, k.gemvX8)!;
       return (r0, n) => ({ fn: name, args: [wp(r0), b.qx, b.dx, b.xs, y + r0 * 4, n, w.cols] });
     }
     if (w.type.id === GgmlType.F16) {
