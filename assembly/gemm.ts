@@ -8,7 +8,7 @@
 import { f16ToF32, f16x4ToF32, anyF16Special, f16LowFinite, f16HighFinite } from "./half";
 import { dotI8, dotNib32, dotNib16, sum4I16, sum4I32, hsumF32, fmaF32, lowNib, highNib } from "./simd";
 import { f16x4At, bytes4ToF32, lane0, lane1, lane2, lane3 } from "./blocks";
-import { dot_f32 } from "./gemv";
+import { f32Rows4, f32Row1, f32MainBytes } from "./rows-f32";
 
 /** Token i of a tile of four starting at t, clamped to the last of n tokens. */
 // @ts-ignore: decorator
@@ -341,26 +341,27 @@ export function gemm_q6_k_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize
 
 // ---- float weights ----
 
-/** F32 rows against tokens of f32 x: each row is read from memory once and dotted with every token (dot_f32). */
+/** F32 rows against tokens of f32 x: each group of four rows is read from memory once and dotted with every token (as gemv_f32). */
 export function gemm_f32(w: usize, x: usize, y: usize, rows: i32, cols: i32, n: i32, yStride: i32): void {
-  const stride = <usize>cols << 2, yS = <usize>yStride << 2;
-  for (let r = 0; r < rows; r++) {
-    const row = w + <usize>r * stride;
-    const yr = y + (<usize>r << 2);
-    for (let t = 0; t < n; t++) store<f32>(yr + <usize>t * yS, dot_f32(row, x + <usize>t * stride, cols));
-  }
+  gemmF32(w, x, y, rows, cols, n, yStride, 1, false);
 }
 
 /** y += s * (W x) per token for F32 W: the second half of a batch of low-rank products (as gemv_f32_acc). */
 export function gemm_f32_acc(w: usize, x: usize, y: usize, rows: i32, cols: i32, n: i32, yStride: i32, s: f32): void {
-  const stride = <usize>cols << 2, yS = <usize>yStride << 2;
-  for (let r = 0; r < rows; r++) {
-    const row = w + <usize>r * stride;
-    const yr = y + (<usize>r << 2);
-    for (let t = 0; t < n; t++) {
-      const o = yr + <usize>t * yS;
-      store<f32>(o, load<f32>(o) + s * dot_f32(row, x + <usize>t * stride, cols));
-    }
+  gemmF32(w, x, y, rows, cols, n, yStride, s, true);
+}
+
+// @ts-ignore: decorator
+@inline function gemmF32(w: usize, x: usize, y: usize, rows: i32, cols: i32, n: i32, yStride: i32, s: f32, acc: bool): void {
+  const stride = <usize>cols << 2, yS = <usize>yStride << 2, main = f32MainBytes(cols), sv = f32x4.splat(s);
+  let r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const p = w + <usize>r * stride, yr = y + (<usize>r << 2);
+    for (let t = 0; t < n; t++) f32Rows4(p, stride, x + <usize>t * stride, main, yr + <usize>t * yS, sv, acc);
+  }
+  for (; r < rows; r++) {
+    const p = w + <usize>r * stride, yr = y + (<usize>r << 2);
+    for (let t = 0; t < n; t++) f32Row1(p, stride, x + <usize>t * stride, main, yr + <usize>t * yS, s, acc);
   }
 }
 

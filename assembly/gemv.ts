@@ -4,6 +4,7 @@ import { dotI8, dotNib32, dotNib16, sum4I16, sum4I32, hsumF32, fmaF32, lowNib, h
 import { scaleMinK4, dequant_q4_1, dequant_q8_0, dequant_q4_k, dequant_q6_k, dequant_q5_0, dequant_q5_1, dequant_q5_k, dequant_q2_k, dequant_q3_k, dequant_iq4_nl, dequant_iq4_xs } from "./dequant";
 import { bf16_to_f32 } from "./half";
 import { f16x4At, bytes4ToF32, lane0, lane1, lane2, lane3 } from "./blocks";
+import { f32Rows4, f32Row1, f32MainBytes } from "./rows-f32";
 
 /** Sum of a[i] * b[i] over n f32 values. */
 export function dot_f32(a: usize, b: usize, n: i32): f32 {
@@ -22,19 +23,22 @@ export function dot_f32(a: usize, b: usize, n: i32): f32 {
   return s;
 }
 
+/** y = W x for f32 W, four rows per pass (rows-f32.ts gives the order of each row's sum). */
 export function gemv_f32(w: usize, x: usize, y: usize, rows: i32, cols: i32): void {
-  const stride = <usize>cols << 2;
-  // already at the read ceiling cold: touching ahead made it slower (see PREFETCH)
-  for (let r = 0; r < rows; r++) store<f32>(y + (<usize>r << 2), dot_f32(w + <usize>r * stride, x, cols));
+  gemvF32(w, x, y, rows, cols, 1, false);
 }
 
 /** y[r] += s * (W x)[r]: the second half of a low-rank product (B t) accumulated into y. */
 export function gemv_f32_acc(w: usize, x: usize, y: usize, rows: i32, cols: i32, s: f32): void {
-  const stride = <usize>cols << 2;
-  for (let r = 0; r < rows; r++) {
-    const o = y + (<usize>r << 2);
-    store<f32>(o, load<f32>(o) + s * dot_f32(w + <usize>r * stride, x, cols));
-  }
+  gemvF32(w, x, y, rows, cols, s, true);
+}
+
+// @ts-ignore: decorator
+@inline function gemvF32(w: usize, x: usize, y: usize, rows: i32, cols: i32, s: f32, acc: bool): void {
+  const stride = <usize>cols << 2, main = f32MainBytes(cols), sv = f32x4.splat(s);
+  let r = 0;
+  for (; r + 4 <= rows; r += 4) f32Rows4(w + <usize>r * stride, stride, x, main, y + (<usize>r << 2), sv, acc);
+  for (; r < rows; r++) f32Row1(w + <usize>r * stride, stride, x, main, y + (<usize>r << 2), s, acc);
 }
 
 export function gemv_f16(w: usize, x: usize, y: usize, rows: i32, cols: i32): void {

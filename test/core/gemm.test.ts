@@ -101,6 +101,27 @@ describe("GEMM per type", () => {
     for (const [id, k] of KERNELS) if (k.gemvX8) expect(BATCH_KERNELS.get(id)?.gemmX8, k.traits.name).toBeDefined();
   });
 
+  test.each([[21, 16], [6, 37], [16, 768]])("gemm_f32 and gemm_f32_acc equal gemv_f32 and gemv_f32_acc per token (%i x %i)", (rows, cols) => {
+    const w = randomF32(rows * cols, rows + cols), s = 0.625;
+    for (const n of TOKENS) {
+      const x = randomF32(n * cols, 5 + n), y0 = randomF32(n * rows, 6 + n);
+      for (const core of cores) {
+        const out = core.arena.scoped((sc) => {
+          const wp = sc.put(w), xp = sc.put(x), yb = sc.alloc(n * rows * 4), ys = sc.alloc(n * rows * 4), ab = sc.put(y0), as = sc.put(y0);
+          core.call("gemm_f32", wp, xp, yb, rows, cols, n, rows);
+          core.call("gemm_f32_acc", wp, xp, ab, rows, cols, n, rows, s);
+          for (let t = 0; t < n; t++) {
+            core.call("gemv_f32", wp, xp + t * cols * 4, ys + t * rows * 4, rows, cols);
+            core.call("gemv_f32_acc", wp, xp + t * cols * 4, as + t * rows * 4, rows, cols, s);
+          }
+          return [yb, ys, ab, as].map((p) => core.arena.f32(p, n * rows).slice());
+        });
+        expect(sameBits(out[0], out[1]), `${core.build} n ${n}`).toBe(true);
+        expect(sameBits(out[2], out[3]), `${core.build} acc n ${n}`).toBe(true);
+      }
+    }
+  });
+
   test("gemm_f32_acc adds s (X B^T) per token like gemv_f32_acc", () => {
     const rows = 21, r = 16, s = 0.75;
     const b = randomF32(rows * r, 1);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { GgmlType, ggmlTypeById } from "../../src/gguf/ggml-types.js";
 import { openGguf } from "../../src/gguf/reader.js";
 import { loadCore, createPool, Core, KERNELS, KernelPool, gemvStreamed, tensorRows, dequantizeStreamed, uploadTensor, gemvTensor } from "../../src/core/index.js";
-import { gemvByRows, x8Effective, gemvQ4_0Plain } from "../../src/core/reference/gemv.js";
+import { gemvByRows, x8Effective, gemvQ4_0Plain, gemvF32Ordered } from "../../src/core/reference/gemv.js";
 import { matVec, mergeRef, matmulRef } from "../../src/core/reference/lowrank.js";
 import { randomBlocks, randomF32, normwise, sameBits, F16_FIELDS } from "./helpers.js";
 import { fixture } from "../fixtures.js";
@@ -90,6 +90,25 @@ describe("GEMV per type against the scalar reference (normwise <= 1e-6)", () => 
     expect(() => core.upload(GgmlType.Q4_0, new Uint8Array(17), 1, 32)).toThrow(/expected 18 bytes/);
     expect(() => core.dequantize(GgmlType.Q4_0, new Uint8Array(18), 31)).toThrow(/block size/);
     core.free(m);
+  });
+});
+
+describe("F32 GEMV, four rows per pass, against its ordered scalar reference (bit for bit)", () => {
+  // rows not a multiple of 4 and columns not a multiple of 8 take the one-row pass and the one-by-one tail
+  const shapes: [number, number][] = [[1, 1], [3, 7], [4, 8], [5, 16], [16, 768], [7, 37], [9, 13], [768, 16], [6, 2048]];
+  test.each(shapes)("%i x %i", (rows, cols) => {
+    const w = randomF32(rows * cols, rows + 7 * cols), x = randomF32(cols, cols + 1), y0 = randomF32(rows, rows + 2);
+    const want = gemvF32Ordered(w, x, rows, cols), wantAcc = gemvF32Ordered(w, x, rows, cols, { y: y0, s: 0.375 });
+    for (const core of cores) {
+      const [got, gotAcc] = core.arena.scoped((sc) => {
+        const wp = sc.put(w), xp = sc.put(x), yp = sc.alloc(rows * 4), ap = sc.put(y0);
+        core.call("gemv_f32", wp, xp, yp, rows, cols);
+        core.call("gemv_f32_acc", wp, xp, ap, rows, cols, 0.375);
+        return [core.arena.f32(yp, rows).slice(), core.arena.f32(ap, rows).slice()];
+      });
+      expect(sameBits(got, want), `${core.build} y = W x`).toBe(true);
+      expect(sameBits(gotAcc, wantAcc), `${core.build} y += s W x`).toBe(true);
+    }
   });
 });
 
