@@ -2,6 +2,8 @@
 import { gemv_q4_0_q8, keep } from "./gemv";
 import { lowNib, highNib, fmaF32, dotNib32, hsumF32 } from "./simd";
 import { f16ToF32 } from "./half";
+import { f32Rows4, f32Row1, f32MainBytes } from "./rows-f32";
+import { loraBq8Rows4, loraBq8Row1 } from "./lora-q8";
 
 /*
  * Layout of a group (four consecutive rows), one 72-byte entry per 32-value block b, blocks in order:
@@ -111,6 +113,29 @@ export function repack_q4_0x4(w: usize, rows: i32, cols: i32, scratch: usize): v
  * last full group run gemv_q4_0_q8 on their plain layout.
  */
 export function gemv_q4_0x4_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize, rows: i32, cols: i32): void {
+  gemvQ4_0x4(w, qx, dx, xs, y, rows, cols, NO_ADAPTER, 0, 0, 0, 0, 0);
+}
+
+/**
+ * gemv_q4_0x4_q8, then y += s * B t for one adapter in the same row pass, each group's B rows right after
+ * its weights: B as f32 rows of `rank` values (lb; t at lt, f32), as gemv_f32_acc computes it.
+ */
+export function gemv_q4_0x4_q8_lora_f32(w: usize, qx: usize, dx: usize, xs: usize, y: usize, rows: i32, cols: i32, lb: usize, lt: usize, rank: i32, s: f32): void {
+  gemvQ4_0x4(w, qx, dx, xs, y, rows, cols, F32_ADAPTER, lb, 0, lt, rank, s);
+}
+
+/** The same with B as int8 rows of rPad bytes and their meta (lb, lm; quantized t at lt), as lora_b_q8_acc computes it. */
+export function gemv_q4_0x4_q8_lora_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize, rows: i32, cols: i32, lb: usize, lm: usize, lt: usize, rPad: i32, s: f32): void {
+  gemvQ4_0x4(w, qx, dx, xs, y, rows, cols, Q8_ADAPTER, lb, lm, lt, rPad, s);
+}
+
+const NO_ADAPTER = 0, F32_ADAPTER = 1, Q8_ADAPTER = 2;
+
+/** The grouped kernel's body; `adapter` is a constant at each call, so each export keeps only its own branch. */
+// @ts-ignore: decorator
+@inline function gemvQ4_0x4(w: usize, qx: usize, dx: usize, xs: usize, y: usize, rows: i32, cols: i32, adapter: i32, lb: usize, lm: usize, lt: usize, rank: i32, s: f32): void {
+  const lStride: usize = adapter == F32_ADAPTER ? <usize>rank << 2 : <usize>rank;
+  const lMain = f32MainBytes(rank), sv = f32x4.splat(s);
   const nb = cols >> 5;
   const main = nb & ~3;
   const groupBytes = <usize>nb * ENTRY;
@@ -157,9 +182,15 @@ export function gemv_q4_0x4_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usi
     } else {
       groupTail(g, qx, dx, xs, y + (<usize>r << 2), a0, a1, a2, a3, c, main, nb);
     }
+    if (adapter == F32_ADAPTER) f32Rows4(lb + <usize>r * lStride, lStride, lt, lMain, y + (<usize>r << 2), sv, true);
+    if (adapter == Q8_ADAPTER) loraBq8Rows4(lb + <usize>r * lStride, lStride, lm + (<usize>r << 3), lt, y + (<usize>r << 2), rank, s);
   }
   keep(touch, y);
   if (full < rows) gemv_q4_0_q8(w + <usize>full * <usize>nb * 18, qx, dx, xs, y + (<usize>full << 2), rows - full, cols);
+  for (let r = full; r < rows; r++) {
+    if (adapter == F32_ADAPTER) f32Row1(lb + <usize>r * lStride, lStride, lt, lMain, y + (<usize>r << 2), s, true);
+    if (adapter == Q8_ADAPTER) loraBq8Row1(lb + <usize>r * lStride, lm + (<usize>r << 3), lt, y + (<usize>r << 2), rank, s);
+  }
 }
 
 /** Block b's integer dots of a group entry at p, as f32x4 (one lane per row; exact). */

@@ -47,6 +47,40 @@ export function lora_b_q8_acc(b: usize, meta: usize, tq: usize, y: usize, rows: 
 }
 
 /**
+ * One token's step of lora_b_q8_acc_batch on four rows from p (rows `stride` bytes apart; scales and row sums
+ * from m): y[0..4) at yo += s * dt * dB * (Bq . tq). Used by the batch kernel and by the grouped Q4_0 GEMV
+ * that applies an adapter's B in its own row pass, so both give the same bits.
+ */
+// @ts-ignore: decorator
+@inline export function loraBq8Rows4(p: usize, stride: usize, m: usize, ti: usize, yo: usize, rPad: i32, s: f32): void {
+  const m01 = v128.load(m), m23 = v128.load(m, 16);
+  const scales = i32x4.shuffle(m01, m23, 0, 2, 4, 6);
+  let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+  for (let c = 0; c < rPad; c += 16) {
+    const tb = v128.load(ti + 16 + <usize>c);
+    const o = p + <usize>c;
+    a0 = dotBiased(v128.load(o), tb, a0);
+    a1 = dotBiased(v128.load(o + stride), tb, a1);
+    a2 = dotBiased(v128.load(o + 2 * stride), tb, a2);
+    a3 = dotBiased(v128.load(o + 3 * stride), tb, a3);
+  }
+  let tot = sum4I32(a0, a1, a2, a3);
+  if (ASC_FEATURE_RELAXED_SIMD) tot = i32x4.sub(tot, i32x4.shl(i32x4.shuffle(m01, m23, 1, 3, 5, 7), 6));
+  const dv = f32x4.mul(scales, f32x4.splat(s * load<f32>(ti)));
+  v128.store(yo, f32x4.add(v128.load(yo), f32x4.mul(f32x4.convert_i32x4_s(tot), dv)));
+}
+
+/** One token's step of lora_b_q8_acc_batch on a single row (rows after the last group of four). */
+// @ts-ignore: decorator
+@inline export function loraBq8Row1(p: usize, m: usize, ti: usize, yo: usize, rPad: i32, s: f32): void {
+  let acc = i32x4.splat(0);
+  for (let c = 0; c < rPad; c += 16) acc = dotBiased(v128.load(p + <usize>c), v128.load(ti + 16 + <usize>c), acc);
+  let d = i32x4.extract_lane(acc, 0) + i32x4.extract_lane(acc, 1) + i32x4.extract_lane(acc, 2) + i32x4.extract_lane(acc, 3);
+  if (ASC_FEATURE_RELAXED_SIMD) d -= load<i32>(m, 4) << 6;
+  store<f32>(yo, load<f32>(yo) + <f32>d * (load<f32>(m) * (s * load<f32>(ti))));
+}
+
+/**
  * lora_b_q8_acc for n tokens: token i's quantized t at tq + i*tqStride and its outputs at y + i*yStride*4.
  * Each group of four rows (its int8 values, scales and sums) is read once and applied to every token; a
  * token's results do not depend on the others, so one token alone gets the same bits as in a batch.
@@ -76,36 +110,10 @@ export function lora_b_q8_acc_batch(b: usize, meta: usize, tq: usize, tqStride: 
       }
       continue;
     }
-    for (let i = 0; i < n; i++) {
-      const ti = tq + <usize>i * tS;
-      let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
-      for (let c = 0; c < rPad; c += 16) {
-        const tb = v128.load(ti + 16 + <usize>c);
-        const o = p + <usize>c;
-        a0 = dotBiased(v128.load(o), tb, a0);
-        a1 = dotBiased(v128.load(o + stride), tb, a1);
-        a2 = dotBiased(v128.load(o + 2 * stride), tb, a2);
-        a3 = dotBiased(v128.load(o + 3 * stride), tb, a3);
-      }
-      let tot = sum4I32(a0, a1, a2, a3);
-      if (ASC_FEATURE_RELAXED_SIMD) tot = i32x4.sub(tot, bias);
-      const yo = y + <usize>i * yS + (<usize>r << 2);
-      const dv = f32x4.mul(scales, f32x4.splat(s * load<f32>(ti)));
-      v128.store(yo, f32x4.add(v128.load(yo), f32x4.mul(f32x4.convert_i32x4_s(tot), dv)));
-    }
+    for (let i = 0; i < n; i++) loraBq8Rows4(p, stride, m, tq + <usize>i * tS, y + <usize>i * yS + (<usize>r << 2), rPad, s);
   }
   for (; r < rows; r++) {
-    const p = b + <usize>r * stride;
-    const m = meta + (<usize>r << 3);
-    const dB = load<f32>(m);
-    for (let i = 0; i < n; i++) {
-      const ti = tq + <usize>i * tS;
-      let acc = i32x4.splat(0);
-      for (let c = 0; c < rPad; c += 16) acc = dotBiased(v128.load(p + <usize>c), v128.load(ti + 16 + <usize>c), acc);
-      let d = i32x4.extract_lane(acc, 0) + i32x4.extract_lane(acc, 1) + i32x4.extract_lane(acc, 2) + i32x4.extract_lane(acc, 3);
-      if (ASC_FEATURE_RELAXED_SIMD) d -= load<i32>(m, 4) << 6;
-      const yo = y + <usize>i * yS + (<usize>r << 2);
-      store<f32>(yo, load<f32>(yo) + <f32>d * (dB * (s * load<f32>(ti))));
-    }
+    const p = b + <usize>r * stride, m = meta + (<usize>r << 3);
+    for (let i = 0; i < n; i++) loraBq8Row1(p, m, tq + <usize>i * tS, y + <usize>i * yS + (<usize>r << 2), rPad, s);
   }
 }

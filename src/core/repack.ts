@@ -7,6 +7,8 @@ export const Q4_0X4 = "q4_0x4";
 
 /** The 8-bit-x kernel for the grouped layout (same arguments as gemv_q4_0_q8). */
 export const GEMV_Q4_0X4 = "gemv_q4_0x4_q8";
+/** The grouped kernel that also applies one adapter's B in its row pass: f32 B (gemv_f32_acc's arguments after its own), int8 B (lora_b_q8_acc's). */
+export const GEMV_Q4_0X4_LORA = { f32: "gemv_q4_0x4_q8_lora_f32", q8: "gemv_q4_0x4_q8_lora_q8" } as const;
 /** The batch kernel for the grouped layout (gemm_q4_0_q8's arguments, then a scratch of four plain rows). */
 export const GEMM_Q4_0X4 = "gemm_q4_0x4_q8";
 

@@ -2,6 +2,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { GgmlType, ggmlTypeById } from "../../src/gguf/ggml-types.js";
 import { loadCore, createPool, Core, KernelPool, repackQ4_0x4, canRepackQ4_0x4, GEMV_Q4_0X4 } from "../../src/core/index.js";
+import { GEMV_Q4_0X4_LORA } from "../../src/core/repack.js";
+import { packLoraB, loraBMeta, loraTBytes } from "../../src/core/lora-q8.js";
 import { quantizeX8 } from "../../src/core/reference/quant.js";
 import { repackQ4_0x4Ref, gemvQ4_0x4X8Ref } from "../../src/core/reference/repack.js";
 import { randomBlocks, randomF32, sameBits } from "./helpers.js";
@@ -147,5 +149,51 @@ describe("Q4_0 grouped by four rows", () => {
     expect(repackQ4_0x4(core, q8)).toBe(q8);
     const three = core.upload(Q4_0.id, weights(3, 64, 4), 3, 64);
     expect(repackQ4_0x4(core, three)).toBe(three);
+  });
+});
+
+describe("the grouped kernel with an adapter's B in its row pass", () => {
+  /** y from the fused call and from the grouped kernel followed by the adapter's own B kernel, same inputs. */
+  function fusedAndSeparate(core: Core, m: number, x: Float32Array, rows: number, cols: number, kind: "f32" | "q8", rank: number, seed: number) {
+    const { qx, dx, xs } = quantizeX8(x);
+    const s = 0.8125;
+    return core.arena.scoped((sc) => {
+      const q = sc.put(qx), d = sc.put(dx), xsum = sc.put(xs);
+      const y1 = sc.alloc(rows * 4), y2 = sc.alloc(rows * 4);
+      let bt: number[], rs: number[], sep: string;
+      if (kind === "f32") {
+        bt = [sc.put(randomF32(rows * rank, seed, 0.1)), sc.put(randomF32(rank, seed + 1))];
+        rs = [rank, s];
+        sep = "gemv_f32_acc";
+      } else {
+        const packed = packLoraB(randomF32(rows * rank, seed, 0.1), rows, rank);
+        const tq = sc.alloc(loraTBytes(rank));
+        core.call("lora_quantize_t", sc.put(randomF32(rank, seed + 1)), rank, packed.rPad, tq);
+        bt = [sc.put(packed.q), sc.put(loraBMeta(packed)), tq];
+        rs = [packed.rPad, s];
+        sep = "lora_b_q8_acc";
+      }
+      core.call(GEMV_Q4_0X4_LORA[kind], m, q, d, xsum, y1, rows, cols, ...bt, ...rs);
+      core.call(GEMV_Q4_0X4, m, q, d, xsum, y2, rows, cols);
+      core.call(sep, ...bt, y2, rows, ...rs);
+      return { fused: core.arena.f32(y1, rows).slice(), separate: core.arena.f32(y2, rows).slice() };
+    });
+  }
+
+  test.each(["f32", "q8"] as const)("%s B: the same bits as the two calls, over groups, plain rows left over and ranks 8, 16, 20, 32", (kind) => {
+    for (const [rows, cols] of SHAPES) {
+      const bytes = weights(rows, cols, rows * 5 + cols);
+      const x = randomF32(cols, cols + rows);
+      for (const core of cores) {
+        const m = repackQ4_0x4(core, core.upload(Q4_0.id, bytes, rows, cols));
+        for (const rank of [8, 16, 20, 32]) {
+          const { fused, separate } = fusedAndSeparate(core, m.ptr, x, rows, cols, kind, rank, rows + rank);
+          expect(sameBits(fused, separate), `${core.build} ${rows}x${cols} rank ${rank}`).toBe(true);
+          // the adapter changed the result: the test compares more than the base
+          expect(sameBits(fused, runKernel(core, GEMV_Q4_0X4, m.ptr, x, rows, cols))).toBe(false);
+        }
+        core.free(m);
+      }
+    }
   });
 });

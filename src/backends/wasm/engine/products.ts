@@ -3,7 +3,7 @@ import type { Core, KernelCall, Matrix, ParallelRunner } from "../../../core/cor
 import { kernelsFor } from "../../../core/kernels.js";
 import { loraTBytes, type LoraQ8Pair } from "../../../core/lora-q8.js";
 import { GgmlType } from "../../../gguf/ggml-types.js";
-import { gemvX8KernelOf } from "../../../core/repack.js";
+import { gemvX8KernelOf, GEMV_Q4_0X4, GEMV_Q4_0X4_LORA } from "../../../core/repack.js";
 
 /**
  * One adapter term on a product: y += scale * B (A x); A is r x cols, B rows x r, both F32 in core memory.
@@ -141,12 +141,15 @@ export class Products {
         bytes: it.w.rows * it.w.rowBytes,
         calls: 1 + terms.length,
         make: (r0, n, t) => {
-          // the core's fused adapter product: W rows, then y += s B t on the same rows
+          // the core's fused adapter product: W rows, then y += s B t on the same rows; the grouped Q4_0
+          // kernel takes the first adapter's B rows in its own pass, right after each group's weights
           const out = [base(r0, n, t)];
           terms.forEach((term, i) => {
             const q = term.q8;
-            if (q) out.push({ fn: "lora_b_q8_acc", args: [q.b + r0 * q.rPad, q.meta + r0 * 8, tps[i], y + r0 * 4, n, q.rPad, term.scale] });
-            else out.push({ fn: "gemv_f32_acc", args: [term.b.ptr + r0 * term.b.rowBytes, tps[i], y + r0 * 4, n, term.b.cols, term.scale] });
+            const bt = q ? [q.b + r0 * q.rPad, q.meta + r0 * 8, tps[i]] : [term.b.ptr + r0 * term.b.rowBytes, tps[i]];
+            const rs = [q ? q.rPad : term.b.cols, term.scale];
+            if (i === 0 && out[0].fn === GEMV_Q4_0X4) out[0] = { fn: GEMV_Q4_0X4_LORA[q ? "q8" : "f32"], args: [...out[0].args, ...bt, ...rs] };
+            else out.push({ fn: q ? "lora_b_q8_acc" : "gemv_f32_acc", args: [...bt, y + r0 * 4, n, ...rs] });
           });
           return out;
         },
