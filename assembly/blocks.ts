@@ -39,3 +39,8 @@ function f16x4AtSpecial(p: usize, stride: usize): v128 {
   return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(i32x4.splat(<i32>v))));
 }
 
+/** [a[0], b[1], c[2], d[3]] (32-bit lanes): gathers a row's packed bytes from the four vectors of a grouped Q4_0 entry. */
+// @ts-ignore: decorator
+@inline export function pickLanes(a: v128, b: v128, c: v128, d: v128): v128 {
+  return i32x4.shuffle(i32x4.shuffle(a, b, 0, 5, 2, 7), i32x4.shuffle(c, d, 0, 5, 2, 7), 0, 1, 6, 7);
+}

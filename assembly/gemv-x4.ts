@@ -3,6 +3,7 @@ import { gemv_q4_0_q8, keep } from "./gemv";
 import { lowNib, highNib, fmaF32, dotNib32, hsumF32 } from "./simd";
 import { f16ToF32 } from "./half";
 import { f32Rows4, f32Row1, f32MainBytes } from "./rows-f32";
+import { pickLanes } from "./blocks";
 import { loraBq8Rows4, loraBq8Row1 } from "./lora-q8";
 
 /*
@@ -199,12 +200,6 @@ const NO_ADAPTER = 0, F32_ADAPTER = 1, Q8_ADAPTER = 2;
   return f32x4.convert_i32x4_s(dot4Rows(p + 8, qx + (<usize>b << 5)));
 }
 
-/** [a[0], b[1], c[2], d[3]]. */
-// @ts-ignore: decorator
-@inline function pick(a: v128, b: v128, c: v128, d: v128): v128 {
-  return i32x4.shuffle(i32x4.shuffle(a, b, 0, 5, 2, 7), i32x4.shuffle(c, d, 0, 5, 2, 7), 0, 1, 6, 7);
-}
-
 /**
  * Blocks main..nb-1 of a group (cols/32 not a multiple of 4) in gemv_q4_0_q8's own order: each row's
  * accumulator vector (lane j: its blocks b = j mod 4) is taken out of a0..a3 by a transpose, the remaining
@@ -223,7 +218,7 @@ function groupTail(g: usize, qx: usize, dx: usize, xs: usize, y: usize, a0: v128
     const db = load<f32>(dx + (<usize>b << 2));
     const v0 = v128.load(p, 8), v1 = v128.load(p, 24), v2 = v128.load(p, 40), v3 = v128.load(p, 56);
     // row k's packed bytes 4j..4j+3 sit in lane j of V((k - j) mod 4)
-    const q0 = pick(v0, v3, v2, v1), q1 = pick(v1, v0, v3, v2), q2 = pick(v2, v1, v0, v3), q3 = pick(v3, v2, v1, v0);
+    const q0 = pickLanes(v0, v3, v2, v1), q1 = pickLanes(v1, v0, v3, v2), q2 = pickLanes(v2, v1, v0, v3), q3 = pickLanes(v3, v2, v1, v0);
     r0 = fmaF32(r0, f32x4.convert_i32x4_s(dotNib32(lowNib(q0), x0, highNib(q0), x1)), f32x4.splat(f16ToF32(load<u16>(p)) * db));
     r1 = fmaF32(r1, f32x4.convert_i32x4_s(dotNib32(lowNib(q1), x0, highNib(q1), x1)), f32x4.splat(f16ToF32(load<u16>(p, 2)) * db));
     r2 = fmaF32(r2, f32x4.convert_i32x4_s(dotNib32(lowNib(q2), x0, highNib(q2), x1)), f32x4.splat(f16ToF32(load<u16>(p, 4)) * db));
