@@ -3,6 +3,7 @@ import { availableParallelism } from "node:os";
 import { openGguf } from "../../src/gguf/reader.js";
 import { loadCore, type Core } from "../../src/core/index.js";
 import { EngineModel, type WeightOptions } from "../../src/backends/wasm/engine/index.js";
+import type { Token } from "node-llama-cpp";
 import { cpuLlama } from "../llama.js";
 
 let corePromise: Promise<Core> | undefined;
@@ -35,14 +36,14 @@ export async function llamaReference(
     try {
       const seq = context.getSequence();
       let logProbs = new Map<number, number>();
-      for await (const out of seq.evaluateWithMetadata(tokens, { probabilities: true }, { temperature: 0 })) {
+      for await (const out of seq.evaluateWithMetadata(tokens as Token[], { probabilities: true }, { temperature: 0 })) {
         logProbs = new Map([...(out.probabilities as Map<number, number>)].filter(([, p]) => p > 0).map(([t, p]) => [t, Math.log(p)]));
         break;
       }
       const greedy: number[] = [];
       if (opts.greedy) {
         await seq.clearHistory();
-        for await (const t of seq.evaluate(tokens, { temperature: 0 })) {
+        for await (const t of seq.evaluate(tokens as Token[], { temperature: 0 })) {
           greedy.push(t as number);
           if (greedy.length >= opts.greedy) break;
         }

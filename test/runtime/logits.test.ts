@@ -42,7 +42,7 @@ for (const swap of ["live", "recreate"] as const) {
     it("a swapped-in set gives exactly the logits of a fresh session created with it", async () => {
       const live = rt.session({ adapters: { s1: 1 } });
       await live.nextLogProbs(PROMPT);
-      const sets = [{ s2: 1 }, { s1: 0.5, s2: 0.75 }, {}, { s1: -1 }, { s1: 1 }];
+      const sets: Record<string, number>[] = [{ s2: 1 }, { s1: 0.5, s2: 0.75 }, {}, { s1: -1 }, { s1: 1 }];
       for (const set of sets) {
         await live.setAdapters(set);
         const swapped = await live.nextLogProbs(PROMPT);
@@ -92,7 +92,7 @@ describe("quantized bases", () => {
         const withA = await s.nextLogProbs(PROMPT);
         expect(topK(withA, 1)).not.toEqual(topK(await rt.session().nextLogProbs(PROMPT), 1));
         // live swaps on the quantized base equal fresh contexts exactly too
-        for (const set of [{ s2: 1 }, { s1: 0.5, s2: 0.5 }, {}]) {
+        for (const set of [{ s2: 1 }, { s1: 0.5, s2: 0.5 }, {}] as Record<string, number>[]) {
           await s.setAdapters(set);
           const swapped = await s.nextLogProbs(PROMPT);
           const fresh = await rt.session({ adapters: set }).nextLogProbs(PROMPT);

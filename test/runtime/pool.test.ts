@@ -44,7 +44,7 @@ describe("session pool", () => {
     await probe.dispose();
     expect(one).toBeGreaterThan(0);
     const pool = rt.pool({ maxSessions: 10, maxBytes: Math.floor(one * 2.5) });
-    for (const set of [{}, { s1: 1 }, { s2: 1 }, { s1: 1, s2: 1 }]) await pool.generate(set, "One day", { maxTokens: 1 }).result;
+    for (const set of [{}, { s1: 1 }, { s2: 1 }, { s1: 1, s2: 1 }] as Record<string, number>[]) await pool.generate(set, "One day", { maxTokens: 1 }).result;
     expect(pool.size).toBe(2);
     expect(pool.keys()).toEqual(["s2=1", "s1=1,s2=1"]);
     expect(pool.bytes).toBeLessThanOrEqual(Math.floor(one * 2.5));

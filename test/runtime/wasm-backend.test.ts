@@ -28,7 +28,7 @@ describe("Runtime on the wasm backend", () => {
   });
 
   it("generates llama.cpp's greedy text for the base, each adapter, a mix, and after live swaps", async () => {
-    const sets = [{}, { s1: 1 }, { s2: 1 }, { s1: 0.5, s2: 0.5 }];
+    const sets: Record<string, number>[] = [{}, { s1: 1 }, { s2: 1 }, { s1: 0.5, s2: 0.5 }];
     const sn = native.session();
     const sw = wasm.session();
     for (const set of sets) {
