@@ -92,11 +92,11 @@ export function lora_b_q8_acc_batch(b: usize, meta: usize, tq: usize, tqStride: 
   for (; r + 4 <= rows; r += 4) {
     const p = b + <usize>r * stride;
     const m = meta + (<usize>r << 3);
-    const m01 = v128.load(m), m23 = v128.load(m, 16);
-    const scales = i32x4.shuffle(m01, m23, 0, 2, 4, 6);
-    const bias = i32x4.shl(i32x4.shuffle(m01, m23, 1, 3, 5, 7), 6);
     if (rPad == 16) {
-      // ranks up to 16: the four rows stay in registers across the tokens
+      // ranks up to 16: the four rows, their scales and sums stay in registers across the tokens
+      const m01 = v128.load(m), m23 = v128.load(m, 16);
+      const scales = i32x4.shuffle(m01, m23, 0, 2, 4, 6);
+      const bias = i32x4.shl(i32x4.shuffle(m01, m23, 1, 3, 5, 7), 6);
       const b0 = v128.load(p), b1 = v128.load(p + stride), b2 = v128.load(p + 2 * stride), b3 = v128.load(p + 3 * stride);
       const zero = i32x4.splat(0);
       for (let i = 0; i < n; i++) {
