@@ -5,13 +5,13 @@ import { GgmlType } from "../../../gguf/ggml-types.js";
 import { EngineConfigError, ModelSource } from "./config.js";
 import type { LoraTerm } from "./products.js";
 
-export interface LoraPair {
-  a: Matrix;
-  b: Matrix;
-  rank: number;
-  /** The same pair in compact form (Q8_0 A, int8 B), used by decoding and by prompts when present. */
-  q8?: LoraQ8Pair;
-}
+/** An adapter pair's halves in core memory: f32 A (rank x cols) and B (rows x rank), or the compact form alone. */
+export type LoraHalves =
+  | { a: Matrix; b: Matrix; q8?: undefined }
+  /** Compact form (Q8_0 A, int8 B): what decoding and prompts use; the f32 halves are not kept. */
+  | { q8: LoraQ8Pair; a?: undefined; b?: undefined };
+
+export type LoraPair = LoraHalves & { rank: number };
 
 /**
  * How adapter halves are kept for products: "f32" (default) repeats llama.cpp's arithmetic; "q8" keeps A as
@@ -56,9 +56,11 @@ export class EngineAdapter {
 }
 
 function freePair(core: Core, p: LoraPair): void {
-  core.free(p.a);
-  core.free(p.b);
   if (p.q8) freeLoraQ8(core, p.q8);
+  else {
+    core.free(p.a);
+    core.free(p.b);
+  }
 }
 
 /** Adapter halves in another type (F16, quantized) are widened to F32 once at load. */
@@ -103,10 +105,11 @@ export function loadAdapter(core: Core, src: ModelSource, base: ReadonlyMap<stri
       }
       const av = f32Values(core, ta.type.id, src.readTensor(ta), rank * w.cols);
       const bv = f32Values(core, tb.type.id, src.readTensor(tb), w.rows * rank);
-      const pair: LoraPair = { a: core.uploadF32(av, rank, w.cols), b: core.uploadF32(bv, w.rows, rank), rank };
+      const pair: LoraPair = compactFor(precision, w)
+        ? { q8: uploadLoraQ8(core, av, bv, w.rows, w.cols, rank), rank }
+        : { a: core.uploadF32(av, rank, w.cols), b: core.uploadF32(bv, w.rows, rank), rank };
       pairs.set(name, pair);
-      if (compactFor(precision, w)) pair.q8 = uploadLoraQ8(core, av, bv, w.rows, w.cols, rank);
-      bytes += (rank * w.cols + w.rows * rank) * 4 + (pair.q8?.bytes ?? 0);
+      bytes += pair.q8 ? pair.q8.bytes : (rank * w.cols + w.rows * rank) * 4;
     }
   } catch (e) {
     for (const p of pairs.values()) freePair(core, p);
@@ -124,7 +127,7 @@ export function termsFor(active: readonly { adapter: EngineAdapter; scale: numbe
     for (const [name, pair] of adapter.pairs) {
       let list = out.get(name);
       if (!list) out.set(name, (list = []));
-      list.push({ a: pair.a, b: pair.b, q8: pair.q8, scale: adapter.scaleOf(pair, scale) });
+      list.push({ ...pair, scale: adapter.scaleOf(pair, scale) });
     }
   }
   return out;

@@ -20,7 +20,7 @@ const PARALLEL_FACTOR = 4;
 
 /** Scratch bytes of one term for n tokens: T in f32 (rows padded to 16 values), then for compact terms each token's quantized t. */
 function termBytes(term: LoraTerm, n: number): number {
-  const f32 = n * Math.ceil(term.a.rows / 16) * 64;
+  const f32 = n * Math.ceil(term.rank / 16) * 64;
   return term.q8 ? f32 + n * loraTBytes(term.q8.rank) : f32;
 }
 

@@ -1,24 +1,20 @@
 // Matrix-vector products over resident weights for the engine: the core's GEMV kernels on pointers, x quantized once per input, adapters fused per row range.
 import type { Core, KernelCall, Matrix, ParallelRunner } from "../../../core/core.js";
 import { kernelsFor } from "../../../core/kernels.js";
-import { loraTBytes, type LoraQ8Pair } from "../../../core/lora-q8.js";
+import { loraTBytes } from "../../../core/lora-q8.js";
+import type { LoraHalves } from "./adapters.js";
 import { GgmlType } from "../../../gguf/ggml-types.js";
 import { gemvX8KernelOf, GEMV_Q4_0X4, GEMV_Q4_0X4_LORA } from "../../../core/repack.js";
 
 /**
- * One adapter term on a product: y += scale * B (A x); A is r x cols, B rows x r, both F32 in core memory.
- * With `q8` the product runs on the compact halves instead (A Q8_0 on 8-bit x, t in 7 bits, B int8 rows).
+ * One adapter term on a product: y += scale * B (A x); A is r x cols, B rows x r, both F32 in core memory,
+ * or only the compact halves (`q8`: A Q8_0 on 8-bit x, t in 7 bits, B int8 rows).
  */
-export interface LoraTerm {
-  readonly a: Matrix;
-  readonly b: Matrix;
-  readonly scale: number;
-  readonly q8?: LoraQ8Pair;
-}
+export type LoraTerm = Readonly<LoraHalves & { rank: number; scale: number }>;
 
 /** Scratch bytes of one term: t in f32 (padded to 16 values), then for compact terms t's quantized block. */
 function termBytes(term: LoraTerm): number {
-  const f32 = Math.ceil(term.a.rows / 16) * 64;
+  const f32 = Math.ceil(term.rank / 16) * 64;
   return term.q8 ? f32 + loraTBytes(term.q8.rank) : f32;
 }
 
