@@ -6,23 +6,6 @@ import { bf16_to_f32 } from "./half";
 import { f16x4At, bytes4ToF32, lane0, lane1, lane2, lane3 } from "./blocks";
 import { f32Rows4, f32Row1, f32MainBytes } from "./rows-f32";
 
-/** Sum of a[i] * b[i] over n f32 values. */
-export function dot_f32(a: usize, b: usize, n: i32): f32 {
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  let i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const o = <usize>i << 2;
-    a0 = fmaF32(a0, v128.load(a + o), v128.load(b + o));
-    a1 = fmaF32(a1, v128.load(a + o, 16), v128.load(b + o, 16));
-    a2 = fmaF32(a2, v128.load(a + o, 32), v128.load(b + o, 32));
-    a3 = fmaF32(a3, v128.load(a + o, 48), v128.load(b + o, 48));
-  }
-  for (; i + 4 <= n; i += 4) a0 = fmaF32(a0, v128.load(a + (<usize>i << 2)), v128.load(b + (<usize>i << 2)));
-  let s = hsumF32(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
-  for (; i < n; i++) s += load<f32>(a + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2));
-  return s;
-}
-
 /** y = W x for f32 W, four rows per pass (rows-f32.ts gives the order of each row's sum). */
 export function gemv_f32(w: usize, x: usize, y: usize, rows: i32, cols: i32): void {
   gemvF32(w, x, y, rows, cols, 1, false);
@@ -394,7 +377,7 @@ export function gemv_q6_k_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize
     else if (kind == 20) dequant_iq4_nl(p, scratch, nb);
     else if (kind == 23) dequant_iq4_xs(p, scratch, nb);
     else bf16_to_f32(p, scratch, cols);
-    store<f32>(y + (<usize>r << 2), dot_f32(scratch, x, cols));
+    f32Row1(scratch, <usize>cols << 2, x, f32MainBytes(cols), y + (<usize>r << 2), 1, false);
   }
   keep(touch, y);
 }
