@@ -1,5 +1,6 @@
 // Forward-pass kernels for llama-family models: RMSNorm, RoPE, grouped-query attention over an f16 KV cache, SwiGLU, softmax, vector helpers.
 import { f16ToF32, f32ToF16, f16x4ToF32 } from "./half";
+import { absMax32 } from "./simd";
 
 /** out = x / sqrt(mean(x^2) + eps) * w (w may be 0 for no weight); the sum of squares accumulates in f64. */
 export function rms_norm(x: usize, w: usize, out: usize, n: i32, eps: f32): void {
@@ -333,9 +334,7 @@ export function quantize_x8_f16(x: usize, n: i32, qx: usize, dx: usize, xs: usiz
   const nb = n >> 5;
   for (let b = 0; b < nb; b++) {
     const p = x + (<usize>b << 7);
-    let m = f32x4.abs(v128.load(p));
-    for (let k = 16; k < 128; k += 16) m = f32x4.max(m, f32x4.abs(v128.load(p + k)));
-    const amax = max<f32>(max<f32>(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max<f32>(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+    const amax = absMax32(p);
     const d: f32 = amax / <f32>127;
     const id: f32 = amax != 0 ? <f32>127 / amax : 0;
     let sum = 0;

@@ -1,5 +1,6 @@
 // Quantization from f32 to ggml block formats, operation for operation as ggml's reference quantizers; and x to 8-bit blocks.
 import { f32ToF16 } from "./half";
+import { absMax32 } from "./simd";
 
 /** C's roundf: halfway cases away from zero. */
 // @ts-ignore: decorator
@@ -85,9 +86,7 @@ export function quantize_x8(x: usize, n: i32, qx: usize, dx: usize, xs: usize): 
   const nb = n >> 5;
   for (let b = 0; b < nb; b++) {
     const p = x + (<usize>b << 7);
-    let m = f32x4.abs(v128.load(p));
-    for (let k = 16; k < 128; k += 16) m = f32x4.max(m, f32x4.abs(v128.load(p + k)));
-    const amax = max<f32>(max<f32>(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max<f32>(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+    const amax = absMax32(p);
     const d: f32 = amax / <f32>127;
     const id = f32x4.splat(d != 0 ? <f32>1 / d : 0);
     let s = i32x4.splat(0);

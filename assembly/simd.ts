@@ -118,3 +118,11 @@
 @inline export function fmaF32(acc: v128, a: v128, b: v128): v128 {
   return f32x4.add(acc, f32x4.mul(a, b));
 }
+
+/** Largest |x| of the 32 f32 values at p (one activation block). */
+// @ts-ignore: decorator
+@inline export function absMax32(p: usize): f32 {
+  let m = f32x4.abs(v128.load(p));
+  for (let k = 16; k < 128; k += 16) m = f32x4.max(m, f32x4.abs(v128.load(p + k)));
+  return max<f32>(max<f32>(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max<f32>(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+}
