@@ -1,11 +1,11 @@
-// The real GGUF files the fuzzer mutates: the shipped default model and the shared fixtures beside the repository.
+// The real GGUF files the fuzzer mutates: the shipped default model and the test fixtures of the repository.
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { DEFAULT_MODEL, PACKAGE_ROOT } from "../src/paths.js";
 
-/** Fixture files used as fuzz seeds when present, else only the shipped model. */
+/** Fixture files used as fuzz seeds when present (a clone has them, an installed package not), else only the shipped model. */
 export function FUZZ_SEEDS(): string[] {
-  const fixtures = resolve(PACKAGE_ROOT, "../shared/fixtures");
+  const fixtures = resolve(PACKAGE_ROOT, "test/fixtures");
   const extra = [
     "adapters/stories260K-lora-synthetic-r4-s1.gguf",
     "models/stories260K-Q4_0.gguf",

@@ -1,4 +1,4 @@
-// Test helpers: paths of the shared fixture files beside the repository, and scratch directories.
+// Test helpers: paths of the fixture files kept in test/fixtures/, and scratch directories.
 import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -6,8 +6,8 @@ import { fileURLToPath } from "node:url";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const REPO_ROOT = repoRoot;
-/** The fixtures directory (`../shared/fixtures` from the repository root). */
-export const FIXTURES = path.resolve(repoRoot, "../shared/fixtures");
+/** The fixtures directory, inside the repository (see its README for provenance and licences). */
+export const FIXTURES = path.resolve(repoRoot, "test/fixtures");
 export const fixture = (rel: string): string => path.resolve(FIXTURES, rel);
 
 /** Every .gguf file among the fixtures, recursively, sorted. */
