@@ -94,3 +94,14 @@ export class InvalidArgumentError extends LoraEdgeError {
     super("INVALID_ARGUMENT", message);
   }
 }
+
+/** An output file or directory cannot be written; names the path the caller gave (never a temp name). */
+export class OutputError extends LoraEdgeError {
+  readonly path: string;
+  readonly reason: string;
+  constructor(path: string, reason: string, options?: { cause?: unknown }) {
+    super("OUTPUT", `cannot write ${path}: ${reason}`, options);
+    this.path = path;
+    this.reason = reason;
+  }
+}

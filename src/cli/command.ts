@@ -1,5 +1,6 @@
 // The shape of one CLI command, and the shared handling of usage and input errors.
 import { GgufError } from "../gguf/errors.js";
+import { LoraEdgeError } from "../errors.js";
 
 export interface Command {
   name: string;
@@ -9,9 +10,13 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-/** A mistake in how the command was called: printed with the usage, exit code 2. */
-export class UsageError extends Error {
-  override readonly name = "UsageError";
+/** A mistake in how the command was called: exit code 2 (`withUsage`: the command's usage lines follow it). */
+export class UsageError extends LoraEdgeError {
+  readonly withUsage: boolean;
+  constructor(message: string, options: { withUsage?: boolean } = {}) {
+    super("USAGE", message);
+    this.withUsage = options.withUsage ?? false;
+  }
 }
 
 /** Exit codes: 0 success, 1 failure or invalid input, 2 usage error. */

@@ -32,6 +32,20 @@ export interface AdapterCheck {
   summary: AdapterSummary;
 }
 
+/**
+ * The largest user scale, in absolute value, that lora-edge accepts for an adapter (runtime sets, merge, mix).
+ * Useful scales are near 1 (alpha / r is applied on top); far beyond this the deltas swamp the base weights
+ * and the output is noise (a scale of 1e30 gave nothing but <unk>).
+ */
+export const MAX_ADAPTER_SCALE = 100;
+
+/** Why `scale` cannot be an adapter scale (not a finite number, or beyond MAX_ADAPTER_SCALE), else undefined. */
+export function scaleProblem(scale: unknown): string | undefined {
+  if (typeof scale !== "number" || !Number.isFinite(scale)) return `${String(scale)} is not a finite number`;
+  if (Math.abs(scale) > MAX_ADAPTER_SCALE) return `${scale} is beyond the bound of ${MAX_ADAPTER_SCALE} (a scale is from -${MAX_ADAPTER_SCALE} to ${MAX_ADAPTER_SCALE})`;
+  return undefined;
+}
+
 const SUFFIX_A = ".lora_a";
 const SUFFIX_B = ".lora_b";
 

@@ -1,6 +1,7 @@
 // LoRA adapters in memory (f32 A and B per base tensor) and their GGUF form in llama.cpp's layout: read, scale, write.
 import { GgufFile, GgufValueType, openGguf } from "../gguf/reader.js";
 import { GgufKVInput, GgufTensorInput, writeGguf } from "../gguf/writer.js";
+import type { OutputOptions } from "../output-file.js";
 import { adapterMeta } from "../gguf/metadata.js";
 import { GgmlType, GgmlTypeTraits, ggmlTypeById } from "../gguf/ggml-types.js";
 import { UnsupportedAdapterError } from "./errors.js";
@@ -131,8 +132,9 @@ export function sortPairs(pairs: LoraPair[]): LoraPair[] {
   });
 }
 
-/** Writes an adapter GGUF atomically in llama.cpp's layout; returns the tensor types used. */
-export function writeAdapter(path: string, adapter: LoraAdapter, chooseType: TypeChooser = () => GgmlType.F32, name?: string): { types: Record<string, string> } {
+/** Writes an adapter GGUF atomically in llama.cpp's layout (see writeGguf for `opts`); returns the tensor types used. */
+export function writeAdapter(path: string, adapter: LoraAdapter, chooseType: TypeChooser = () => GgmlType.F32, name?: string,
+  opts: OutputOptions = {}): { types: Record<string, string> } {
   const kv: GgufKVInput[] = [
     { key: "general.type", type: GgufValueType.STRING, value: "adapter" },
     { key: "general.architecture", type: GgufValueType.STRING, value: adapter.architecture },
@@ -156,6 +158,6 @@ export function writeAdapter(path: string, adapter: LoraAdapter, chooseType: Typ
     tensors.push({ name: `${p.target}.lora_a`, type: ta, ne: [p.nIn, p.rank], data: () => encodeFromF32(p.a, ta) });
     tensors.push({ name: `${p.target}.lora_b`, type: tb, ne: [p.rank, p.nOut], data: () => encodeFromF32(p.b, tb) });
   }
-  writeGguf(path, { kv, tensors });
+  writeGguf(path, { kv, tensors }, opts);
   return { types };
 }

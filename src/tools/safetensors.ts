@@ -1,6 +1,5 @@
 // Bounded safetensors reader (F32, F16, BF16; every header field checked against the file size) and atomic writer.
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { AtomicFile, type OutputOptions } from "../output-file.js";
 import { ByteSource, fileSource } from "../gguf/byte-source.js";
 import { GgmlType } from "../gguf/ggml-types.js";
 import { SafetensorsError } from "./errors.js";
@@ -168,8 +167,11 @@ export interface SafetensorInput {
   data: Uint8Array;
 }
 
-/** Writes a safetensors file atomically (temp file beside it, fsync, rename); header padded to 8 bytes. */
-export function writeSafetensors(path: string, tensors: readonly SafetensorInput[], metadata?: Record<string, string>): void {
+/**
+ * Writes a safetensors file atomically (temp file beside it, fsync, rename; see writeGguf for `opts`);
+ * the header is padded with spaces to a multiple of 8 bytes.
+ */
+export function writeSafetensors(path: string, tensors: readonly SafetensorInput[], metadata?: Record<string, string>, opts: OutputOptions = {}): void {
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let off = 0;
@@ -187,19 +189,9 @@ export function writeSafetensors(path: string, tensors: readonly SafetensorInput
   const hb = Buffer.from(json, "utf8");
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(hb.byteLength));
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
-  const fd = openSync(tmp, "wx");
-  let ok = false;
-  try {
-    const put = (b: Uint8Array) => { let done = 0; while (done < b.byteLength) done += writeSync(fd, b, done, b.byteLength - done); };
-    put(len);
-    put(hb);
-    for (const t of tensors) put(t.data);
-    fsyncSync(fd);
-    ok = true;
-  } finally {
-    closeSync(fd);
-    if (!ok) try { unlinkSync(tmp); } catch { /* gone */ }
-  }
-  renameSync(tmp, path);
+  const f = new AtomicFile(path, { overwrite: true, ...opts });
+  f.write(len);
+  f.write(hb);
+  for (const t of tensors) f.write(t.data);
+  f.commit();
 }

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import runCommand from "../../src/cli/commands/run.js";
 import demoCommand from "../../src/cli/commands/demo.js";
 import { chatLoop } from "../../src/cli/commands/chat.js";
-import { parseAdapterFlag } from "../../src/cli/runtime-flags.js";
+import { parseAdapterFlag } from "../../src/cli/adapter-args.js";
 import { demoAdapterPaths, defaultModelPath } from "../../src/runtime/index.js";
 import { DEMO_ADAPTERS, writeDemoAdapters } from "../../src/tools/demo-adapters.js";
 import { repoRoot, scratchDir } from "../fixtures.js";

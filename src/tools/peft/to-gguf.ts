@@ -6,6 +6,7 @@ import { GgmlType } from "../../gguf/ggml-types.js";
 import { UnsupportedAdapterError } from "../errors.js";
 import { LoraAdapter, LoraPair, transpose32, TypeChooser, writeAdapter } from "../lora.js";
 import { openSafetensors, SafetensorInfo } from "../safetensors.js";
+import { checkOutput } from "../../output-file.js";
 import { moduleScaling, parsePeftConfig } from "./config.js";
 import { mapPeftKey, SUPPORTED_ARCHITECTURES } from "./names.js";
 import { headCounts, hfToGgufRows, ropeHeadsOf } from "./rope-order.js";
@@ -14,6 +15,8 @@ export interface PeftToGgufOptions {
   /** Output tensor type: "auto" keeps F16 when every source tensor is F16 and nothing is rescaled, else F32. */
   outType?: "auto" | "f32" | "f16";
   name?: string;
+  /** Replace an existing output (an input is never replaced). */
+  force?: boolean;
 }
 
 export interface PeftToGgufResult {
@@ -48,8 +51,10 @@ export function chooseAlpha(wanted: readonly number[]): number {
 export function peftToGguf(dir: string, basePath: string, output: string, opts: PeftToGgufOptions = {}): PeftToGgufResult {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UnsupportedAdapterError(dir, "directory", "not a directory (a PEFT adapter directory holds adapter_config.json and adapter_model.safetensors)");
   const cfgPath = join(dir, "adapter_config.json");
-  const cfg = parsePeftConfig(cfgPath);
   const stPath = join(dir, "adapter_model.safetensors");
+  const out = { overwrite: opts.force ?? false, inputs: [dir, cfgPath, stPath, basePath] };
+  checkOutput(output, out);
+  const cfg = parsePeftConfig(cfgPath);
   if (!existsSync(stPath)) {
     const why = existsSync(join(dir, "adapter_model.bin")) ? "only adapter_model.bin (a pickle) is present; save the adapter with safetensors" : "missing";
     throw new UnsupportedAdapterError(stPath, "file", why);
@@ -133,7 +138,7 @@ export function peftToGguf(dir: string, basePath: string, output: string, opts: 
     const f16 = outType === "f16" || (outType === "auto" && allF16 && folded.length === 0);
     const choose: TypeChooser = () => (f16 ? GgmlType.F16 : GgmlType.F32);
     const adapter: LoraAdapter = { architecture, alpha, pairs, extraKv: [] };
-    const { types } = writeAdapter(output, adapter, choose, opts.name);
+    const { types } = writeAdapter(output, adapter, choose, opts.name, out);
     return {
       output, architecture, pairs: pairs.length,
       ranks: [...new Set(pairs.map((p) => p.rank))].sort((x, y) => x - y),
