@@ -105,3 +105,16 @@ export class OutputError extends LoraEdgeError {
     this.reason = reason;
   }
 }
+
+/** An adapter's tensor holds NaN or Inf (or would, once encoded): names the file and the tensor. */
+export class AdapterDataError extends LoraEdgeError {
+  readonly file: string;
+  readonly tensor: string;
+  readonly reason: string;
+  constructor(file: string, tensor: string, reason: string) {
+    super("ADAPTER_DATA", `${file}: ${tensor}: ${reason}`);
+    this.file = file;
+    this.tensor = tensor;
+    this.reason = reason;
+  }
+}

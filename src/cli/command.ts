@@ -30,6 +30,12 @@ export function reportError(e: unknown, debug: boolean): number {
     process.stderr.write(`lora-edge: ${(e as Error).message}\n`);
     return EXIT.usage;
   }
+  // A file that cannot be opened at all (missing, a directory, unreadable): "PATH: no such file".
+  const input = e as { file?: unknown; field?: unknown; reason?: unknown };
+  if (e instanceof LoraEdgeError && input.field === "file" && typeof input.file === "string" && typeof input.reason === "string") {
+    process.stderr.write(`lora-edge: ${input.file}: ${input.reason}\n`);
+    return EXIT.fail;
+  }
   if (e instanceof GgufError) {
     process.stderr.write(`lora-edge: invalid GGUF: ${e.file} (offset ${e.offset}, ${e.field}): ${e.reason}\n`);
     return EXIT.fail;

@@ -2,9 +2,10 @@
 import { openGguf, GgufTensorInfo, GgufValueType } from "../gguf/reader.js";
 import { GgufKVInput, GgufTensorInput, kvInputsFrom, writeGgufAsync } from "../gguf/writer.js";
 import { checkOutput } from "../output-file.js";
-import { checkAdapter } from "../gguf/adapter.js";
+import { adapterCheckError, checkAdapter, scaleProblem } from "../gguf/adapter.js";
+import { describeNonFinite, findNonFinite } from "../gguf/finite.js";
 import { GgmlType, ggmlTypeById } from "../gguf/ggml-types.js";
-import { AdapterMismatchError } from "../errors.js";
+import { AdapterDataError, InvalidArgumentError } from "../errors.js";
 import { UnsupportedAdapterError } from "./errors.js";
 import { LoraAdapter, pairScale, readAdapter } from "./lora.js";
 import { tensorMath, TensorMath, typeName } from "./tensor-math.js";
@@ -63,10 +64,14 @@ export async function mergeAdapters(basePath: string, adapters: readonly MergeAd
   try {
     const loaded: { adapter: LoraAdapter; scale: number; path: string }[] = [];
     for (const a of adapters) {
+      const bad = scaleProblem(a.scale);
+      if (bad) throw new InvalidArgumentError(`${a.path}: bad scale: ${bad}`);
+    }
+    for (const a of adapters) {
       const f = openGguf(a.path);
       try {
-        const check = checkAdapter(base, f);
-        if (!check.ok) throw new AdapterMismatchError(a.path, basePath, check.problems);
+        const refused = adapterCheckError(checkAdapter(base, f), a.path, basePath);
+        if (refused) throw refused;
       } finally {
         f.close();
       }
@@ -109,7 +114,14 @@ export async function mergeAdapters(basePath: string, adapters: readonly MergeAd
         if (!reencode) return bytes;
         peak = Math.max(peak, t.nElements * 4);
         const [cols, rows] = [t.ne[0], t.nElements / t.ne[0]];
-        return math.mergeTensor(t.type.id, bytes, rows, cols, ds.map((d) => ({ b: d.b, a: d.a, rank: d.rank, s: d.s })), out);
+        const merged = math.mergeTensor(t.type.id, bytes, rows, cols, ds.map((d) => ({ b: d.b, a: d.a, rank: d.rank, s: d.s })), out);
+        const traits = ggmlTypeById(out)!;
+        const nonFinite = findNonFinite(traits, merged);
+        if (nonFinite) {
+          throw new AdapterDataError(output, t.name, `the merged weight ${describeNonFinite(traits, nonFinite)}: ` +
+            `the adapters' deltas overflow ${traits.name} (check their values and scales); nothing was written`);
+        }
+        return merged;
       },
     }));
     try {

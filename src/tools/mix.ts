@@ -4,6 +4,8 @@ import { LoraAdapter, LoraPair, pairScale, readAdapter, sortPairs, writeAdapter 
 import { lowRankSvd } from "./linalg.js";
 import { progressBar } from "./progress.js";
 import { checkOutput } from "../output-file.js";
+import { scaleProblem } from "../gguf/adapter.js";
+import { InvalidArgumentError } from "../errors.js";
 
 export type MixMethod = "linear" | "cat" | "svd";
 
@@ -114,6 +116,10 @@ export async function mixAdapters(inputs: readonly MixInput[], output: string, m
   opts: { progress?: boolean; force?: boolean } = {}): Promise<MixResult> {
   const out = { overwrite: opts.force ?? false, inputs: inputs.map((i) => i.path) };
   checkOutput(output, out);
+  for (const i of inputs) {
+    const bad = scaleProblem(i.weight);
+    if (bad) throw new InvalidArgumentError(`${i.path}: bad weight: ${bad}`);
+  }
   const sources = inputs.map((i) => ({ path: i.path, weight: i.weight, adapter: readAdapter(i.path) }));
   const mixed = await mixInMemory(sources, method, svdRank, opts.progress ?? false);
   writeAdapter(output, mixed, undefined, undefined, out);

@@ -1,5 +1,5 @@
 // Bounded safetensors reader (F32, F16, BF16; every header field checked against the file size) and atomic writer.
-import { AtomicFile, type OutputOptions } from "../output-file.js";
+import { AtomicFile, ioReason, type OutputOptions } from "../output-file.js";
 import { ByteSource, fileSource } from "../gguf/byte-source.js";
 import { GgmlType } from "../gguf/ggml-types.js";
 import { SafetensorsError } from "./errors.js";
@@ -133,12 +133,22 @@ export function parseSafetensors(source: ByteSource, name: string): SafetensorsF
     tensors.push({ name: tname, dtype: dtype as SafetensorsDtype, shape: shape as number[], offset: dataStart + begin, byteLength: want, nElements: count });
   }
 
-  const sorted = [...tensors].sort((a, b) => a.offset - b.offset);
-  for (let i = 1; i < sorted.length; i++) {
-    const prev = sorted[i - 1];
-    if (sorted[i].byteLength > 0 && prev.byteLength > 0 && sorted[i].offset < prev.offset + prev.byteLength) {
-      fail(`${sorted[i].name}.data_offsets`, sorted[i].offset, `data overlaps tensor "${prev.name}"`);
+  // As the format requires: the tensors tile the data section, no gap and no overlap, and it ends exactly at
+  // the last tensor's end. (A header length lowered by 1 over a space-padded header still parses as JSON;
+  // only this check sees that every tensor would then be read one byte off.)
+  const sorted = [...tensors].sort((a, b) => a.offset - b.offset || a.byteLength - b.byteLength);
+  let end = dataStart;
+  for (const t of sorted) {
+    if (t.offset > end) fail(`${t.name}.data_offsets`, t.offset, `a gap of ${t.offset - end} bytes before this tensor's data (the tensors must tile the data section)`);
+    if (t.offset < end) {
+      const prev = sorted.find((p) => p !== t && p.offset <= t.offset && p.offset + p.byteLength > t.offset);
+      fail(`${t.name}.data_offsets`, t.offset, `data overlaps tensor "${prev?.name ?? "?"}"`);
     }
+    end = t.offset + t.byteLength;
+  }
+  if (end !== source.size) {
+    fail("header.length", 0, `the data section is ${dataSize} bytes but the tensors end at ${end - dataStart}: ` +
+      `${source.size - end} byte(s) left over (is the stored header length ${headerLen} right?)`);
   }
   return new SafetensorsFile(source, name, tensors, metadata);
 }
@@ -150,7 +160,7 @@ export function openSafetensors(path: string): SafetensorsFile {
     source = fileSource(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new SafetensorsError(path, "file", -1, code === "ENOENT" ? "no such file" : `cannot open (${code ?? String(e)})`);
+    throw new SafetensorsError(path, "file", -1, code === "ENOENT" ? "no such file" : `cannot open: ${ioReason(e)}`);
   }
   try {
     return parseSafetensors(source, path);
