@@ -1,4 +1,5 @@
 // plan(): memory (weights, adapters, KV cache, compute buffers), GPU layers and threads for a model on a device.
+import { LoraEdgeError } from "../errors.js";
 
 import { openGguf, type GgufFile } from "../gguf/reader.js";
 import { modelHparams, type ModelHparams } from "../gguf/metadata.js";
@@ -75,8 +76,7 @@ export interface MemoryPlan {
 }
 
 /** The model cannot run on the device: says what was needed, what is there, and what would fit. */
-export class DoesNotFitError extends Error {
-  readonly code = "DOES_NOT_FIT";
+export class DoesNotFitError extends LoraEdgeError {
   constructor(
     readonly where: "host memory" | "unified memory" | "VRAM",
     readonly neededBytes: number,
@@ -85,11 +85,10 @@ export class DoesNotFitError extends Error {
   ) {
     const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
     const b = plan.bytes;
-    super(`${plan.model.path} does not fit in ${where} of ${plan.profile}: needs ${gib(neededBytes)} ` +
+    super("DOES_NOT_FIT", `${plan.model.path} does not fit in ${where} of ${plan.profile}: needs ${gib(neededBytes)} ` +
       `(weights ${gib(b.weights)}, adapters ${gib(b.adapters)}, KV cache ${gib(b.kvCache)} for ${plan.contextSize} tokens, ` +
       `compute ${gib(b.compute + b.output)}), ${gib(availableBytes)} usable` +
       (plan.maxContextSize >= 256 ? `; the largest context that fits is ${plan.maxContextSize}` : "; no context size fits"));
-    this.name = "DoesNotFitError";
   }
 }
 

@@ -1,4 +1,5 @@
 // Device profiles: the types of devices/*.json, a validating loader, and lookup by name.
+import { LoraEdgeError } from "../errors.js";
 
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 import path from "node:path";
@@ -67,10 +68,9 @@ export interface DeviceProfile {
 }
 
 /** A profile file is malformed: names the file and the field. */
-export class ProfileError extends Error {
+export class ProfileError extends LoraEdgeError {
   constructor(readonly file: string, readonly field: string, message: string) {
-    super(`${file}: ${field}: ${message}`);
-    this.name = "ProfileError";
+    super("PROFILE", `${file}: ${field}: ${message}`);
   }
 }
 

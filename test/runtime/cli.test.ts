@@ -50,6 +50,15 @@ describe("lora-edge run", () => {
     expect(j.loaded.map((a: { name: string; scale: number }) => [a.name, a.scale])).toEqual([["s1", 1], ["s2", 0.5]]);
   });
 
+  it("--use NAME without a scale takes the scale NAME was loaded with; an unknown name is a usage error", async () => {
+    const { code, out } = await captureStdout(() =>
+      runCommand.run(["-m", MODEL, "-a", `s1=${S1}`, "-a", `s2=${S2}:0.8`, "-p", "Once", "--use", "s2,s1:0.25", "-n", "2", "--json", "--gpu", "off", "-t", "1"]),
+    );
+    expect(code).toBe(0);
+    expect(JSON.parse(out).adapters).toEqual({ s1: 0.25, s2: 0.8 });
+    await expect(runCommand.run(["-m", MODEL, "-a", `s1=${S1}`, "-p", "x", "--use", "nope", "--gpu", "off"])).rejects.toThrow('no adapter named "nope" is loaded (loaded: s1)');
+  });
+
   it("parses NAME=FILE[:SCALE], keeping other colons in the path", () => {
     expect(parseAdapterFlag("a=x.gguf")).toEqual({ name: "a", file: "x.gguf", scale: 1 });
     expect(parseAdapterFlag("a=x.gguf:0.5")).toEqual({ name: "a", file: "x.gguf", scale: 0.5 });
