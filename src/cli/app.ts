@@ -62,3 +62,10 @@ export async function main(argv: string[]): Promise<number> {
 
 /** The names of every command (for tests and help). */
 export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
+
+/** A command by name (loaded on demand). */
+export async function loadCommand(name: string): Promise<Command> {
+  const load = COMMANDS[name];
+  if (!load) throw new UsageError(`unknown command "${name}"`);
+  return (await load()).default;
+}

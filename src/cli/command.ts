@@ -1,9 +1,12 @@
 // The shape of one CLI command, and the shared handling of usage and input errors.
 import { GgufError } from "../gguf/errors.js";
 import { LoraEdgeError } from "../errors.js";
+import type { CommandSpec } from "./spec.js";
 
 export interface Command {
   name: string;
+  /** The option spec its parsing and help come from. */
+  spec?: CommandSpec;
   /** One line for the help table. */
   summary: string;
   /** Runs the command with the arguments after its name; resolves to the exit code. */

@@ -127,6 +127,25 @@ export async function plan(input: PlanInput): Promise<MemoryPlan> {
   return planWithFacts(input, facts);
 }
 
+/**
+ * The facts of `profile`'s reference device instead of this machine's memory and GPU: memory (all of it free)
+ * from `memory.referenceBytes` (or `memoryBytes`), a GPU of the profile's kind with `referenceVramBytes` (or
+ * `vramBytes`) of VRAM. CPU and OS facts stay `facts`'s. Without a reference, this machine's memory stays.
+ */
+export function factsForProfile(profile: DeviceProfile, facts: SystemFacts, o: { memoryBytes?: number; vramBytes?: number } = {}): SystemFacts {
+  const memory = o.memoryBytes ?? profile.memory.referenceBytes;
+  const vram = o.vramBytes ?? profile.memory.referenceVramBytes;
+  const gpu: SystemFacts["gpu"] = profile.gpu === false ? { type: false, devices: [] } : {
+    type: profile.gpu, devices: [`${profile.title} (reference)`],
+    ...(profile.memory.model === "discrete" && vram ? { vram: { total: vram, used: 0, free: vram, unifiedSize: 0 } } : {}),
+  };
+  return {
+    ...facts, source: `profile ${profile.name}`,
+    memory: memory ? { totalBytes: memory, availableBytes: memory } : facts.memory,
+    gpu,
+  };
+}
+
 /** plan() with facts already at hand (synchronous). */
 export function planWithFacts(input: PlanInput, facts: SystemFacts): MemoryPlan {
   const profile = typeof input.profile === "string" ? getProfile(input.profile)

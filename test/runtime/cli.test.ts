@@ -95,6 +95,48 @@ describe("lora-edge chat", () => {
   });
 });
 
+describe("lora-edge chat: Ctrl-C and /stats", () => {
+  it("/stats says \"1 thread\" and \"-\" for what is not measured yet; Ctrl-C stops a generation, a second one quits", async () => {
+    const rt = await openCpu();
+    try {
+      const session = rt.session();
+      await session.ready();
+      const input = new PassThrough();
+      const output = new PassThrough();
+      let out = "";
+      let interrupt: () => void = () => {};
+      let released = false;
+      let armed = false;
+      output.on("data", (d) => {
+        out += d.toString();
+        if (armed) { armed = false; interrupt(); } // the first generated piece: Ctrl-C
+      });
+      const done = chatLoop(rt, session, { maxTokens: 200, temperature: 0, seed: 0 }, input, output, (h) => {
+        interrupt = h;
+        return () => { released = true; };
+      });
+      input.write("/stats\n");
+      await new Promise((r) => setTimeout(r, 100));
+      expect(out).toMatch(/, 1 thread, context /);
+      expect(out).toContain("base: prefill - tok/s, decode - tok/s");
+      expect(out).not.toContain("0.000");
+      armed = true;
+      input.write("Once upon a time\n");
+      const t0 = Date.now();
+      while (!out.includes("[stopped after") && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 10));
+      expect(out).toMatch(/\[stopped after \d+ tokens?; Ctrl-C again quits\]/);
+      const generated = Number(/\[stopped after (\d+)/.exec(out)![1]);
+      expect(generated).toBeLessThan(200);
+      interrupt(); // the second Ctrl-C, at the prompt: quit without any more input
+      await done;
+      expect(released).toBe(true);
+      input.end();
+    } finally {
+      await rt.dispose();
+    }
+  });
+});
+
 describe("demo", () => {
   it("the shipped demo adapters are exactly what the generator writes", () => {
     const dir = scratchDir();

@@ -5,7 +5,7 @@ import { defineCommand, usage } from "../spec.js";
 import { detect } from "../../devices/detect.js";
 import { liveSource, recordFacts, recordedSource, type FactsRecording, type FactsSource } from "../../devices/facts.js";
 import { getProfile, loadProfiles } from "../../devices/profiles.js";
-import { planWithFacts, DoesNotFitError } from "../../devices/plan.js";
+import { factsForProfile, planWithFacts, DoesNotFitError } from "../../devices/plan.js";
 import { formatDetection, formatPlan } from "../../devices/format.js";
 
 export default defineCommand({
@@ -21,7 +21,9 @@ export default defineCommand({
     adapter: { kind: "string", short: "a", value: "FILE", multiple: true, help: "adapters to count in the plan (needs -m)" },
     context: { kind: "int", short: "c", min: 1, help: "context size of the plan (needs -m; default: the profile's)" },
     batch: { kind: "int", short: "b", min: 1, help: "batch size of the plan (needs -m; default: the profile's)" },
-    profile: { kind: "string", value: "NAME", help: "plan for this profile's device and memory instead of the detected one (devices --list)" },
+    profile: { kind: "string", value: "NAME", help: "plan for this profile's device and its reference memory instead of this machine (devices --list)" },
+    memory: { kind: "number", above: 0, value: "GIB", help: "with --profile: the device's memory in GiB instead of the profile's reference" },
+    vram: { kind: "number", above: 0, value: "GIB", help: "with --profile of a discrete GPU: its VRAM in GiB instead of the profile's reference" },
     facts: { kind: "string", value: "FILE", help: "a facts recording (devices --record) instead of this machine's" },
     list: { kind: "flag", help: "list the device profiles" },
     record: { kind: "flag", help: "print this machine's facts as a recording" },
@@ -52,17 +54,31 @@ export default defineCommand({
     process.stdout.write(JSON.stringify(await recordFacts(source), null, 1) + "\n");
     return EXIT.ok;
   }
+  if ((values.memory !== undefined || values.vram !== undefined) && (!values.profile || values.facts)) throw usage("--memory and --vram go with --profile (and not with --facts)");
   const d = await detect(source);
   const profile = values.profile ? getProfile(values.profile) : d.profile;
-  if (values.profile) d.profile = profile;
+  let planned = "";
+  if (values.profile) {
+    d.profile = profile;
+    // A profile named without a recording: plan against that device's memory, not this machine's.
+    if (!values.facts) {
+      d.facts = factsForProfile(profile, d.facts, { memoryBytes: values.memory && values.memory * 2 ** 30, vramBytes: values.vram && values.vram * 2 ** 30 });
+      const gib = (b: number) => `${+(b / 2 ** 30).toFixed(2)} GiB`;
+      const vram = d.facts.gpu.vram ? `, ${gib(d.facts.gpu.vram.total)} of VRAM` : "";
+      planned = `planned for ${profile.name} with ${gib(d.facts.memory.totalBytes)} of memory${vram} ` +
+        `(${values.memory || values.vram ? "as given" : "the profile's reference device; --memory and --vram change it"}), not this machine`;
+    }
+  }
   let planOut: unknown;
   let refusal: DoesNotFitError | undefined;
   if (values.model) {
     try {
       planOut = planWithFacts({ model: values.model, adapters: values.adapter ?? [], contextSize, batchSize, profile }, d.facts);
+      if (planned) (planOut as { notes: string[] }).notes.unshift(planned);
     } catch (e) {
       if (!(e instanceof DoesNotFitError)) throw e;
       refusal = e;
+      if (planned) refusal.plan.notes.unshift(planned);
     }
   }
   if (values.json) {
