@@ -94,3 +94,27 @@ export class InvalidArgumentError extends LoraEdgeError {
     super("INVALID_ARGUMENT", message);
   }
 }
+
+/** An output file or directory cannot be written; names the path the caller gave (never a temp name). */
+export class OutputError extends LoraEdgeError {
+  readonly path: string;
+  readonly reason: string;
+  constructor(path: string, reason: string, options?: { cause?: unknown }) {
+    super("OUTPUT", `cannot write ${path}: ${reason}`, options);
+    this.path = path;
+    this.reason = reason;
+  }
+}
+
+/** An adapter's tensor holds NaN or Inf (or would, once encoded): names the file and the tensor. */
+export class AdapterDataError extends LoraEdgeError {
+  readonly file: string;
+  readonly tensor: string;
+  readonly reason: string;
+  constructor(file: string, tensor: string, reason: string) {
+    super("ADAPTER_DATA", `${file}: ${tensor}: ${reason}`);
+    this.file = file;
+    this.tensor = tensor;
+    this.reason = reason;
+  }
+}

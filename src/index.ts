@@ -10,12 +10,14 @@ export { GGML_TYPES, GgmlType, ggmlTypeById, ggmlTypeByName } from "./gguf/ggml-
 export type { GgmlTypeTraits } from "./gguf/ggml-types.js";
 export { modelHparams, adapterMeta, fileKind } from "./gguf/metadata.js";
 export type { ModelHparams, AdapterMeta } from "./gguf/metadata.js";
-export { checkAdapter, adapterSummary } from "./gguf/adapter.js";
+export { checkAdapter, adapterSummary, adapterCheckError, MAX_ADAPTER_SCALE } from "./gguf/adapter.js";
+export { findNonFinite } from "./gguf/finite.js";
 export type { AdapterCheck, AdapterProblem, AdapterSummary } from "./gguf/adapter.js";
 export { describeGguf } from "./gguf/describe.js";
 export * from "./runtime/index.js";
 export * from "./devices/index.js";
 export * from "./errors.js";
+export { ToolInputError, SafetensorsError, UnsupportedAdapterError } from "./tools/errors.js";
 export { loadCore, createPool, Core, KERNELS, kernelsFor } from "./core/index.js";
 export type { CoreOptions } from "./core/index.js";
 export { WasmBackend } from "./backends/wasm.js";

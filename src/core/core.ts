@@ -1,4 +1,5 @@
 // The wasm kernel core: typed calls over typed arrays and resident matrices, one instance, one arena.
+import { LoraEdgeError } from "../errors.js";
 import { GgmlType, GgmlTypeTraits, ggmlTypeById } from "../gguf/ggml-types.js";
 import { Arena, Scope } from "./arena.js";
 import { kernelsFor, TypeKernels } from "./kernels.js";
@@ -47,10 +48,9 @@ export interface GemvOptions {
   out?: Float32Array;
 }
 
-export class CoreError extends Error {
+export class CoreError extends LoraEdgeError {
   constructor(message: string) {
-    super(message);
-    this.name = "CoreError";
+    super("CORE", message);
   }
 }
 

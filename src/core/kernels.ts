@@ -1,4 +1,5 @@
 // The kernel table: for each ggml type id, its wasm kernels (dequantize, quantize, GEMV) and scalar references.
+import { LoraEdgeError } from "../errors.js";
 import { GgmlType, GgmlTypeTraits, ggmlTypeById } from "../gguf/ggml-types.js";
 import * as dq from "./reference/dequant.js";
 import * as qz from "./reference/quant.js";
@@ -50,10 +51,9 @@ export const KERNELS: ReadonlyMap<number, TypeKernels> = new Map([
   k(T.Q6_K, { dequant: "dequant_q6_k", quantize: "quantize_q6_k", gemvF32: "gemv_q6_k_f32", gemvF32Scratch: true, gemvX8: "gemv_q6_k_q8", ref: { dequant: dq.dequantQ6_K, quantize: quantizeQ6_K } }),
 ]);
 
-export class UnsupportedTypeError extends Error {
+export class UnsupportedTypeError extends LoraEdgeError {
   constructor(readonly typeId: number, readonly what: string) {
-    super(`no ${what} kernel for ggml type ${ggmlTypeById(typeId)?.name ?? typeId}`);
-    this.name = "UnsupportedTypeError";
+    super("UNSUPPORTED_TYPE", `no ${what} kernel for ggml type ${ggmlTypeById(typeId)?.name ?? typeId}`);
   }
 }
 

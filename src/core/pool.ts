@@ -1,4 +1,5 @@
 // Worker pool over one shared wasm memory: large products split by rows, calls handed over through Atomics slots.
+import { LoraEdgeError } from "../errors.js";
 import type { Core, KernelCall, ParallelRunner } from "./core.js";
 import type { HostWorker, Platform } from "./platform.js";
 import { compileBuilds, instantiate, newMemory } from "./loader.js";
@@ -19,10 +20,9 @@ export interface PoolOptions {
   minParallelBytes?: number;
 }
 
-export class PoolError extends Error {
+export class PoolError extends LoraEdgeError {
   constructor(message: string) {
-    super(message);
-    this.name = "PoolError";
+    super("WORKER_POOL", message);
   }
 }
 

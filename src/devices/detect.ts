@@ -1,4 +1,5 @@
 // detect(): picks the device profile that matches the system facts, and says why.
+import { LoraEdgeError } from "../errors.js";
 
 import { gatherFacts, liveSource, type FactsSource, type SystemFacts } from "./facts.js";
 import { loadProfiles, type DeviceProfile, type MatchRule } from "./profiles.js";
@@ -17,10 +18,9 @@ export interface Detection {
 }
 
 /** No profile matched (only possible with a custom profile folder without generic fallbacks). */
-export class NoProfileError extends Error {
+export class NoProfileError extends LoraEdgeError {
   constructor(readonly facts: SystemFacts) {
-    super(`no device profile matches ${facts.os}/${facts.arch} (${facts.cpu.model})`);
-    this.name = "NoProfileError";
+    super("NO_PROFILE", `no device profile matches ${facts.os}/${facts.arch} (${facts.cpu.model})`);
   }
 }
 

@@ -1,4 +1,5 @@
 // plan(): memory (weights, adapters, KV cache, compute buffers), GPU layers and threads for a model on a device.
+import { LoraEdgeError } from "../errors.js";
 
 import { openGguf, type GgufFile } from "../gguf/reader.js";
 import { modelHparams, type ModelHparams } from "../gguf/metadata.js";
@@ -75,8 +76,7 @@ export interface MemoryPlan {
 }
 
 /** The model cannot run on the device: says what was needed, what is there, and what would fit. */
-export class DoesNotFitError extends Error {
-  readonly code = "DOES_NOT_FIT";
+export class DoesNotFitError extends LoraEdgeError {
   constructor(
     readonly where: "host memory" | "unified memory" | "VRAM",
     readonly neededBytes: number,
@@ -85,11 +85,10 @@ export class DoesNotFitError extends Error {
   ) {
     const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
     const b = plan.bytes;
-    super(`${plan.model.path} does not fit in ${where} of ${plan.profile}: needs ${gib(neededBytes)} ` +
+    super("DOES_NOT_FIT", `${plan.model.path} does not fit in ${where} of ${plan.profile}: needs ${gib(neededBytes)} ` +
       `(weights ${gib(b.weights)}, adapters ${gib(b.adapters)}, KV cache ${gib(b.kvCache)} for ${plan.contextSize} tokens, ` +
       `compute ${gib(b.compute + b.output)}), ${gib(availableBytes)} usable` +
       (plan.maxContextSize >= 256 ? `; the largest context that fits is ${plan.maxContextSize}` : "; no context size fits"));
-    this.name = "DoesNotFitError";
   }
 }
 
@@ -126,6 +125,25 @@ function layerBytes(f: GgufFile, nLayer: number): { perLayer: number[]; other: M
 export async function plan(input: PlanInput): Promise<MemoryPlan> {
   const facts = input.facts ?? await gatherFacts();
   return planWithFacts(input, facts);
+}
+
+/**
+ * The facts of `profile`'s reference device instead of this machine's memory and GPU: memory (all of it free)
+ * from `memory.referenceBytes` (or `memoryBytes`), a GPU of the profile's kind with `referenceVramBytes` (or
+ * `vramBytes`) of VRAM. CPU and OS facts stay `facts`'s. Without a reference, this machine's memory stays.
+ */
+export function factsForProfile(profile: DeviceProfile, facts: SystemFacts, o: { memoryBytes?: number; vramBytes?: number } = {}): SystemFacts {
+  const memory = o.memoryBytes ?? profile.memory.referenceBytes;
+  const vram = o.vramBytes ?? profile.memory.referenceVramBytes;
+  const gpu: SystemFacts["gpu"] = profile.gpu === false ? { type: false, devices: [] } : {
+    type: profile.gpu, devices: [`${profile.title} (reference)`],
+    ...(profile.memory.model === "discrete" && vram ? { vram: { total: vram, used: 0, free: vram, unifiedSize: 0 } } : {}),
+  };
+  return {
+    ...facts, source: `profile ${profile.name}`,
+    memory: memory ? { totalBytes: memory, availableBytes: memory } : facts.memory,
+    gpu,
+  };
 }
 
 /** plan() with facts already at hand (synchronous). */

@@ -1,4 +1,5 @@
 // Device profiles: the types of devices/*.json, a validating loader, and lookup by name.
+import { LoraEdgeError } from "../errors.js";
 
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 import path from "node:path";
@@ -45,6 +46,10 @@ export interface DeviceProfile {
     model: MemoryModel;
     /** Bytes left for the OS and other programs. */
     reserveBytes: number;
+    /** Memory of the device the profile describes (its common smaller model): what `devices --profile` plans against. */
+    referenceBytes?: number;
+    /** Discrete GPUs: VRAM of that reference device. */
+    referenceVramBytes?: number;
     /** Unified memory: share of total RAM the GPU may map (Metal's working-set limit). */
     gpuShareOfTotal?: number;
     /** Discrete memory: VRAM kept free for the driver and display. */
@@ -67,10 +72,9 @@ export interface DeviceProfile {
 }
 
 /** A profile file is malformed: names the file and the field. */
-export class ProfileError extends Error {
+export class ProfileError extends LoraEdgeError {
   constructor(readonly file: string, readonly field: string, message: string) {
-    super(`${file}: ${field}: ${message}`);
-    this.name = "ProfileError";
+    super("PROFILE", `${file}: ${field}: ${message}`);
   }
 }
 
@@ -136,6 +140,8 @@ export function validateProfile(raw: unknown, file: string): DeviceProfile {
   }
   if (m.gpuShareOfTotal !== undefined) num(m, "gpuShareOfTotal", "memory.");
   if (m.gpuReserveBytes !== undefined) num(m, "gpuReserveBytes", "memory.");
+  if (m.referenceBytes !== undefined) num(m, "referenceBytes", "memory.", 1);
+  if (m.referenceVramBytes !== undefined) num(m, "referenceVramBytes", "memory.", 1);
   if ((m.model === "cpu") !== (p.gpu === false)) fail("memory.model", "must be cpu exactly when gpu is false");
   if (!isObj(p.defaults)) fail("defaults", "must be an object");
   const d = p.defaults as Obj;

@@ -1,6 +1,8 @@
 // Checks a LoRA adapter GGUF against its base model's tensor table, as llama.cpp's loader would, and reports every problem.
 import { GgufFile, GgufTensorInfo } from "./reader.js";
 import { adapterMeta, fileKind } from "./metadata.js";
+import { describeNonFinite, findNonFinite } from "./finite.js";
+import { AdapterDataError, AdapterMismatchError, LoraEdgeError } from "../errors.js";
 
 export interface AdapterProblem {
   /** The tensor (or metadata key) concerned. */
@@ -10,6 +12,8 @@ export interface AdapterProblem {
   /** What the adapter has. */
   actual: string;
   message: string;
+  /** "data": the tensor's values (NaN or Inf); otherwise a problem of the metadata or tensor table. */
+  kind?: "data";
 }
 
 export interface AdapterSummary {
@@ -30,6 +34,20 @@ export interface AdapterCheck {
   ok: boolean;
   problems: AdapterProblem[];
   summary: AdapterSummary;
+}
+
+/**
+ * The largest user scale, in absolute value, that lora-edge accepts for an adapter (runtime sets, merge, mix).
+ * Useful scales are near 1 (alpha / r is applied on top); far beyond this the deltas swamp the base weights
+ * and the output is noise (a scale of 1e30 gave nothing but <unk>).
+ */
+export const MAX_ADAPTER_SCALE = 100;
+
+/** Why `scale` cannot be an adapter scale (not a finite number, or beyond MAX_ADAPTER_SCALE), else undefined. */
+export function scaleProblem(scale: unknown): string | undefined {
+  if (typeof scale !== "number" || !Number.isFinite(scale)) return `${String(scale)} is not a finite number`;
+  if (Math.abs(scale) > MAX_ADAPTER_SCALE) return `${scale} is beyond the bound of ${MAX_ADAPTER_SCALE} (a scale is from -${MAX_ADAPTER_SCALE} to ${MAX_ADAPTER_SCALE})`;
+  return undefined;
 }
 
 const SUFFIX_A = ".lora_a";
@@ -92,8 +110,18 @@ function checkPair(name: string, p: Pair, base: GgufFile, problems: AdapterProbl
   }
 }
 
-/** Checks `adapter` against `base`: metadata, pairing, base tensors and shapes; every problem is returned. */
-export function checkAdapter(base: GgufFile, adapter: GgufFile): AdapterCheck {
+/** Adds a problem when an adapter tensor's data holds NaN or Inf (data llama.cpp would load and compute with). */
+function checkData(adapter: GgufFile, t: GgufTensorInfo, problems: AdapterProblem[]): void {
+  const bad = findNonFinite(t.type, adapter.readTensor(t));
+  if (!bad) return;
+  problems.push({ tensor: t.name, expected: "finite values", actual: `${bad.count} NaN/Inf`, message: describeNonFinite(t.type, bad), kind: "data" });
+}
+
+/**
+ * Checks `adapter` against `base`: metadata, pairing, base tensors and shapes, and (unless `data: false`) that
+ * every lora_a/lora_b value is finite; every problem is returned.
+ */
+export function checkAdapter(base: GgufFile, adapter: GgufFile, options: { data?: boolean } = {}): AdapterCheck {
   const problems: AdapterProblem[] = [];
   const meta = adapterMeta(adapter);
   const baseArch = base.get("general.architecture");
@@ -112,6 +140,9 @@ export function checkAdapter(base: GgufFile, adapter: GgufFile): AdapterCheck {
 
   const pairs = pairTensors(adapter, problems);
   for (const [name, p] of pairs) checkPair(name, p, base, problems);
+  if (options.data !== false) {
+    for (const p of pairs.values()) for (const t of [p.a, p.b]) if (t) checkData(adapter, t, problems);
+  }
   if (pairs.size === 0) {
     problems.push({ tensor: "(tensors)", expected: "at least one lora_a/lora_b pair", actual: "none", message: "the adapter has no LoRA tensors" });
   }
@@ -138,6 +169,18 @@ function summarize(adapter: GgufFile, pairs: Map<string, Pair>): AdapterSummary 
     pairs: pairs.size,
     bytes,
   };
+}
+
+/**
+ * The error for a failed check, or undefined when it passed: AdapterMismatchError for metadata and tensor-table
+ * problems, else AdapterDataError naming the first tensor whose data is not finite.
+ */
+export function adapterCheckError(check: AdapterCheck, file: string, base: string): LoraEdgeError | undefined {
+  if (check.ok) return undefined;
+  const table = check.problems.filter((p) => p.kind !== "data");
+  if (table.length) return new AdapterMismatchError(file, base, table);
+  const d = check.problems[0];
+  return new AdapterDataError(file, d.tensor, d.message);
 }
 
 /** What an adapter file holds (ranks, alpha, targets, layers, bytes), without a base to check against. */

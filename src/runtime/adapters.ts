@@ -2,8 +2,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Backend, BackendAdapter } from "../backends/backend.js";
-import { AdapterLoadError, AdapterMismatchError, AdapterNameError, InvalidArgumentError } from "../errors.js";
-import { checkAdapter, type AdapterSummary } from "../gguf/adapter.js";
+import { AdapterLoadError, AdapterNameError, InvalidArgumentError } from "../errors.js";
+import { adapterCheckError, checkAdapter, scaleProblem, type AdapterSummary } from "../gguf/adapter.js";
 import { adapterMeta } from "../gguf/metadata.js";
 import { openGguf, type GgufFile } from "../gguf/reader.js";
 import type { Session } from "./session.js";
@@ -58,8 +58,9 @@ export class AdapterRegistry {
 
   /**
    * Load an adapter under `name`: our GGUF check against the base first (AdapterMismatchError naming
-   * the first offending tensor and both shapes; GgufError for a damaged file), then llama.cpp's loader
-   * (AdapterLoadError). A failure changes nothing already loaded.
+   * the first offending tensor and both shapes; AdapterDataError for a tensor holding NaN or Inf; GgufError
+   * for a damaged file), then llama.cpp's loader (AdapterLoadError). `scale` must be finite and within
+   * MAX_ADAPTER_SCALE. A failure changes nothing already loaded.
    */
   async load(name: string, file: string, options: AdapterLoadOptions = {}): Promise<AdapterInfo> {
     if (typeof name !== "string" || name.length === 0 || /[,=:\s]/.test(name)) {
@@ -67,7 +68,8 @@ export class AdapterRegistry {
     }
     if (this.entries.has(name) || this.pending.has(name)) throw new AdapterNameError(name, `an adapter named "${name}" is already loaded`);
     const scale = options.scale ?? 1;
-    if (!Number.isFinite(scale)) throw new InvalidArgumentError(`adapter "${name}": scale must be a finite number`);
+    const bad = scaleProblem(scale);
+    if (bad) throw new InvalidArgumentError(`adapter "${name}": bad scale: ${bad}`);
     const resolved = path.resolve(file);
     this.pending.add(name);
     try {
@@ -86,7 +88,8 @@ export class AdapterRegistry {
       let t1: number;
       try {
         const check = checkAdapter(this.host.base, f);
-        if (!check.ok) throw new AdapterMismatchError(resolved, this.host.base.path, check.problems);
+        const refused = adapterCheckError(check, resolved, this.host.base.path);
+        if (refused) throw refused;
         summary = check.summary;
         meta = adapterMeta(f);
         t1 = performance.now();

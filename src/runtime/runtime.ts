@@ -67,6 +67,9 @@ export interface RuntimeStats {
   memory: { rss: number; vramTotal?: number; vramUsed?: number };
 }
 
+/** The context sizes a runtime accepts (tokens per session). */
+export const CONTEXT_SIZE_LIMITS = Object.freeze({ min: 8, max: 1 << 20 });
+
 const rate = (t: TokenTotals) => (t.ms > 0 ? (t.tokens / t.ms) * 1000 : 0);
 
 export class Runtime implements SessionHost {
@@ -120,8 +123,9 @@ export class Runtime implements SessionHost {
     const kind = options.backend ?? "auto";
     if (kind !== "native" && kind !== "auto" && kind !== "wasm") throw new InvalidArgumentError(`unknown backend "${String(kind)}"`);
     if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) throw new InvalidArgumentError("threads must be a whole number >= 1");
-    if (options.contextSize !== undefined && (!Number.isInteger(options.contextSize) || options.contextSize < 8)) {
-      throw new InvalidArgumentError("contextSize must be a whole number >= 8");
+    const { min, max } = CONTEXT_SIZE_LIMITS;
+    if (options.contextSize !== undefined && (!Number.isInteger(options.contextSize) || options.contextSize < min || options.contextSize > max)) {
+      throw new InvalidArgumentError(`contextSize must be a whole number from ${min} to ${max}`);
     }
     if (options.gpuLayers !== undefined && (!Number.isInteger(options.gpuLayers) || options.gpuLayers < 0)) {
       throw new InvalidArgumentError("gpuLayers must be a whole number >= 0");

@@ -23,7 +23,10 @@ export class SafetensorsError extends ToolInputError {
   }
 }
 
-/** A conversion or merge the tools refuse (unsupported feature, missing half, shape mismatch); nothing is written. */
+/**
+ * An adapter that cannot be used here (unsupported feature, missing half, shape mismatch): a conversion or merge
+ * the tools refuse (nothing is written), or an adapter the wasm engine cannot apply.
+ */
 export class UnsupportedAdapterError extends ToolInputError {
   constructor(file: string, field: string, reason: string) {
     super("UNSUPPORTED_ADAPTER", file, field, -1, reason);

@@ -1,6 +1,6 @@
 // Generated models and LoRA adapters of real shapes (random weights, valid tokenizer) for benchmarks and tests.
 
-import { writeGguf, type GgufKVInput, type GgufTensorInput } from "../gguf/writer.js";
+import { writeGguf, writeGgufAsync, type GgufKVInput, type GgufTensorInput } from "../gguf/writer.js";
 import { GgufValueType } from "../gguf/reader.js";
 import { GgmlType } from "../gguf/ggml-types.js";
 import { shapeById, projectionDims, PROJECTIONS, type ModelShape, type ProjectionName } from "./synth/shapes.js";
@@ -237,5 +237,22 @@ export function synthAdapterSpec(opts: SynthAdapterOptions): { kv: GgufKVInput[]
 export function synthAdapter(path: string, opts: SynthAdapterOptions): SynthResult {
   const { kv, tensors, shape } = synthAdapterSpec(opts);
   writeGguf(path, { kv, tensors });
+  return summarize(path, tensors, shape, tensorBytes);
+}
+
+/**
+ * synthModel for the CLI: an existing output is refused unless `force`, and the write returns to the event
+ * loop after each tensor (SIGINT and SIGTERM remove the temp file at once).
+ */
+export async function synthModelAsync(path: string, opts: SynthModelOptions, out: { force?: boolean } = {}): Promise<SynthResult> {
+  const { kv, tensors, shape } = synthModelSpec(opts);
+  await writeGgufAsync(path, { kv, tensors }, { overwrite: out.force ?? false });
+  return summarize(path, tensors, shape, tensorBytes);
+}
+
+/** synthAdapter for the CLI, as synthModelAsync. */
+export async function synthAdapterAsync(path: string, opts: SynthAdapterOptions, out: { force?: boolean } = {}): Promise<SynthResult> {
+  const { kv, tensors, shape } = synthAdapterSpec(opts);
+  await writeGgufAsync(path, { kv, tensors }, { overwrite: out.force ?? false });
   return summarize(path, tensors, shape, tensorBytes);
 }

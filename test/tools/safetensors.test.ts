@@ -83,6 +83,24 @@ describe("safetensors", () => {
     const overlap = { a: { dtype: "F32", shape: [2], data_offsets: [0, 8] }, b: { dtype: "F32", shape: [2], data_offsets: [4, 12] } };
     const e = expectError(raw(overlap, data), /b\.data_offsets/, /overlaps/);
     expect(e.offset).toBeGreaterThan(8);
+    // The tensors must tile the data section exactly: no gap, nothing after the last tensor.
+    const gap = { a: { dtype: "F32", shape: [1], data_offsets: [0, 4] }, b: { dtype: "F32", shape: [2], data_offsets: [8, 16] } };
+    expectError(raw(gap, data), /b\.data_offsets/, /a gap of 4 bytes/);
+    expectError(raw({ t: { ...ok.t, shape: [3], data_offsets: [0, 12] } }, data), /header\.length/, /4 byte\(s\) left over/);
+    expectError(raw({ t: { ...ok.t, shape: [3], data_offsets: [4, 16] } }, data), /t\.data_offsets/, /a gap of 4 bytes/);
+    expect(parseSafetensors(bufferSource(raw({}, new Uint8Array(0))), "x").tensors).toHaveLength(0);
+    expectError(raw({}, new Uint8Array(1)), /header\.length/, /1 byte\(s\) left over/);
+  });
+
+  it("a header length lowered by 1 over a space-padded header is refused, though its JSON still parses (GPT-2 PEFT fixture)", () => {
+    const src = readFileSync(fixture("peft/gpt2-dialogpt-synthetic/adapter_model.safetensors"));
+    const n = src.readBigUInt64LE(0);
+    expect(src.subarray(8 + Number(n) - 2, 8 + Number(n)).toString()).toBe("  "); // its header ends in padding spaces
+    const bad = Buffer.from(src);
+    bad.writeBigUInt64LE(n - 1n, 0);
+    JSON.parse(bad.subarray(8, 8 + Number(n) - 1).toString()); // still valid JSON
+    const e = expectError(new Uint8Array(bad), /header\.length/, /1 byte\(s\) left over/);
+    expect(e.offset).toBe(0);
   });
 
   it("corrupted files either parse within bounds or throw SafetensorsError, never anything else", () => {

@@ -1,6 +1,6 @@
 // lora-edge inspect: a GGUF file's header, metadata, tensor table by layer and adapter summary, as text or JSON.
-import { parseArgs } from "node:util";
-import { Command, EXIT, UsageError } from "../command.js";
+import { EXIT } from "../command.js";
+import { defineCommand } from "../spec.js";
 import { DEFAULT_MODEL } from "../../paths.js";
 import { describeGguf, GgufDescription } from "../../gguf/describe.js";
 import { openGguf } from "../../gguf/reader.js";
@@ -27,22 +27,22 @@ function printText(d: GgufDescription): void {
   process.stdout.write(out.join("\n") + "\n");
 }
 
-const command: Command = {
+export default defineCommand({
   name: "inspect",
   summary: "header, metadata, tensor table and adapter summary of a GGUF file (--json)",
-  async run(argv) {
-    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: "boolean" } } });
-    if (positionals.length > 1) throw new UsageError("inspect takes one file: lora-edge inspect FILE [--json]");
-    const file = positionals[0] ?? DEFAULT_MODEL;
-    const g = openGguf(file);
-    try {
-      const d = describeGguf(g);
-      if (values.json) process.stdout.write(JSON.stringify(d) + "\n");
-      else printText(d);
-    } finally {
-      g.close();
-    }
-    return EXIT.ok;
-  },
-};
-export default command;
+  usage: ["[FILE.gguf] [--json]"],
+  options: { json: { kind: "flag", help: "print one JSON object" } },
+  positionals: { max: 1 },
+  notes: "Without FILE: the embedded default model.",
+}, async (values, positionals) => {
+  const file = positionals[0] ?? DEFAULT_MODEL;
+  const g = openGguf(file);
+  try {
+    const d = describeGguf(g);
+    if (values.json) process.stdout.write(JSON.stringify(d) + "\n");
+    else printText(d);
+  } finally {
+    g.close();
+  }
+  return EXIT.ok;
+});

@@ -1,4 +1,5 @@
 // The bench result schema (one JSON per device run) and its validator.
+import { LoraEdgeError } from "../../errors.js";
 
 import type { SystemFacts } from "../facts.js";
 import type { Figure } from "./stats.js";
@@ -30,10 +31,9 @@ export interface BenchResult {
 export const REQUIRED_SECTIONS = ["load", "context", "adapter", "swap", "tokens", "memory"] as const;
 
 /** A bench result file is malformed: names the field. */
-export class BenchSchemaError extends Error {
+export class BenchSchemaError extends LoraEdgeError {
   constructor(readonly file: string, readonly field: string, message: string) {
-    super(`${file}: ${field}: ${message}`);
-    this.name = "BenchSchemaError";
+    super("BENCH_SCHEMA", `${file}: ${field}: ${message}`);
   }
 }
 

@@ -1,6 +1,5 @@
 // llama.cpp adapter GGUF -> PEFT LoRA directory (adapter_config.json + adapter_model.safetensors) for PEFT, vLLM, LoRAX.
-import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync } from "node:fs";
-import { join } from "node:path";
+import { AtomicDir, checkOutput, writeText } from "../../output-file.js";
 import { GgmlType } from "../../gguf/ggml-types.js";
 import { UnsupportedAdapterError } from "../errors.js";
 import { readAdapter, sortPairs, pairScale, TOKEN_EMBD, transpose32 } from "../lora.js";
@@ -32,9 +31,12 @@ function mostCommon(xs: number[]): number {
  * alpha = its rank, through alpha_pattern where that differs from r). F16 halves stay F16, others become F32.
  * For the llama architecture, lora_b of attn_q/attn_k goes back to Hugging Face's RoPE row order, which needs
  * the base model's head counts (`base`, the GGUF the adapter was made for).
- * The directory is built beside the target and renamed into place; an existing non-empty target is refused.
+ * The directory is built beside the target under a temp name and renamed into place. An existing non-empty
+ * directory is refused unless `force`, which replaces the two files in it (others are left alone).
  */
-export function ggufToPeft(input: string, outDir: string, opts: { baseModel?: string; base?: string } = {}): GgufToPeftResult {
+export function ggufToPeft(input: string, outDir: string, opts: { baseModel?: string; base?: string; force?: boolean } = {}): GgufToPeftResult {
+  const out = { overwrite: opts.force ?? false, inputs: [input, ...(opts.base ? [opts.base] : [])] };
+  checkOutput(outDir, out, "directory");
   const ad = readAdapter(input);
   if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(ad.architecture)) {
     throw new UnsupportedAdapterError(input, "general.architecture", `architecture not supported: ${ad.architecture} (supported: ${SUPPORTED_ARCHITECTURES.join(", ")})`);
@@ -94,19 +96,15 @@ export function ggufToPeft(input: string, outDir: string, opts: { baseModel?: st
     inference_mode: true,
     revision: null,
   };
-  if (existsSync(outDir)) {
-    throw new UnsupportedAdapterError(outDir, "output", "already exists; choose a new directory");
-  }
-  const tmp = `${outDir}.${process.pid}.${Date.now().toString(36)}.tmp`;
-  mkdirSync(tmp, { recursive: true });
+  const dir = new AtomicDir(outDir, out);
   try {
-    writeSafetensors(join(tmp, "adapter_model.safetensors"), tensors, { format: "pt" });
-    writeFileSync(join(tmp, "adapter_config.json"), JSON.stringify(config, null, 2) + "\n");
-    renameSync(tmp, outDir);
+    writeSafetensors(dir.file("adapter_model.safetensors"), tensors, { format: "pt" });
+    writeText(dir.file("adapter_config.json"), JSON.stringify(config, null, 2) + "\n");
   } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
+    dir.discard();
     throw e;
   }
+  dir.commit();
   return { output: outDir, pairs: pairs.length, r, loraAlpha, rankPattern, alphaPattern, dtype };
 }
 

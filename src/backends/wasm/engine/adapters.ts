@@ -2,7 +2,8 @@
 import type { Core, Matrix } from "../../../core/core.js";
 import { freeLoraQ8, loraQ8Fits, uploadLoraQ8, type LoraQ8Pair } from "../../../core/lora-q8.js";
 import { GgmlType } from "../../../gguf/ggml-types.js";
-import { EngineConfigError, ModelSource } from "./config.js";
+import { ModelSource } from "./config.js";
+import { UnsupportedAdapterError } from "../../../tools/errors.js";
 import type { LoraTerm } from "./products.js";
 
 /** An adapter pair's halves in core memory: f32 A (rank x cols) and B (rows x rank), or the compact form alone. */
@@ -76,17 +77,17 @@ function f32Values(core: Core, typeId: number, bytes: Uint8Array, n: number): Fl
  */
 export function loadAdapter(core: Core, src: ModelSource, base: ReadonlyMap<string, Matrix>, architecture: string, precision: AdapterPrecision = "f32"): EngineAdapter {
   const type = src.get("general.type");
-  if (type !== undefined && type !== "adapter") throw new EngineConfigError(src.path, "general.type", `'${String(type)}', expected 'adapter'`);
+  if (type !== undefined && type !== "adapter") throw new UnsupportedAdapterError(src.path, "general.type", `'${String(type)}', expected 'adapter'`);
   const at = src.get("adapter.type");
-  if (at !== "lora") throw new EngineConfigError(src.path, "adapter.type", `'${String(at)}', expected 'lora'`);
+  if (at !== "lora") throw new UnsupportedAdapterError(src.path, "adapter.type", `'${String(at)}', expected 'lora'`);
   const arch = src.get("general.architecture");
-  if (arch !== architecture) throw new EngineConfigError(src.path, "general.architecture", `'${String(arch)}', the model is '${architecture}'`);
+  if (arch !== architecture) throw new UnsupportedAdapterError(src.path, "general.architecture", `'${String(arch)}', the model is '${architecture}'`);
   const alphaRaw = src.get("adapter.lora.alpha");
   const alpha = typeof alphaRaw === "number" ? alphaRaw : 0;
   const names = new Set<string>();
   for (const t of src.tensors) {
     const m = /^(.*)\.lora_[ab]$/.exec(t.name);
-    if (!m) throw new EngineConfigError(src.path, t.name, "not a .lora_a/.lora_b tensor");
+    if (!m) throw new UnsupportedAdapterError(src.path, t.name, "not a .lora_a/.lora_b tensor");
     if (m[1].endsWith("_norm.weight")) continue;
     names.add(m[1]);
   }
@@ -94,14 +95,14 @@ export function loadAdapter(core: Core, src: ModelSource, base: ReadonlyMap<stri
   let bytes = 0;
   try {
     for (const name of names) {
-      if (name === "token_embd.weight") throw new EngineConfigError(src.path, name, "adapters on the token embedding are not supported by this engine");
+      if (name === "token_embd.weight") throw new UnsupportedAdapterError(src.path, name, "adapters on the token embedding are not supported by this engine");
       const w = base.get(name);
-      if (!w) throw new EngineConfigError(src.path, name, "the model has no such product matrix");
+      if (!w) throw new UnsupportedAdapterError(src.path, name, "the model has no such product matrix");
       const ta = src.tensor(name + ".lora_a"), tb = src.tensor(name + ".lora_b");
-      if (!ta || !tb) throw new EngineConfigError(src.path, name, "needs both .lora_a and .lora_b");
+      if (!ta || !tb) throw new UnsupportedAdapterError(src.path, name, "needs both .lora_a and .lora_b");
       const rank = tb.ne[0];
       if (ta.ne[0] !== w.cols || ta.ne[1] !== rank || tb.ne[1] !== w.rows) {
-        throw new EngineConfigError(src.path, name, `lora_a [${ta.ne.join(", ")}] / lora_b [${tb.ne.join(", ")}] do not fit the base [${w.cols}, ${w.rows}]`);
+        throw new UnsupportedAdapterError(src.path, name, `lora_a [${ta.ne.join(", ")}] / lora_b [${tb.ne.join(", ")}] do not fit the base [${w.cols}, ${w.rows}]`);
       }
       const av = f32Values(core, ta.type.id, src.readTensor(ta), rank * w.cols);
       const bv = f32Values(core, tb.type.id, src.readTensor(tb), w.rows * rank);
