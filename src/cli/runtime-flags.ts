@@ -78,7 +78,7 @@ export function runtimeOptions(v: RuntimeFlagValues, extra: Partial<RuntimeOptio
 export async function openWithAdapters(v: RuntimeFlagValues, extra: Partial<RuntimeOptions> = {}): Promise<Runtime> {
   const specs = (v.adapter ?? []).map(parseAdapterFlag);
   const rt = await Runtime.open(runtimeOptions(v, extra));
-  if (rt.backendNotice) process.stderr.write(`lora-edge: ${rt.backendNotice}\n`);
+  for (const notice of rt.notices) process.stderr.write(`lora-edge: ${notice}\n`);
   try {
     for (const a of specs) await rt.adapters.load(a.name, a.file, { scale: a.scale });
   } catch (e) {

@@ -1,6 +1,5 @@
-// Where the package's embedded default model lives, and default runtime settings.
+// Where the package's embedded default model and demo adapters live.
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -31,9 +30,4 @@ export function defaultModelPath(): string {
 export function demoAdapterPaths(): { a: string; b: string } {
   const dir = path.join(packageRoot(), "gguf");
   return { a: path.join(dir, "stories260K-demo-a.gguf"), b: path.join(dir, "stories260K-demo-b.gguf") };
-}
-
-/** CPU threads to use: the number of cores this process may run on. */
-export function defaultThreads(): number {
-  return Math.max(1, os.availableParallelism());
 }

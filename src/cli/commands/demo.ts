@@ -52,13 +52,12 @@ const command: Command = {
     for (const f of [fileA, fileB]) if (!fs.existsSync(f)) throw new UsageError(`demo adapter ${f} is missing`);
     const nSwaps = intFlag("swaps", values.swaps, 1000, 1);
     const nTokens = intFlag("tokens", values.tokens, 32, 1);
-    // The embedded 260K-parameter model runs fastest on one thread (its tensors are too small to split).
-    const threads = values.threads ?? (values.model === undefined ? "1" : undefined);
     const out = (s: string) => {
       if (!values.json) process.stdout.write(s);
     };
 
-    const rt = await Runtime.open(runtimeOptions({ model: values.model, gpu: values.gpu, threads, ctx: "512" }));
+    const rt = await Runtime.open(runtimeOptions({ model: values.model, gpu: values.gpu, threads: values.threads, ctx: "512" }));
+    for (const notice of rt.notices) process.stderr.write(`lora-edge: ${notice}\n`);
     try {
       const st0 = rt.stats();
       out(`lora-edge demo: ${st0.model}\n  backend ${st0.backend}/${st0.device}, ${st0.threads} thread(s), adapters swapped ${st0.swapMode}\n\n`);
