@@ -1,6 +1,7 @@
 // Generated models the benchmarks share: the 100M-parameter llama shape, written once per folder.
 import fs from "node:fs";
 import path from "node:path";
+import { openGguf } from "../src/gguf/reader.js";
 import { synthModel, type ModelShape } from "../src/tools/synth.js";
 
 /** About 97M parameters: 12 layers of n_embd 768 / n_ff 2048 (85M) and an 8000-token vocabulary (12M). */
@@ -20,6 +21,16 @@ export const SHAPE_100M: ModelShape = {
   tiedEmbeddings: false,
   qkvBias: false,
 };
+
+/** Parameters of a model file: the elements of its tensors. */
+export function parameterCount(file: string): number {
+  const f = openGguf(file);
+  try {
+    return f.tensors.reduce((n, t) => n + t.nElements, 0);
+  } finally {
+    f.close();
+  }
+}
 
 /** The 100M model in Q4_0 (seed 1) in `dir`, generated unless it is already there. */
 export function generated100M(dir: string, log: (s: string) => void = () => {}): string {
