@@ -4,9 +4,9 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Command, EXIT, UsageError } from "../command.js";
-import { runBench, type BenchOptions } from "../../devices/bench/run.js";
-import { validateBenchResult, type BenchResult } from "../../devices/bench/schema.js";
-import { compareMarkdown, toMarkdown, toSvg } from "../../devices/bench/report.js";
+import { runBench, type BenchOptions } from "../../device-bench/run.js";
+import { validateBenchResult, type BenchResult } from "../../device-bench/schema.js";
+import { compareMarkdown, toMarkdown, toSvg } from "../../device-bench/report.js";
 import { profilesDir } from "../../devices/profiles.js";
 import { PROJECTIONS, shapeById, type ProjectionName, type SynthWeightType } from "../../tools/synth.js";
 

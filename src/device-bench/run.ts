@@ -5,17 +5,17 @@ import os from "node:os";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import path from "node:path";
-import { NativeBackend } from "../../backends/native.js";
-import type { ActiveAdapter, BackendContext, SamplingOptions } from "../../backends/backend.js";
-import { detect, type Detection } from "../detect.js";
-import { planWithFacts, type MemoryPlan } from "../plan.js";
-import { profilesDir } from "../profiles.js";
-import { shapeById, synthAdapter, synthModel, PROJECTIONS, type ProjectionName, type SynthWeightType, type Quantizer } from "../../tools/synth.js";
-import { coreQuantizer } from "../../tools/synth/core-quantizer.js";
+import { NativeBackend } from "../backends/native.js";
+import type { ActiveAdapter, BackendContext, SamplingOptions } from "../backends/backend.js";
+import { detect, type Detection } from "../devices/detect.js";
+import { planWithFacts, type MemoryPlan } from "../devices/plan.js";
+import { profilesDir } from "../devices/profiles.js";
+import { shapeById, synthAdapter, synthModel, PROJECTIONS, type ProjectionName, type SynthWeightType, type Quantizer } from "../tools/synth.js";
+import { coreQuantizer } from "../tools/synth/core-quantizer.js";
 import { figure, timeMs, type Figure } from "./stats.js";
 import { probeLoad, type ProbeResult } from "./probe.js";
 import { BENCH_SCHEMA, type BenchResult } from "./schema.js";
-import { openGguf } from "../../gguf/reader.js";
+import { openGguf } from "../gguf/reader.js";
 
 export interface BenchOptions {
   shape: string;
@@ -175,7 +175,7 @@ async function kernelSection(o: BenchOptions, notes: string[]): Promise<Record<s
   const fromCore = o.kernels === "inline" ? undefined : await coreKernelBench(o, notes);
   if (fromCore) return fromCore;
   try {
-    const { loadCore } = await import("../../core/index.js");
+    const { loadCore } = await import("../core/index.js");
     const core = await loadCore();
     const rows = 2048;
     const cols = 8192;
