@@ -1,4 +1,4 @@
-// The interface every inference backend implements (native llama.cpp today, the wasm engine later).
+// The interface every inference backend implements: native (llama.cpp through node-llama-cpp) and wasm (lora-edge's own engine).
 import type { GgufFile } from "../gguf/reader.js";
 
 /** Which GPU API to use; false forces the CPU. */

@@ -5,5 +5,5 @@ export { SessionPool, type PoolOptions } from "./pool.js";
 export { Generation, type GenerationResult, type GenerationTimings, type FinishReason } from "./generation.js";
 export { AdapterRegistry, type AdapterInfo, type AdapterLoadOptions } from "./adapters.js";
 export { adapterSetKey, normalizeAdapterSet, parseAdapterSpec, type AdapterSetInput, type AdapterSet } from "./adapter-set.js";
-export { defaultModelPath, demoAdapterPaths } from "./defaults.js";
+export { defaultModelPath, demoAdapterPaths } from "../paths.js";
 export { usableCores } from "./threads.js";

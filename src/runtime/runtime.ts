@@ -7,7 +7,7 @@ import type { SystemFacts } from "../devices/facts.js";
 import type { MemoryPlan } from "../devices/plan.js";
 import { applyDevicePlan } from "./device-plan.js";
 import { AdapterRegistry } from "./adapters.js";
-import { defaultModelPath } from "./defaults.js";
+import { defaultModelPath } from "../paths.js";
 import type { GenerationResult } from "./generation.js";
 import { LatencyRecorder, type LatencySummary } from "./latency.js";
 import { SessionPool, type PoolOptions } from "./pool.js";

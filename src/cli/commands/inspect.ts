@@ -1,7 +1,7 @@
 // lora-edge inspect: a GGUF file's header, metadata, tensor table by layer and adapter summary, as text or JSON.
 import { parseArgs } from "node:util";
 import { Command, EXIT, UsageError } from "../command.js";
-import { DEFAULT_MODEL } from "../../paths.js";
+import { defaultModelPath } from "../../paths.js";
 import { describeGguf, GgufDescription } from "../../gguf/describe.js";
 import { openGguf } from "../../gguf/reader.js";
 
@@ -33,7 +33,7 @@ const command: Command = {
   async run(argv) {
     const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: "boolean" } } });
     if (positionals.length > 1) throw new UsageError("inspect takes one file: lora-edge inspect FILE [--json]");
-    const file = positionals[0] ?? DEFAULT_MODEL;
+    const file = positionals[0] ?? defaultModelPath();
     const g = openGguf(file);
     try {
       const d = describeGguf(g);
