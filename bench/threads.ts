@@ -6,7 +6,8 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import type { NativeBackend } from "../src/backends/native.js";
 import { threadCandidates } from "../src/backends/native-threads.js";
-import { Runtime, defaultModelPath, usableCores } from "../src/runtime/index.js";
+import { usableCores } from "../src/devices/index.js";
+import { Runtime, defaultModelPath } from "../src/runtime/index.js";
 import { generated100M } from "./models.js";
 
 /** The default may be at most this much slower than the best thread count (decode time per token). */

@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import path from "node:path";
 import { NativeBackend } from "../backends/native.js";
 import type { ActiveAdapter, BackendContext, SamplingOptions } from "../backends/backend.js";
+import { usableCores } from "../devices/cores.js";
 import { detect, type Detection } from "../devices/detect.js";
 import { planWithFacts, type MemoryPlan } from "../devices/plan.js";
 import { shapeById, synthAdapter, synthModel, PROJECTIONS, type ProjectionName, type SynthWeightType, type Quantizer } from "../tools/synth.js";
@@ -219,7 +220,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const log = o.log ?? (() => {});
   const notes: string[] = [];
   const d = o.detection ?? await detect();
-  const threads = o.threads ?? d.threads;
+  const cores = usableCores();
+  const threads = Math.min(o.threads ?? d.threads, cores);
+  if ((o.threads ?? d.threads) > cores) notes.push(`threads: ${o.threads ?? d.threads} asked for, but this process may use ${cores} cores: using ${cores}`);
   const gpu = d.facts.gpu.type;
   const { model, adapter, quantizer } = await benchModels(o);
   const shape = shapeById(o.shape);

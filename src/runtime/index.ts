@@ -6,4 +6,3 @@ export { Generation, type GenerationResult, type GenerationTimings, type FinishR
 export { AdapterRegistry, type AdapterInfo, type AdapterLoadOptions } from "./adapters.js";
 export { adapterSetKey, normalizeAdapterSet, parseAdapterSpec, type AdapterSetInput, type AdapterSet } from "./adapter-set.js";
 export { defaultModelPath, demoAdapterPaths } from "../paths.js";
-export { usableCores } from "./threads.js";
