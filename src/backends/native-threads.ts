@@ -77,7 +77,7 @@ async function within<T>(p: Promise<T>, ms: number): Promise<T | "late"> {
  * Why not simply all the cores: without an attached thread pool, llama.cpp's CPU backend starts its extra
  * threads for every graph and waits for them by spinning. Where the scheduler puts a new thread on the
  * caller's core (seen on a 2-core VM), or other processes hold the cores, a decode step then waits for
- * scheduler ticks: 2 threads decoded 10 to 300 times slower than 1 there, with single steps of over a second.
+ * scheduler ticks: 2 threads decoded 1.3 to 80 times slower than 1 there, with single steps of over a second.
  */
 export async function probeThreads(model: LlamaModel, max: number): Promise<ThreadProbe> {
   const t0 = performance.now();
