@@ -7,7 +7,7 @@ const rt = await Runtime.open({
   // model: "base.Q4_0.gguf", // omitted: the embedded gguf/stories260K.gguf
   backend: "auto", //           "native" (llama.cpp), "wasm" (lora-edge's own engine); "auto": native, else wasm
   gpu: "auto", //               Metal, CUDA or Vulkan where present, else the CPU; false forces the CPU
-  threads: 1, //                default: the device plan's, else the cores this process may use
+  threads: 1, //                at most the usable cores (see rt.notices); default: measured at open
   contextSize: 512, //          per session; default: min(2048, the model's training context)
   onProgress: (p) => {}, //     model loading, 0..1
 });

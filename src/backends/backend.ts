@@ -1,4 +1,4 @@
-// The interface every inference backend implements (native llama.cpp today, the wasm engine later).
+// The interface every inference backend implements: native (llama.cpp through node-llama-cpp) and wasm (lora-edge's own engine).
 import type { GgufFile } from "../gguf/reader.js";
 
 /** Which GPU API to use; false forces the CPU. */
@@ -8,8 +8,13 @@ export interface BackendOpenOptions {
   /** Base model GGUF path. */
   modelPath: string;
   gpu: GpuChoice;
-  /** CPU threads for evaluation. */
+  /** CPU threads for evaluation (with `measureThreads`, the most to use). */
   threads: number;
+  /**
+   * Pick the thread count, up to `threads`, by timing decode steps on the loaded model (native CPU models);
+   * backends and devices that do not measure use `threads`.
+   */
+  measureThreads?: boolean;
   /** Layers offloaded to the GPU (llama.cpp's n_gpu_layers); default: llama.cpp's own choice. CPU-only backends ignore it. */
   gpuLayers?: number;
   /**
@@ -84,6 +89,8 @@ export interface Backend {
   /** Whether a loaded adapter's memory can be freed before the model is disposed. */
   readonly canFreeAdapters: boolean;
   readonly modelPath: string;
+  /** CPU threads evaluation uses. */
+  readonly threads: number;
   readonly vocabSize: number;
   readonly trainContextSize: number;
   /** Milliseconds spent initialising the backend and loading the model. */

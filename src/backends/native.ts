@@ -12,6 +12,7 @@ import type {
   GpuChoice,
   SamplingOptions,
 } from "./backend.js";
+import { probeThreads, type ThreadProbe } from "./native-threads.js";
 
 /** node-llama-cpp internals this backend relies on (pinned to 3.21.1); each is feature-detected. */
 interface NativeLora {
@@ -170,6 +171,8 @@ export class NativeBackend implements Backend {
     readonly threads: number,
     readonly timings: { initMs: number; modelLoadMs: number },
     private readonly internals: { liveSwap: boolean; freeAdapters: boolean },
+    /** How `threads` was measured, when it was (`measureThreads` on a CPU model). */
+    readonly threadProbe?: ThreadProbe,
   ) {}
 
   static async open(o: BackendOpenOptions): Promise<NativeBackend> {
@@ -197,7 +200,16 @@ export class NativeBackend implements Backend {
       throw new ModelLoadError(modelPath, (e as Error).message, { cause: e });
     }
     const t2 = performance.now();
-    return new NativeBackend(llama, model, modelPath, o.threads, { initMs: t1 - t0, modelLoadMs: t2 - t1 }, nativeInternals(model));
+    let probe: ThreadProbe | undefined;
+    if (o.measureThreads && model.gpuLayers === 0 && o.threads > 1) {
+      try {
+        probe = await probeThreads(model, o.threads);
+      } catch (e) {
+        await model.dispose();
+        throw new ModelLoadError(modelPath, `timing decode steps to choose threads failed: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    return new NativeBackend(llama, model, modelPath, probe?.threads ?? o.threads, { initMs: t1 - t0, modelLoadMs: t2 - t1 }, nativeInternals(model), probe);
   }
 
   get device(): string {
@@ -286,6 +298,7 @@ export class NativeBackend implements Backend {
 
   async dispose(): Promise<void> {
     for (const c of [...this.contexts]) await c.dispose();
+    await this.threadProbe?.settled;
     await this.model.dispose();
   }
 }

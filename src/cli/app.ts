@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command, EXIT, UsageError, reportError } from "./command.js";
-import { PACKAGE_ROOT } from "../paths.js";
+import { packageRoot } from "../paths.js";
 
 /** Every command, loaded only when called so one command's dependencies never slow another. */
 const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
@@ -26,7 +26,7 @@ const DEFAULT_COMMAND = "demo";
 
 /** The package version, from package.json. */
 export function version(): string {
-  return String((JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version?: unknown }).version);
+  return String((JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version?: unknown }).version);
 }
 
 async function help(): Promise<void> {

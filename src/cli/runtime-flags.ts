@@ -12,7 +12,7 @@ export const RUNTIME_OPTIONS = {
   adapter: { kind: "string", short: "a", value: "NAME=FILE[:SCALE]", multiple: true, help: "load an adapter under NAME at SCALE (default 1; from -100 to 100)" } as StringSpec & { multiple: true },
   gpu: { kind: "string", value: "API", choices: ["auto", "off", "cuda", "vulkan", "metal"], help: "GPU API (default: the device plan's, else auto)" } as StringSpec,
   backend: { kind: "string", value: "B", choices: ["auto", "native", "wasm"], default: "auto", help: "llama.cpp (native), lora-edge's wasm engine, or auto" } as StringSpec & { default: string },
-  threads: { kind: "int", short: "t", min: 1, help: "CPU threads (default: the cores this process may use)" } as IntSpec,
+  threads: { kind: "int", short: "t", min: 1, help: "CPU threads, at most the usable cores (default: measured at open)" } as IntSpec,
   ctx: { kind: "int", short: "c", min: CONTEXT_SIZE_LIMITS.min, max: CONTEXT_SIZE_LIMITS.max, help: "context size in tokens (default: min(2048, the model's))" } as IntSpec,
   device: { kind: "string", value: "auto|PROFILE", help: "plan GPU layers, threads and context for a device profile" } as StringSpec,
   "gpu-layers": { kind: "int", min: 0, help: "layers on the GPU (default: the plan's, else llama.cpp's)" } as IntSpec,
@@ -72,7 +72,7 @@ export async function openWithAdapters(v: Partial<RuntimeFlagValues>, opts: { pr
   } finally {
     bar.stop();
   }
-  if (rt.backendNotice) process.stderr.write(`lora-edge: ${rt.backendNotice}\n`);
+  for (const notice of rt.notices) process.stderr.write(`lora-edge: ${notice}\n`);
   try {
     for (const a of specs) await rt.adapters.load(a.name, a.file, { scale: a.scale });
   } catch (e) {

@@ -3,7 +3,7 @@ import { LoraEdgeError } from "../errors.js";
 
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { packageRoot } from "../paths.js";
 
 export type GpuKind = "metal" | "cuda" | "vulkan" | false;
 export type MemoryModel = "unified" | "discrete" | "cpu";
@@ -78,15 +78,11 @@ export class ProfileError extends LoraEdgeError {
   }
 }
 
-/** The devices/ folder shipped beside src/ (or build/src/). */
+/** The devices/ folder shipped in the package. */
 export function profilesDir(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const candidate = path.join(dir, "devices");
-    if (existsSync(path.join(dir, "package.json")) && existsSync(candidate)) return candidate;
-    dir = path.dirname(dir);
-  }
-  throw new ProfileError("devices/", "(folder)", "profile folder not found beside the package");
+  const dir = path.join(packageRoot(), "devices");
+  if (!existsSync(dir)) throw new ProfileError(dir, "(folder)", "profile folder not found in the package");
+  return dir;
 }
 
 type Obj = Record<string, unknown>;

@@ -5,4 +5,4 @@ export { SessionPool, type PoolOptions } from "./pool.js";
 export { Generation, type GenerationResult, type GenerationTimings, type FinishReason } from "./generation.js";
 export { AdapterRegistry, type AdapterInfo, type AdapterLoadOptions } from "./adapters.js";
 export { adapterSetKey, normalizeAdapterSet, type AdapterSetInput, type AdapterSet } from "./adapter-set.js";
-export { defaultModelPath, demoAdapterPaths, defaultThreads } from "./defaults.js";
+export { defaultModelPath, demoAdapterPaths } from "../paths.js";

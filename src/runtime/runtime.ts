@@ -7,11 +7,12 @@ import type { SystemFacts } from "../devices/facts.js";
 import type { MemoryPlan } from "../devices/plan.js";
 import { applyDevicePlan } from "./device-plan.js";
 import { AdapterRegistry } from "./adapters.js";
-import { defaultModelPath, defaultThreads } from "./defaults.js";
+import { defaultModelPath } from "../paths.js";
 import type { GenerationResult } from "./generation.js";
 import { LatencyRecorder, type LatencySummary } from "./latency.js";
 import { SessionPool, type PoolOptions } from "./pool.js";
 import { Session, type SessionHost, type SessionOptions } from "./session.js";
+import { chooseThreads } from "./threads.js";
 
 export interface RuntimeOptions {
   /** Base model GGUF (default: the embedded stories260K in the package's gguf/ folder). */
@@ -20,7 +21,10 @@ export interface RuntimeOptions {
   backend?: "native" | "auto" | "wasm";
   /** GPU API for the native backend: "auto" uses Metal, CUDA or Vulkan where present, else the CPU. */
   gpu?: GpuChoice;
-  /** CPU threads (default: the cores this process may use). */
+  /**
+   * CPU threads, at most the cores this process may use (more is lowered, with a notice). Default: the count
+   * up to those cores (or the device plan's threads) that decodes fastest on the loaded model, measured at open.
+   */
   threads?: number;
   /** Tokens per session context (default: min(2048, the model's training context)). */
   contextSize?: number;
@@ -89,6 +93,8 @@ export class Runtime implements SessionHost {
   private disposed = false;
   /** Set when backend "auto" could not use llama.cpp and fell back to the wasm engine: says why. */
   backendNotice: string | undefined;
+  /** What to tell the user about how the runtime was opened: threads lowered to the usable cores, a backend fallback. */
+  notices: string[] = [];
   /** The device plan the runtime was opened with (only with the `device` option). */
   plan: MemoryPlan | undefined;
 
@@ -140,14 +146,15 @@ export class Runtime implements SessionHost {
         device: options.device, base, facts: options.facts, contextSize: options.contextSize,
         threads: options.threads, gpuLayers: options.gpuLayers, gpu: options.gpu,
       });
-      const threads = device?.threads ?? options.threads ?? defaultThreads();
+      const threads = chooseThreads(options.threads, device?.threads);
       const { backend, fallbackReason } = await openBackend(kind, {
-        modelPath, gpu: device?.gpu ?? options.gpu ?? "auto", threads, gpuLayers: device?.gpuLayers ?? options.gpuLayers,
-        onProgress: options.onProgress, gguf: base, adapterPrecision: options.adapterPrecision,
+        modelPath, gpu: device?.gpu ?? options.gpu ?? "auto", threads: threads.threads, measureThreads: threads.measure,
+        gpuLayers: device?.gpuLayers ?? options.gpuLayers, onProgress: options.onProgress, gguf: base, adapterPrecision: options.adapterPrecision,
       });
-      const rt = new Runtime(backend, base, threads, { ...options, contextSize: device?.contextSize ?? options.contextSize });
+      const rt = new Runtime(backend, base, backend.threads, { ...options, contextSize: device?.contextSize ?? options.contextSize });
       rt.plan = device?.plan;
       rt.backendNotice = fallbackReason && `no native backend (${fallbackReason}); running on the wasm engine`;
+      rt.notices = [threads.notice, rt.backendNotice].filter((n): n is string => n !== undefined);
       await rt.refreshVram();
       return rt;
     } catch (e) {

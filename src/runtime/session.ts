@@ -1,4 +1,4 @@
-// A session: one llama.cpp context (own KV cache) over the shared base, with a live-swappable adapter set.
+// A session: one backend context (own KV cache) over the shared base, with a live-swappable adapter set.
 import type { ActiveAdapter, Backend, BackendContext } from "../backends/backend.js";
 import { DisposedError, InvalidArgumentError } from "../errors.js";
 import { adapterSetKey, adapterSetObject, normalizeAdapterSet, type AdapterSet, type AdapterSetInput } from "./adapter-set.js";

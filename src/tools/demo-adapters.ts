@@ -5,6 +5,7 @@ import { GgmlType } from "../gguf/ggml-types.js";
 import { modelHparams } from "../gguf/metadata.js";
 import { GgufValueType, openGguf } from "../gguf/reader.js";
 import { writeGguf, type GgufTensorInput } from "../gguf/writer.js";
+import { xorshift32 } from "../random.js";
 
 /** The projections each demo adapter touches, in every layer. */
 const TARGETS = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"];
@@ -22,15 +23,7 @@ export const DEMO_ADAPTERS: readonly DemoAdapterSpec[] = [
 
 /** Seeded normal samples (xorshift32 + Box-Muller): the same seed gives the same bytes everywhere. */
 function normals(seed: number, n: number, std: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return (s + 0.5) / 4294967296;
-  };
+  const next = xorshift32(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i += 2) {
     const r = Math.sqrt(-2 * Math.log(next()));

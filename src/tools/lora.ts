@@ -121,7 +121,6 @@ export function adapterFromGguf(f: GgufFile): LoraAdapter {
 /** Chooses each half's output type: the requested one, or F16 where a block type does not divide the row. */
 export type TypeChooser = (pair: LoraPair, half: "a" | "b") => number;
 
-export const keepTypes: TypeChooser = (p, h) => (h === "a" ? p.typeA : p.typeB) ?? GgmlType.F32;
 export const fixedType = (type: number): TypeChooser => (p, h) => {
   const t = ggmlTypeById(type) as GgmlTypeTraits;
   const ne0 = h === "a" && p.target !== TOKEN_EMBD ? p.nIn : p.rank;

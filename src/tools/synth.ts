@@ -5,7 +5,8 @@ import { GgufValueType } from "../gguf/reader.js";
 import { GgmlType } from "../gguf/ggml-types.js";
 import { shapeById, projectionDims, PROJECTIONS, type ModelShape, type ProjectionName } from "./synth/shapes.js";
 import { generateVocab } from "./synth/vocab.js";
-import { Rng, randomF16, randomF32, randomQ4_0, randomQ8_0 } from "./synth/random.js";
+import { Rng } from "../random.js";
+import { randomF16, randomF32, randomQ4_0, randomQ8_0 } from "./synth/random.js";
 
 export { SHAPES, shapeById, PROJECTIONS, type ModelShape, type ProjectionName } from "./synth/shapes.js";
 
@@ -85,7 +86,7 @@ function weightData(type: SynthWeightType, ne: number[], seed: number, quantize?
       for (let start = 0, at = 0; start < n; start += chunk.length) {
         const len = Math.min(chunk.length, n - start);
         const x = len === chunk.length ? chunk : chunk.subarray(0, len);
-        for (let i = 0; i < len; i++) x[i] = (rng.float() * 2 - 1) * a;
+        for (let i = 0; i < len; i++) x[i] = (rng.next() * 2 - 1) * a;
         const q = quantize(typeId, x);
         if (q.byteLength !== (len / 32) * blockBytes) throw new Error(`quantizer returned ${q.byteLength} bytes for ${len} ${type} values`);
         out.set(q, at);

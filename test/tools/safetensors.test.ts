@@ -7,6 +7,7 @@ import { SafetensorsError } from "../../src/tools/errors.js";
 import { openSafetensors, parseSafetensors, writeSafetensors } from "../../src/tools/safetensors.js";
 import { encodeFromF32 } from "../../src/tools/tensor-codec.js";
 import { GgmlType } from "../../src/gguf/ggml-types.js";
+import { Rng } from "../../src/random.js";
 import { fixture, scratchDir } from "../fixtures.js";
 
 const dir = scratchDir("lora-edge-st-");
@@ -111,8 +112,8 @@ describe("safetensors", () => {
       { name: "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", dtype: "F16", shape: [8, 4], data: encodeFromF32(x.subarray(32), GgmlType.F16) },
     ]);
     const good = new Uint8Array(readFileSync(p));
-    let seed = 12345;
-    const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+    const rng = new Rng(12345);
+    const next = () => rng.u32();
     let parsed = 0;
     for (let iter = 0; iter < 2000; iter++) {
       const bytes = good.slice(0, iter % 7 === 0 ? next() % good.length : good.length);

@@ -5,9 +5,9 @@ import path from "node:path";
 import { EXIT } from "../command.js";
 import { checkOutput, writeText } from "../../output-file.js";
 import { defineCommand, usage } from "../spec.js";
-import { runBench, type BenchOptions } from "../../devices/bench/run.js";
-import { validateBenchResult, type BenchResult } from "../../devices/bench/schema.js";
-import { compareMarkdown, toMarkdown, toSvg } from "../../devices/bench/report.js";
+import { runBench, type BenchOptions } from "../../device-bench/run.js";
+import { validateBenchResult, type BenchResult } from "../../device-bench/schema.js";
+import { compareMarkdown, toMarkdown, toSvg } from "../../device-bench/report.js";
 import { profilesDir } from "../../devices/profiles.js";
 import { PROJECTIONS, shapeById, type ProjectionName, type SynthWeightType } from "../../tools/synth.js";
 

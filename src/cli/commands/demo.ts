@@ -37,7 +37,7 @@ export default defineCommand({
     a: { kind: "string", value: "FILE", help: "adapter A (default: the shipped demo adapter A)" },
     b: { kind: "string", value: "FILE", help: "adapter B (default: the shipped demo adapter B)" },
     gpu: RUNTIME_OPTIONS.gpu,
-    threads: { ...RUNTIME_OPTIONS.threads, help: "CPU threads (default 1 on the embedded model, else the cores this process may use)" },
+    threads: RUNTIME_OPTIONS.threads,
     swaps: { kind: "int", min: 1, default: 1000, help: "live swaps to time" },
     tokens: { kind: "int", short: "n", min: 1, default: 32, help: "tokens per generated text" },
     json: { kind: "flag", help: "print one JSON object" },
@@ -51,12 +51,12 @@ export default defineCommand({
   const nSwaps = values.swaps;
   const nTokens = values.tokens;
   // The embedded 260K-parameter model runs fastest on one thread (its tensors are too small to split).
-  const threads = values.threads ?? (values.model === undefined ? 1 : undefined);
   const out = (s: string) => {
     if (!values.json) process.stdout.write(s);
   };
 
-  const rt = await Runtime.open(runtimeOptions({ model: values.model, gpu: values.gpu, threads, ctx: 512 }));
+  const rt = await Runtime.open(runtimeOptions({ model: values.model, gpu: values.gpu, threads: values.threads, ctx: 512 }));
+  for (const notice of rt.notices) process.stderr.write(`lora-edge: ${notice}\n`);
   try {
     const st0 = rt.stats();
     out(`lora-edge demo: ${st0.model}\n  backend ${st0.backend}/${st0.device}, ${st0.threads} thread(s), adapters swapped ${st0.swapMode}\n\n`);

@@ -1,7 +1,7 @@
 // lora-edge inspect: a GGUF file's header, metadata, tensor table by layer and adapter summary, as text or JSON.
 import { EXIT } from "../command.js";
 import { defineCommand } from "../spec.js";
-import { DEFAULT_MODEL } from "../../paths.js";
+import { defaultModelPath } from "../../paths.js";
 import { describeGguf, GgufDescription } from "../../gguf/describe.js";
 import { openGguf } from "../../gguf/reader.js";
 
@@ -35,7 +35,7 @@ export default defineCommand({
   positionals: { max: 1 },
   notes: "Without FILE: the embedded default model.",
 }, async (values, positionals) => {
-  const file = positionals[0] ?? DEFAULT_MODEL;
+  const file = positionals[0] ?? defaultModelPath();
   const g = openGguf(file);
   try {
     const d = describeGguf(g);

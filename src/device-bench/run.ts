@@ -5,17 +5,19 @@ import os from "node:os";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import path from "node:path";
-import { NativeBackend } from "../../backends/native.js";
-import type { ActiveAdapter, BackendContext, SamplingOptions } from "../../backends/backend.js";
-import { detect, type Detection } from "../detect.js";
-import { planWithFacts, type MemoryPlan } from "../plan.js";
-import { profilesDir } from "../profiles.js";
-import { shapeById, synthAdapter, synthModel, PROJECTIONS, type ProjectionName, type SynthWeightType, type Quantizer } from "../../tools/synth.js";
-import { coreQuantizer } from "../../tools/synth/core-quantizer.js";
+import { NativeBackend } from "../backends/native.js";
+import type { ActiveAdapter, BackendContext, SamplingOptions } from "../backends/backend.js";
+import { usableCores } from "../devices/cores.js";
+import { detect, type Detection } from "../devices/detect.js";
+import { planWithFacts, type MemoryPlan } from "../devices/plan.js";
+import { shapeById, synthAdapter, synthModel, PROJECTIONS, type ProjectionName, type SynthWeightType, type Quantizer } from "../tools/synth.js";
+import { coreQuantizer } from "../tools/synth/core-quantizer.js";
 import { figure, timeMs, type Figure } from "./stats.js";
 import { probeLoad, type ProbeResult } from "./probe.js";
 import { BENCH_SCHEMA, type BenchResult } from "./schema.js";
-import { openGguf } from "../../gguf/reader.js";
+import { openGguf } from "../gguf/reader.js";
+import { packageRoot } from "../paths.js";
+import { Rng } from "../random.js";
 
 export interface BenchOptions {
   shape: string;
@@ -82,11 +84,8 @@ export async function benchModels(o: BenchOptions): Promise<{ model: string; ada
 /** Random valid prompt tokens (past the control and byte tokens), BOS first. */
 function promptTokens(n: number, vocab: number, seed: number): number[] {
   const out = [1];
-  let s = seed;
-  for (let i = 1; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    out.push(259 + (s % Math.max(1, vocab - 259)));
-  }
+  const rng = new Rng(seed);
+  for (let i = 1; i < n; i++) out.push(259 + (rng.u32() % Math.max(1, vocab - 259)));
   return out;
 }
 
@@ -146,7 +145,7 @@ interface CoreBenchOutput {
 
 /** The core's own kernel benchmark (compiled bench/kernels.js), Q4_0 4096x4096 only; undefined when it is not built. */
 async function coreKernelBench(o: BenchOptions, notes: string[]): Promise<Record<string, Figure> | undefined> {
-  const script = path.join(path.dirname(profilesDir()), "build", "bench", "kernels.js");
+  const script = path.join(packageRoot(), "build", "bench", "kernels.js");
   if (!existsSync(script)) return undefined;
   const rounds = o.quick ? 2 : 5;
   try {
@@ -175,7 +174,7 @@ async function kernelSection(o: BenchOptions, notes: string[]): Promise<Record<s
   const fromCore = o.kernels === "inline" ? undefined : await coreKernelBench(o, notes);
   if (fromCore) return fromCore;
   try {
-    const { loadCore } = await import("../../core/index.js");
+    const { loadCore } = await import("../core/index.js");
     const core = await loadCore();
     const rows = 2048;
     const cols = 8192;
@@ -221,7 +220,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const log = o.log ?? (() => {});
   const notes: string[] = [];
   const d = o.detection ?? await detect();
-  const threads = o.threads ?? d.threads;
+  const cores = usableCores();
+  const threads = Math.min(o.threads ?? d.threads, cores);
+  if ((o.threads ?? d.threads) > cores) notes.push(`threads: ${o.threads ?? d.threads} asked for, but this process may use ${cores} cores: using ${cores}`);
   const gpu = d.facts.gpu.type;
   const { model, adapter, quantizer } = await benchModels(o);
   const shape = shapeById(o.shape);
@@ -401,7 +402,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
 
   notes.push(`system load average (1 min): ${loadBefore.toFixed(2)} at the start, ${os.loadavg()[0].toFixed(2)} at the end, on ${d.facts.cpu.logicalCores} logical CPUs` +
     (os.loadavg()[0] > d.facts.cpu.logicalCores * 0.75 ? " (other work competed for the CPU: figures are noisy)" : ""));
-  const root = path.dirname(profilesDir());
+  const root = packageRoot();
   const llamaPkg = path.join(root, "node_modules", "node-llama-cpp");
   const modelBytes = statSync(model).size;
   return {

@@ -1,7 +1,7 @@
 // The bench result schema (one JSON per device run) and its validator.
-import { LoraEdgeError } from "../../errors.js";
+import { LoraEdgeError } from "../errors.js";
 
-import type { SystemFacts } from "../facts.js";
+import type { SystemFacts } from "../devices/facts.js";
 import type { Figure } from "./stats.js";
 
 export const BENCH_SCHEMA = "lora-edge-bench/1";
