@@ -17,7 +17,6 @@ export { describeGguf } from "./gguf/describe.js";
 export * from "./runtime/index.js";
 export * from "./devices/index.js";
 export * from "./errors.js";
-export { ToolInputError, SafetensorsError, UnsupportedAdapterError } from "./tools/errors.js";
 export { loadCore, createPool, Core, KERNELS, kernelsFor } from "./core/index.js";
 export type { CoreOptions } from "./core/index.js";
 export { WasmBackend } from "./backends/wasm.js";

@@ -1,6 +1,6 @@
 // Extracts a LoRA adapter from two models (tuned - base, truncated SVD per tensor) and reports the error left over.
 import { openGguf } from "../gguf/reader.js";
-import { UnsupportedAdapterError } from "./errors.js";
+import { UnsupportedAdapterError } from "../errors.js";
 import { LoraPair, writeAdapter } from "./lora.js";
 import { truncatedSvd } from "./linalg.js";
 import { tensorMath } from "./tensor-math.js";

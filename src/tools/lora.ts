@@ -4,7 +4,7 @@ import { GgufKVInput, GgufTensorInput, writeGguf } from "../gguf/writer.js";
 import type { OutputOptions } from "../output-file.js";
 import { adapterMeta } from "../gguf/metadata.js";
 import { GgmlType, GgmlTypeTraits, ggmlTypeById } from "../gguf/ggml-types.js";
-import { UnsupportedAdapterError } from "./errors.js";
+import { UnsupportedAdapterError } from "../errors.js";
 import { AdapterDataError } from "../errors.js";
 import { describeNonFinite, findNonFinite } from "../gguf/finite.js";
 import { canCode, decodeToF32, encodeFromF32 } from "./tensor-codec.js";

@@ -6,7 +6,7 @@ import { adapterCheckError, checkAdapter, scaleProblem } from "../gguf/adapter.j
 import { describeNonFinite, findNonFinite } from "../gguf/finite.js";
 import { GgmlType, ggmlTypeById } from "../gguf/ggml-types.js";
 import { AdapterDataError, InvalidArgumentError } from "../errors.js";
-import { UnsupportedAdapterError } from "./errors.js";
+import { UnsupportedAdapterError } from "../errors.js";
 import { LoraAdapter, pairScale, readAdapter } from "./lora.js";
 import { tensorMath, TensorMath, typeName } from "./tensor-math.js";
 import { progressBar } from "./progress.js";

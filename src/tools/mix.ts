@@ -1,5 +1,5 @@
 // Mixes LoRA adapters into one with the meaning of PEFT's add_weighted_adapter: linear, cat or svd.
-import { UnsupportedAdapterError } from "./errors.js";
+import { UnsupportedAdapterError } from "../errors.js";
 import { LoraAdapter, LoraPair, pairScale, readAdapter, sortPairs, writeAdapter } from "./lora.js";
 import { lowRankSvd } from "./linalg.js";
 import { progressBar } from "./progress.js";

@@ -2,7 +2,7 @@
 import { AtomicFile, ioReason, type OutputOptions } from "../output-file.js";
 import { ByteSource, fileSource } from "../gguf/byte-source.js";
 import { GgmlType } from "../gguf/ggml-types.js";
-import { SafetensorsError } from "./errors.js";
+import { SafetensorsError } from "../errors.js";
 import { decodeToF32 } from "./tensor-codec.js";
 
 export type SafetensorsDtype = "F32" | "F16" | "BF16";

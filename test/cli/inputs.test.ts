@@ -6,7 +6,7 @@ import { cli } from "../cli-capture.js";
 import { fixture, scratchDir } from "../fixtures.js";
 import { openGguf } from "../../src/gguf/reader.js";
 import { AdapterDataError, InvalidArgumentError } from "../../src/errors.js";
-import { SafetensorsError } from "../../src/tools/errors.js";
+import { SafetensorsError } from "../../src/errors.js";
 import { mergeAdapters } from "../../src/tools/merge.js";
 import { peftToGguf } from "../../src/tools/peft/to-gguf.js";
 import { openCpu } from "../runtime/helpers.js";

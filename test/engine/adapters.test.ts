@@ -1,7 +1,7 @@
 // Unmerged LoRA adapters in the wasm engine: s1, s2 and their mix against llama.cpp (exact f32 and compact int8 halves), live swap, rescale and unload.
 import { describe, expect, test } from "vitest";
 import { EngineContext, EngineModel, type AdapterPrecision } from "../../src/backends/wasm/engine/index.js";
-import { UnsupportedAdapterError } from "../../src/tools/errors.js";
+import { UnsupportedAdapterError } from "../../src/errors.js";
 import { openGguf } from "../../src/gguf/reader.js";
 import { fixture } from "../fixtures.js";
 import { compareLogits, engineFor, llamaReference, sharedCore } from "./helpers.js";

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { openGguf } from "../../src/gguf/reader.js";
-import { UnsupportedAdapterError } from "../../src/tools/errors.js";
+import { UnsupportedAdapterError } from "../../src/errors.js";
 import { peftToGguf } from "../../src/tools/peft/to-gguf.js";
 import { ggufToPeft } from "../../src/tools/peft/from-gguf.js";
 import { parsePeftConfig, moduleScaling } from "../../src/tools/peft/config.js";

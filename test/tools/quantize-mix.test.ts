@@ -7,7 +7,7 @@ import { quantizeAdapter } from "../../src/tools/quantize-adapter.js";
 import { mixAdapters } from "../../src/tools/mix.js";
 import { LoraAdapter, pairScale, readAdapter, writeAdapter } from "../../src/tools/lora.js";
 import { truncatedSvd } from "../../src/tools/linalg.js";
-import { UnsupportedAdapterError } from "../../src/tools/errors.js";
+import { UnsupportedAdapterError } from "../../src/errors.js";
 import { fixture, scratchDir } from "../fixtures.js";
 import { logProbs, randomArray, rng, worstError } from "./helpers.js";
 

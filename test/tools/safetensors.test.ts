@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { bufferSource } from "../../src/gguf/byte-source.js";
-import { SafetensorsError } from "../../src/tools/errors.js";
+import { SafetensorsError } from "../../src/errors.js";
 import { openSafetensors, parseSafetensors, writeSafetensors } from "../../src/tools/safetensors.js";
 import { encodeFromF32 } from "../../src/tools/tensor-codec.js";
 import { GgmlType } from "../../src/gguf/ggml-types.js";

@@ -1,6 +1,6 @@
 // PEFT adapter_config.json: parsing, refusals (DoRA, modules_to_save, bias, ...) and per-module rank/alpha/scale.
 import { readFileSync } from "node:fs";
-import { UnsupportedAdapterError } from "../errors.js";
+import { UnsupportedAdapterError } from "../../errors.js";
 
 export interface PeftLoraConfig {
   r: number;

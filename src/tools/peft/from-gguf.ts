@@ -1,7 +1,7 @@
 // llama.cpp adapter GGUF -> PEFT LoRA directory (adapter_config.json + adapter_model.safetensors) for PEFT, vLLM, LoRAX.
 import { AtomicDir, checkOutput, writeText } from "../../output-file.js";
 import { GgmlType } from "../../gguf/ggml-types.js";
-import { UnsupportedAdapterError } from "../errors.js";
+import { UnsupportedAdapterError } from "../../errors.js";
 import { readAdapter, sortPairs, pairScale, TOKEN_EMBD, transpose32 } from "../lora.js";
 import { SafetensorInput, writeSafetensors } from "../safetensors.js";
 import { encodeFromF32 } from "../tensor-codec.js";

@@ -3,7 +3,7 @@ import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { openGguf } from "../../gguf/reader.js";
 import { GgmlType } from "../../gguf/ggml-types.js";
-import { UnsupportedAdapterError } from "../errors.js";
+import { UnsupportedAdapterError } from "../../errors.js";
 import { LoraAdapter, LoraPair, transpose32, TypeChooser, writeAdapter } from "../lora.js";
 import { openSafetensors, SafetensorInfo } from "../safetensors.js";
 import { checkOutput } from "../../output-file.js";

@@ -3,7 +3,7 @@ import type { Core, Matrix } from "../../../core/core.js";
 import { freeLoraQ8, loraQ8Fits, uploadLoraQ8, type LoraQ8Pair } from "../../../core/lora-q8.js";
 import { GgmlType } from "../../../gguf/ggml-types.js";
 import { ModelSource } from "./config.js";
-import { UnsupportedAdapterError } from "../../../tools/errors.js";
+import { UnsupportedAdapterError } from "../../../errors.js";
 import type { LoraTerm } from "./products.js";
 
 /** An adapter pair's halves in core memory: f32 A (rank x cols) and B (rows x rank), or the compact form alone. */
