@@ -1,7 +1,8 @@
 // Public surface of the runtime: Runtime, sessions, pools, generation types.
 export { Runtime, type RuntimeOptions, type RuntimeStats } from "./runtime.js";
 export { Session, type GenerateOptions, type SessionOptions } from "./session.js";
-export { SessionPool, type PoolOptions } from "./pool.js";
+export { SessionPool, PoolSession, type PoolOptions } from "./pool.js";
+export { Scheduler, type SchedulerOptions, type ScheduleOptions, type SchedulerStats } from "./scheduler.js";
 export { Generation, type GenerationResult, type GenerationTimings, type FinishReason } from "./generation.js";
 export { AdapterRegistry, type AdapterInfo, type AdapterLoadOptions } from "./adapters.js";
 export { adapterSetKey, normalizeAdapterSet, parseAdapterSpec, type AdapterSetInput, type AdapterSet } from "./adapter-set.js";
