@@ -7,3 +7,4 @@ export { Generation, type GenerationResult, type GenerationTimings, type FinishR
 export { AdapterRegistry, type AdapterInfo, type AdapterLoadOptions } from "./adapters.js";
 export { adapterSetKey, normalizeAdapterSet, parseAdapterSpec, type AdapterSetInput, type AdapterSet } from "./adapter-set.js";
 export { defaultModelPath, demoAdapterPaths, defaultThreads } from "./defaults.js";
+export { ChatTemplate, type ChatMessage } from "./chat-template.js";

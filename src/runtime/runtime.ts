@@ -1,7 +1,8 @@
 // Runtime: one base model loaded once, a registry of validated adapters, and sessions that swap them live.
 import type { Backend, GpuChoice } from "../backends/backend.js";
 import { openBackend } from "./open-backend.js";
-import { AdapterNameError, BackendUnavailableError, DisposedError, InvalidArgumentError } from "../errors.js";
+import { AdapterNameError, BackendUnavailableError, ChatTemplateError, DisposedError, InvalidArgumentError } from "../errors.js";
+import { ChatTemplate, type ChatMessage } from "./chat-template.js";
 import { openGguf, type GgufFile } from "../gguf/reader.js";
 import type { SystemFacts } from "../devices/facts.js";
 import type { MemoryPlan } from "../devices/plan.js";
@@ -85,6 +86,7 @@ export class Runtime implements SessionHost, SchedulerHost {
     adapted: { prefill: { tokens: 0, ms: 0 }, decode: { tokens: 0, ms: 0 }, generated: 0 },
   };
   private vram: { vramTotal?: number; vramUsed?: number } = {};
+  private template: ChatTemplate | null | undefined;
   private disposed = false;
   /** Set when backend "auto" could not use llama.cpp and fell back to the wasm engine: says why. */
   backendNotice: string | undefined;
@@ -193,6 +195,27 @@ export class Runtime implements SessionHost, SchedulerHost {
     );
     this.pools.add(p);
     return p;
+  }
+
+  /** The base's chat template (`tokenizer.chat_template`), or null when the model has none. */
+  get chatTemplate(): ChatTemplate | null {
+    if (this.template === undefined) this.template = ChatTemplate.fromGguf(this.base);
+    return this.template;
+  }
+
+  /**
+   * The prompt of a chat, from the model's own template: the text, and its tokens with the template's special
+   * tokens read as such and BOS added where the vocabulary wants it and the template did not write it.
+   * Throws ChatTemplateError when the model has no template (completion prompts still work).
+   */
+  chatPrompt(messages: readonly ChatMessage[]): { text: string; tokens: number[] } {
+    const t = this.chatTemplate;
+    if (!t) throw new ChatTemplateError(`${this.modelPath} has no chat template (tokenizer.chat_template); use a plain completion prompt`);
+    const text = t.render(messages);
+    const tokens = this.backend.tokenize(text, false, true);
+    const bos = this.backend.tokenize("", true, false);
+    if (bos.length > 0 && tokens[0] !== bos[0]) tokens.unshift(bos[0]);
+    return { text, tokens };
   }
 
   /** Open sessions. */
