@@ -510,10 +510,12 @@ export class Scheduler {
     const results = await Promise.allSettled(turn.map((s) => s.seq.advance()));
     const now = performance.now();
     this.counts.steps++;
-    // step-time estimates (plain steps and steps right after a swap) choose the turn length
+    // step-time estimates of one-token steps, plain and right after a swap, choose the turn length
     const ms = now - t0;
-    if (swapped) this.swapStepMs = this.swapStepMs > 0 ? 0.8 * this.swapStepMs + 0.2 * ms : ms;
-    else if (turn.every((s) => s.task!.started)) this.plainStepMs = this.plainStepMs > 0 ? 0.9 * this.plainStepMs + 0.1 * ms : ms;
+    if (turn.every((s) => s.task!.started)) {
+      if (swapped) this.swapStepMs = this.swapStepMs > 0 ? 0.8 * this.swapStepMs + 0.2 * ms : ms;
+      else this.plainStepMs = this.plainStepMs > 0 ? 0.9 * this.plainStepMs + 0.1 * ms : ms;
+    }
     for (let i = 0; i < turn.length; i++) {
       const task = turn[i].task!;
       const r = results[i];

@@ -38,6 +38,10 @@ export function metricsText(s: SchedulerStats): string {
   metric(out, "lora_edge_kv_restored_total", "counter", "Parked states restored instead of re-evaluating the prompt.", [["", c.restored]]);
   metric(out, "lora_edge_kv_parked_bytes", "gauge", "Bytes of parked states kept.", [["", s.parkedBytes]]);
   metric(out, "lora_edge_turn_tokens", "gauge", "Steps an adapter set keeps its turn while others wait.", [["", s.turnTokens]]);
+  metric(out, "lora_edge_decode_step_seconds", "gauge", "Recent mean time of a one-token decode step.", [["", s.stepMs / 1000]]);
+  metric(out, "lora_edge_swap_extra_seconds", "gauge", "Recent mean time a live adapter swap adds to the next decode step.", [["", s.swapExtraMs / 1000]]);
+  metric(out, "lora_edge_context_memory_bytes", "gauge", "Memory of the serving context (KV cache, compute buffers) and parked states.", [["", s.memoryBytes]]);
+  metric(out, "process_resident_memory_bytes", "gauge", "Resident memory of the server process.", [["", process.memoryUsage().rss]]);
   histogram(out, "lora_edge_time_to_first_token_seconds", "Time from a request's arrival to its first token.", s.timeToFirstToken);
   histogram(out, "lora_edge_time_per_output_token_seconds", "Mean time between a request's tokens after the first.", s.timePerOutputToken);
   return out.join("\n") + "\n";
