@@ -4,7 +4,9 @@ import { DisposedError, InvalidArgumentError, QueueFullError } from "../errors.j
 import { adapterSetKey, normalizeAdapterSet, type AdapterSet, type AdapterSetInput } from "./adapter-set.js";
 import { Generation, TokenText, stopList, type FinishReason, type GenerationResult } from "./generation.js";
 import { Histogram } from "./latency.js";
+import { FairQueue } from "./fair-queue.js";
 import { ParkedStates, commonPrefix } from "./prefix-cache.js";
+import { TurnPolicy } from "./turns.js";
 import type { GenerateOptions } from "./session.js";
 
 export interface SchedulerOptions {
@@ -148,20 +150,12 @@ export class Scheduler {
   private ctx: BackendBatchContext | null = null;
   private opening: Promise<BackendBatchContext> | null = null;
   private readonly slotList: Slot[] = [];
-  /** Waiting tasks per key, keys in round-robin order (the next key to admit from first). */
-  private readonly queues = new Map<string, Task[]>();
-  private queuedCount = 0;
-  /** Keys with running sequences, in turn order. */
-  private turnOrder: string[] = [];
-  private turnKey: string | null = null;
-  private turnUsed = 0;
+  private readonly queue = new FairQueue<Task>();
+  private readonly turns: TurnPolicy;
   private appliedKey: string | null = null;
   private appliedActive: readonly ActiveAdapter[] = [];
   private readonly parked: ParkedStates;
   private readonly parkMinTokens: number;
-  private readonly fixedTurn: number | undefined;
-  private plainStepMs = 0;
-  private swapStepMs = 0;
   private looping = false;
   private lock: Promise<unknown> = Promise.resolve();
   private idle: Promise<void> = Promise.resolve();
@@ -192,7 +186,7 @@ export class Scheduler {
     }
     const cacheBytes = options.cacheBytes ?? 256 * 2 ** 20;
     if (!(cacheBytes >= 0)) throw new InvalidArgumentError("cacheBytes must be >= 0");
-    this.fixedTurn = options.turnTokens;
+    this.turns = new TurnPolicy(options.turnTokens);
     this.parkMinTokens = options.parkMinTokens ?? 32;
     this.parked = new ParkedStates(cacheBytes);
   }
@@ -241,9 +235,9 @@ export class Scheduler {
     if (promptTokens.length >= this.contextSize) {
       throw new InvalidArgumentError(`prompt has ${promptTokens.length} tokens; the context holds ${this.contextSize}`);
     }
-    if (this.queuedCount - this.freeSlots() >= this.queueLimit) {
+    if (this.queue.size - this.freeSlots() >= this.queueLimit) {
       this.counts.rejected++;
-      throw new QueueFullError(this.queuedCount, this.retryAfterMs());
+      throw new QueueFullError(this.queue.size, this.retryAfterMs());
     }
     const g = new Generation();
     const task: Task = {
@@ -273,10 +267,7 @@ export class Scheduler {
       detach: () => undefined,
     };
     this.counts.requests++;
-    const q = this.queues.get(task.key);
-    if (q) q.push(task);
-    else this.queues.set(task.key, [task]);
-    this.queuedCount++;
+    this.queue.push(task.key, task);
     // An abort while waiting removes the request at once; a running one stops at the next step.
     const onAbort = () => this.abortWaiting(task);
     o.signal?.addEventListener("abort", onAbort, { once: true });
@@ -302,7 +293,7 @@ export class Scheduler {
   }
 
   private retryAfterMs(): number {
-    return Math.max(1000, Math.round(this.plainStepMs * 64));
+    return Math.max(1000, Math.round(this.turns.stepMs * 64));
   }
 
   private abortWaiting(task: Task): void {
@@ -310,13 +301,7 @@ export class Scheduler {
       this.kick(); // running: the loop ends it after the current step
       return;
     }
-    const q = this.queues.get(task.key);
-    const i = q?.indexOf(task) ?? -1;
-    if (i < 0) return;
-    q!.splice(i, 1);
-    if (q!.length === 0) this.queues.delete(task.key);
-    this.queuedCount--;
-    this.settle(task, "abort");
+    if (this.queue.remove(task.key, task)) this.settle(task, "abort");
   }
 
   private kick(): void {
@@ -342,21 +327,14 @@ export class Scheduler {
       }
     } catch (e) {
       // a failure outside any one request (the context could not be created): fail everything waiting
-      const all = [...this.allTasks()];
-      this.queues.clear();
-      this.queuedCount = 0;
+      const all = [...this.slotList.flatMap((s) => (s.task ? [s.task] : [])), ...this.queue.drain()];
       for (const s of this.slotList) s.task = null;
       for (const t of all) this.fail(t, e);
     } finally {
       this.looping = false;
       this.idleResolve?.();
-      if (!this.disposed && (this.queuedCount > 0 || this.slotList.some((s) => s.task))) this.kick();
+      if (!this.disposed && (this.queue.size > 0 || this.slotList.some((s) => s.task))) this.kick();
     }
-  }
-
-  private *allTasks(): Iterable<Task> {
-    for (const s of this.slotList) if (s.task) yield s.task;
-    for (const q of this.queues.values()) yield* q;
   }
 
   /** One round: end stopped sequences, admit waiting requests, advance one turn. False when idle. */
@@ -365,7 +343,7 @@ export class Scheduler {
       const t = s.task;
       if (t && (t.g.aborted || t.signal?.aborted || this.disposed)) await this.end(t, "abort");
     }
-    if (this.queuedCount > 0 && !this.disposed) {
+    if (this.queue.size > 0 && !this.disposed) {
       const ctx = await this.context();
       await this.admit(ctx);
     }
@@ -376,14 +354,14 @@ export class Scheduler {
   }
 
   private async admit(ctx: BackendBatchContext): Promise<void> {
-    while (this.queuedCount > 0) {
+    while (this.queue.size > 0) {
       // sequences are opened as needed: an empty one before another set's states are dropped
       if (this.slotList.length < this.slots && !this.slotList.some((s) => !s.task && s.key === null)) {
         this.slotList.push({ seq: ctx.sequence(), key: null, label: null, task: null, lastUsed: 0 });
       }
       const free = this.slotList.filter((s) => !s.task);
       if (free.length === 0) return;
-      const task = this.takeNext();
+      const task = this.queue.next();
       if (!task) return;
       try {
         await this.place(task, free, ctx);
@@ -397,18 +375,6 @@ export class Scheduler {
         this.fail(task, e);
       }
     }
-  }
-
-  /** The oldest request of the next adapter set in round-robin order. */
-  private takeNext(): Task | null {
-    for (const [key, q] of this.queues) {
-      const task = q.shift()!;
-      this.queues.delete(key);
-      if (q.length > 0) this.queues.set(key, q); // to the back of the rotation
-      this.queuedCount--;
-      return task;
-    }
-    return null;
   }
 
   /** Put a request on a slot, reusing states cached under its own key only. */
@@ -457,40 +423,19 @@ export class Scheduler {
     task.startedAt = performance.now();
     task.out = new TokenText(this.host.backend, prompt, task.stops, task.g, task.ignoreEos);
     slot.seq.begin(prompt.slice(reuse), task.sampling);
-    if (!this.turnOrder.includes(task.key)) this.turnOrder.push(task.key);
     this.counts.promptTokens += prompt.length;
     this.counts.reusedPromptTokens += reuse;
   }
 
-  /** Steps a set keeps its turn: fixed, or enough that the measured swap cost is about 5% of the turn. */
-  get turnTokens(): number {
-    if (this.fixedTurn !== undefined) return this.fixedTurn;
-    if (this.plainStepMs <= 0 || this.swapStepMs <= 0) return 4;
-    const extra = Math.max(0, this.swapStepMs - this.plainStepMs);
-    return Math.min(16, Math.max(1, Math.ceil(extra / (0.05 * this.plainStepMs))));
-  }
-
-  /**
-   * The sequences to advance this step. Sets take turns in rotation (`turnOrder[0]` holds the turn) for up to
-   * `turnTokens` steps each; a request still waiting for its prompt to be evaluated gets one step out of turn.
-   */
+  /** The sequences to advance this step (see TurnPolicy); every set at once where the backend takes mixed sets. */
   private pickTurn(): Slot[] {
     const running = this.slotList.filter((s) => s.task && !s.task.done);
-    this.turnOrder = this.turnOrder.filter((k) => running.some((s) => s.key === k));
-    if (running.length === 0) return [];
-    if (this.ctx?.adapterScope === "sequence") return this.turnOrder.flatMap((k) => running.filter((s) => s.key === k));
-    const waiting = running.filter((s) => !s.task!.started).sort((a, b) => a.task!.id - b.task!.id)[0];
-    if (waiting && waiting.key !== this.turnOrder[0]) return running.filter((s) => s.key === waiting.key);
-    if (this.turnOrder[0] !== this.turnKey) {
-      this.turnKey = this.turnOrder[0];
-      this.turnUsed = 0;
-    } else if (this.turnUsed >= this.turnTokens && this.turnOrder.length > 1) {
-      this.turnOrder.push(this.turnOrder.shift()!);
-      this.turnKey = this.turnOrder[0];
-      this.turnUsed = 0;
+    const candidates = running.map((s) => ({ key: s.key!, started: s.task!.started, id: s.task!.id }));
+    if (this.ctx?.adapterScope === "sequence") {
+      return this.turns.track(candidates).flatMap((k) => running.filter((s) => s.key === k));
     }
-    this.turnUsed++;
-    return running.filter((s) => s.key === this.turnKey);
+    const key = this.turns.pick(candidates);
+    return key === null ? [] : running.filter((s) => s.key === key);
   }
 
   private async step(turn: Slot[]): Promise<void> {
@@ -510,12 +455,8 @@ export class Scheduler {
     const results = await Promise.allSettled(turn.map((s) => s.seq.advance()));
     const now = performance.now();
     this.counts.steps++;
-    // step-time estimates of one-token steps, plain and right after a swap, choose the turn length
-    const ms = now - t0;
-    if (turn.every((s) => s.task!.started)) {
-      if (swapped) this.swapStepMs = this.swapStepMs > 0 ? 0.8 * this.swapStepMs + 0.2 * ms : ms;
-      else this.plainStepMs = this.plainStepMs > 0 ? 0.9 * this.plainStepMs + 0.1 * ms : ms;
-    }
+    // one-token steps, plain and right after a swap, choose the turn length
+    if (turn.every((s) => s.task!.started)) this.turns.observe(now - t0, swapped);
     for (let i = 0; i < turn.length; i++) {
       const task = turn[i].task!;
       const r = results[i];
@@ -629,12 +570,7 @@ export class Scheduler {
   async dropAdapter(adapter: BackendAdapter, error: Error): Promise<void> {
     const id = `${adapterId(adapter)}*`;
     const uses = (key: string | null) => key !== null && key.split(",").some((p) => p.startsWith(id));
-    for (const [key, q] of [...this.queues]) {
-      if (!uses(key)) continue;
-      this.queues.delete(key);
-      this.queuedCount -= q.length;
-      for (const t of q) this.fail(t, error);
-    }
+    for (const t of this.queue.drain(uses)) this.fail(t, error);
     await this.until(() => !this.slotList.some((s) => s.task && uses(s.task.key)));
     await this.exclusive(async () => {
       for (const s of this.slotList) {
@@ -659,19 +595,19 @@ export class Scheduler {
     const activeBySet: Record<string, number> = {};
     for (const s of this.slotList) if (s.task && !s.task.done) activeBySet[s.task.label] = (activeBySet[s.task.label] ?? 0) + 1;
     const queuedBySet: Record<string, number> = {};
-    for (const q of this.queues.values()) for (const t of q) queuedBySet[t.label] = (queuedBySet[t.label] ?? 0) + 1;
+    for (const t of this.queue.items()) queuedBySet[t.label] = (queuedBySet[t.label] ?? 0) + 1;
     return {
       slots: this.slots,
       contextSize: this.contextSize,
-      queued: this.queuedCount,
+      queued: this.queue.size,
       running: this.slotList.filter((s) => s.task && !s.task.done).length,
       activeBySet,
       queuedBySet,
       counts: { ...this.counts, parked: this.parked.counts.parked, restored: this.parked.counts.restored },
       parkedBytes: this.parked.bytes,
-      turnTokens: this.turnTokens,
-      stepMs: this.plainStepMs,
-      swapExtraMs: Math.max(0, this.swapStepMs - this.plainStepMs),
+      turnTokens: this.turns.turnTokens,
+      stepMs: this.turns.stepMs,
+      swapExtraMs: this.turns.swapExtraMs,
       timeToFirstToken: this.ttft,
       timePerOutputToken: this.tpot,
       memoryBytes: (this.ctx?.memoryBytes ?? 0) + this.parked.bytes,
@@ -692,11 +628,7 @@ export class Scheduler {
     if (this.disposed) return;
     this.disposed = true;
     const err = new DisposedError("scheduler");
-    for (const [key, q] of [...this.queues]) {
-      this.queues.delete(key);
-      for (const t of q) this.fail(t, err);
-    }
-    this.queuedCount = 0;
+    for (const t of this.queue.drain()) this.fail(t, err);
     this.kick();
     await this.idle;
     await this.exclusive(async () => {
