@@ -74,9 +74,13 @@ export class LoraEdgeServer {
     this.handler = (req, res) => void this.handle(req, res);
   }
 
-  /** Listen on the configured host and port; resolves with the address (a port of 0 is resolved). */
-  listen(): Promise<ListenAddress> {
-    if (this.closed) return Promise.reject(new InvalidArgumentError("the server is closed"));
+  /**
+   * Create the serving context (a context that does not fit fails here, not on the first request), then
+   * listen on the configured host and port; resolves with the address (a port of 0 is resolved).
+   */
+  async listen(): Promise<ListenAddress> {
+    if (this.closed) throw new InvalidArgumentError("the server is closed");
+    await this.scheduler.ready();
     const host = this.options.host ?? "127.0.0.1";
     const server = http.createServer({ requestTimeout: 300_000, headersTimeout: 30_000 }, this.handler);
     server.on("clientError", (_e, socket) => {
