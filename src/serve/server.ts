@@ -119,7 +119,12 @@ export class LoraEdgeServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
-      const url = new URL(req.url ?? "/", "http://localhost");
+      let url: URL;
+      try {
+        url = new URL(req.url ?? "/", "http://localhost");
+      } catch {
+        throw new HttpError(400, "the request target is not a valid URL", null, "bad_url");
+      }
       const route = `${req.method} ${url.pathname.replace(/\/+$/, "") || "/"}`;
       if (route === "GET /health") return sendJson(res, 200, { status: "ok" });
       if (this.options.apiKey !== undefined && !bearerMatches(req.headers.authorization, this.options.apiKey)) {

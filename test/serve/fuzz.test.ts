@@ -50,7 +50,7 @@ function body(r: Rand): string {
 /** One malformed request as raw bytes: odd methods, paths, lengths, encodings and headers. */
 function rawCase(r: Rand): string {
   const method = pick(r, ["GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD", "BREW", "post", ""]);
-  const p = pick(r, [...PATHS, "/v1/completions?x=1", "//v1//completions", "/%2e%2e/%2e%2e/etc/passwd", "*", "/" + "a".repeat(9000), "/v1/\u00ff", "http://evil/v1/models"]);
+  const p = pick(r, [...PATHS, "/v1/completions?x=1", "//v1//completions", "/%2e%2e/%2e%2e/etc/passwd", "*", "/" + "a".repeat(9000), "/v1/\u00ff", "http://evil/v1/models", "http://[", "//[::1", "http://a:b@/x"]);
   const b = r() < 0.7 ? body(r) : "";
   const len = Buffer.byteLength(b, "latin1");
   const headers = [`Host: ${pick(r, ["127.0.0.1", "", "x".repeat(300), "evil.example"])}`];
