@@ -355,10 +355,10 @@ export class Scheduler {
 
   private async admit(ctx: BackendBatchContext): Promise<void> {
     while (this.queue.size > 0) {
-      // sequences are opened as needed: an empty one before another set's states are dropped
-      if (this.slotList.length < this.slots && !this.slotList.some((s) => !s.task && s.key === null)) {
-        this.slotList.push({ seq: ctx.sequence(), key: null, label: null, task: null, lastUsed: 0 });
-      }
+      // Sequences of one context are all opened at once, so slot i is sequence i (see place()); contexts of
+      // their own per sequence are opened as needed: an empty one before another set's states are dropped.
+      while (ctx.adapterScope === "context" && this.slotList.length < this.slots) this.openSlot(ctx);
+      if (this.slotList.length < this.slots && !this.slotList.some((s) => !s.task && s.key === null)) this.openSlot(ctx);
       const free = this.slotList.filter((s) => !s.task);
       if (free.length === 0) return;
       const task = this.queue.next();
@@ -377,6 +377,26 @@ export class Scheduler {
     }
   }
 
+  private openSlot(ctx: BackendBatchContext): void {
+    this.slotList.push({ seq: ctx.sequence(), key: null, label: null, task: null, lastUsed: 0 });
+  }
+
+  /**
+   * Where a request runs when its set is already running: llama.cpp splits a batch wherever the sequence ids
+   * in it are not consecutive, so the free slot right after (or before) the set's running slots keeps its
+   * step in one batch. Null when the set is not running or both neighbours are taken.
+   */
+  private beside(task: Task, free: Slot[]): Slot | null {
+    if (this.ctx?.adapterScope !== "context") return null;
+    const ids = this.slotList.flatMap((s, i) => (s.task && !s.task.done && s.key === task.key ? [i] : []));
+    if (ids.length === 0) return null;
+    for (const i of [ids[ids.length - 1] + 1, ids[0] - 1]) {
+      const s = this.slotList[i];
+      if (s && free.includes(s)) return s;
+    }
+    return null;
+  }
+
   /** Put a request on a slot, reusing states cached under its own key only. */
   private async place(task: Task, free: Slot[], ctx: BackendBatchContext): Promise<void> {
     const prompt = task.promptTokens;
@@ -392,14 +412,17 @@ export class Scheduler {
     }
     const parked = task.reuseCache ? this.parked.lookup(task.key, prompt) : null;
     const useParked = parked !== null && Math.min(parked.prefix, limit) >= this.parkMinTokens && parked.prefix >= bestPrefix + this.parkMinTokens;
+    // A slot beside the set's running ones wins unless another holds a prefix worth keeping.
+    const near = this.beside(task, free);
+    const keepPrefix = best !== null && (bestPrefix >= this.parkMinTokens || bestPrefix >= limit);
     let slot: Slot;
     let reuse = 0;
-    if (best && !useParked) {
+    if (best && !useParked && (!near || keepPrefix || near === best)) {
       slot = best;
       reuse = Math.min(bestPrefix, limit);
     } else {
-      // an empty slot, else the least recently used one (its states parked first when worth keeping)
-      slot = free.find((s) => s.key === null) ?? free.reduce((a, b) => (b.lastUsed < a.lastUsed ? b : a));
+      // beside the set, else an empty slot, else the least recently used one (its states parked first when worth keeping)
+      slot = near ?? free.find((s) => s.key === null) ?? free.reduce((a, b) => (b.lastUsed < a.lastUsed ? b : a));
       if (slot.key !== null) {
         if (slot.key !== task.key) this.counts.evictions++;
         if (slot.seq.cachedTokens.length >= this.parkMinTokens) await this.parked.park(slot.seq, slot.key);
