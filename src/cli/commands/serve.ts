@@ -19,7 +19,7 @@ const command: Command = {
       options: {
         ...RUNTIME_FLAGS,
         host: { type: "string" },
-        port: { type: "string", short: "p" },
+        port: { type: "string" },
         "api-key": { type: "string" },
         parallel: { type: "string" },
         queue: { type: "string" },
