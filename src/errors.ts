@@ -150,3 +150,19 @@ export class UnsupportedAdapterError extends ToolInputError {
     super("UNSUPPORTED_ADAPTER", file, field, -1, reason);
   }
 }
+
+/** The scheduler's queue is full: try again later (`retryAfterMs` is a hint). */
+export class QueueFullError extends LoraEdgeError {
+  readonly retryAfterMs: number;
+  constructor(queued: number, retryAfterMs: number) {
+    super("QUEUE_FULL", `the request queue is full (${queued} waiting); try again later`);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** A chat prompt could not be built: the model has no chat template, or rendering it failed. */
+export class ChatTemplateError extends LoraEdgeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("CHAT_TEMPLATE", message, options);
+  }
+}

@@ -28,3 +28,5 @@ export { mergeAdapters } from "./tools/merge.js";
 export { extractAdapter } from "./tools/extract.js";
 export { synthModel, synthAdapter } from "./tools/synth.js";
 export { openSafetensors, writeSafetensors } from "./tools/safetensors.js";
+export { createServer, LoraEdgeServer } from "./serve/index.js";
+export type { ListenAddress, ServeOptions } from "./serve/index.js";

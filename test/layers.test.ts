@@ -12,6 +12,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ["core", "devices"],
   ["backends", "tools"],
   ["runtime", "device-bench"],
+  ["serve"],
   ["cli", "index.ts"],
 ];
 

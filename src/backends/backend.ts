@@ -95,7 +95,8 @@ export interface Backend {
   readonly trainContextSize: number;
   /** Milliseconds spent initialising the backend and loading the model. */
   readonly timings: { initMs: number; modelLoadMs: number };
-  tokenize(text: string, addBos: boolean): number[];
+  /** Text to token ids; `special` reads control tokens written in the text (e.g. "<s>" from a chat template). */
+  tokenize(text: string, addBos: boolean, special?: boolean): number[];
   /** Text of `tokens`, given the tokens before them (for leading-space handling). */
   detokenize(tokens: readonly number[], before?: readonly number[]): string;
   isEndOfGeneration(token: number): boolean;
@@ -105,6 +106,54 @@ export interface Backend {
   freeAdapter(adapter: BackendAdapter): Promise<void>;
   /** A new context; `live: false` forces the re-create path for adapter changes. */
   createContext(options: { contextSize: number; adapters: readonly ActiveAdapter[]; live: boolean }): Promise<BackendContext>;
+  /** A context hosting several sequences that a scheduler advances together (see BackendBatchContext). */
+  createBatchContext(options: { slots: number; contextSize: number }): Promise<BackendBatchContext>;
   memory(): Promise<BackendMemory>;
   dispose(): Promise<void>;
+}
+
+/**
+ * Several sequences over one base, advanced together. The runtime's scheduler calls `advance()` on every
+ * sequence of one step in the same tick and awaits them all; the backend evaluates what it can of them in
+ * one batch. With `adapterScope: "context"` one adapter set applies to the whole context (the scheduler only
+ * steps sequences of that set together and calls `setAdapters` between steps); with "sequence" each sequence
+ * carries its own set, and a backend that evaluates several sets in one pass (`mixedBatch`) can serve every
+ * set in one step.
+ */
+export interface BackendBatchContext {
+  readonly slots: number;
+  /** Tokens each sequence can hold. */
+  readonly contextSize: number;
+  /** Memory the context holds (KV caches and compute buffers), bytes. */
+  readonly memoryBytes: number;
+  readonly adapterScope: "context" | "sequence";
+  /** True when one step evaluates sequences of different adapter sets in one pass. */
+  readonly mixedBatch: boolean;
+  /** The whole context's adapter set (scope "context"); does not touch cached states. */
+  setAdapters(active: readonly ActiveAdapter[]): Promise<void>;
+  /** A free sequence slot (at most `slots` at once). */
+  sequence(): BackendSequence;
+  dispose(): Promise<void>;
+}
+
+/** One sequence of a batch context: its own cached tokens, generated one step at a time. */
+export interface BackendSequence {
+  /** Tokens whose states are cached, in order. */
+  readonly cachedTokens: readonly number[];
+  /** This sequence's adapter set (scope "sequence" only). */
+  setAdapters(active: readonly ActiveAdapter[]): void;
+  clear(): Promise<void>;
+  /** Keep only the first `n` cached tokens. */
+  truncate(n: number): Promise<void>;
+  /** Start a generation: `tokens` (after the cached ones) are evaluated by the next `advance()`. */
+  begin(tokens: readonly number[], sampling: SamplingOptions): void;
+  /** Evaluate the pending tokens and sample the next one (the next call evaluates that token first). */
+  advance(): Promise<number>;
+  /** End the generation; the last sampled token stays unevaluated. */
+  end(): Promise<void>;
+  /** Park the cached states in a file and restore them (where the backend can); bytes written. */
+  saveState?(file: string): Promise<number>;
+  loadState?(file: string): Promise<void>;
+  /** Free the slot. */
+  release(): Promise<void>;
 }

@@ -6,9 +6,11 @@ import type {
   ActiveAdapter,
   Backend,
   BackendAdapter,
+  BackendBatchContext,
   BackendContext,
   BackendMemory,
   BackendOpenOptions,
+  BackendSequence,
   GpuChoice,
   SamplingOptions,
 } from "./backend.js";
@@ -151,6 +153,107 @@ class NativeContext implements BackendContext {
   }
 }
 
+/** The evaluation options of one generation (node-llama-cpp's sequence.evaluate). */
+function evaluateOptions(s: SamplingOptions) {
+  return { temperature: s.temperature, topK: s.topK, topP: s.topP, minP: 0, seed: s.seed, yieldEogToken: true };
+}
+
+/**
+ * Several sequences in one llama.cpp context (one KV store, one compute buffer). Adapters apply to the whole
+ * context, so the scheduler steps one set's sequences at a time and swaps live between steps. The advances of
+ * one step are queued in the same tick, and node-llama-cpp's batching puts them into one llama_decode.
+ */
+class NativeBatchContext implements BackendBatchContext {
+  readonly adapterScope = "context" as const;
+  readonly mixedBatch = false;
+  private readonly open = new Set<NativeSequence>();
+  constructor(
+    private readonly backend: NativeBackend,
+    readonly llamaContext: LlamaContext,
+    readonly slots: number,
+    readonly contextSize: number,
+  ) {}
+
+  get memoryBytes(): number {
+    const m = this.llamaContext.memoryUsage;
+    return m.ram + m.vram;
+  }
+
+  async setAdapters(active: readonly ActiveAdapter[]): Promise<void> {
+    await (this.llamaContext as unknown as ContextInternals)._setLoras!(loraList(active));
+  }
+
+  sequence(): BackendSequence {
+    if (this.open.size >= this.slots) throw new Error(`all ${this.slots} sequences are in use`);
+    const s = new NativeSequence(this.llamaContext.getSequence(), () => this.open.delete(s));
+    this.open.add(s);
+    return s;
+  }
+
+  async dispose(): Promise<void> {
+    this.backend.contexts.delete(this);
+    for (const s of [...this.open]) await s.release();
+    await this.llamaContext.dispose();
+  }
+}
+
+class NativeSequence implements BackendSequence {
+  private it: AsyncGenerator<number, void, unknown> | null = null;
+  constructor(
+    private readonly seq: LlamaContextSequence,
+    private readonly onRelease: () => void,
+  ) {}
+
+  get cachedTokens(): readonly number[] {
+    return this.seq.contextTokens;
+  }
+
+  setAdapters(): void {
+    throw new Error("native sequences share their context's adapter set");
+  }
+
+  async clear(): Promise<void> {
+    await this.seq.clearHistory();
+  }
+
+  async truncate(n: number): Promise<void> {
+    const end = this.seq.nextTokenIndex;
+    if (n < end) await this.seq.eraseContextTokenRanges([{ start: n, end }]);
+  }
+
+  begin(tokens: readonly number[], sampling: SamplingOptions): void {
+    if (this.it) throw new Error("a generation is already running on this sequence");
+    this.it = this.seq.evaluate(tokens.slice() as never, evaluateOptions(sampling)) as AsyncGenerator<number, void, unknown>;
+  }
+
+  async advance(): Promise<number> {
+    if (!this.it) throw new Error("no generation on this sequence");
+    const r = await this.it.next();
+    if (r.done) throw new Error("the sequence ended its generation");
+    return r.value as number;
+  }
+
+  async end(): Promise<void> {
+    const it = this.it;
+    this.it = null;
+    await it?.return(undefined);
+  }
+
+  async saveState(file: string): Promise<number> {
+    return (await this.seq.saveStateToFile(file)).fileSize;
+  }
+
+  async loadState(file: string): Promise<void> {
+    await this.seq.loadStateFromFile(file, { acceptRisk: true });
+  }
+
+  async release(): Promise<void> {
+    await this.end();
+    this.onRelease();
+    if (!this.seq.disposed) this.seq.dispose();
+  }
+}
+
 function loraList(active: readonly ActiveAdapter[]): { filePath: string; scale: number }[] {
   // llama.cpp keeps one scale per adapter object: sum the scales of entries sharing one loaded file.
   const byPath = new Map<string, number>();
@@ -163,7 +266,7 @@ function loraList(active: readonly ActiveAdapter[]): { filePath: string; scale: 
 
 export class NativeBackend implements Backend {
   readonly name = "native" as const;
-  readonly contexts = new Set<NativeContext>();
+  readonly contexts = new Set<{ readonly llamaContext: LlamaContext; dispose(): Promise<void> }>();
   private constructor(
     readonly llama: Llama,
     readonly model: LlamaModel,
@@ -229,8 +332,8 @@ export class NativeBackend implements Backend {
     return this.model.trainContextSize;
   }
 
-  tokenize(text: string, addBos: boolean): number[] {
-    const toks = this.model.tokenize(text) as number[];
+  tokenize(text: string, addBos: boolean, special = false): number[] {
+    const toks = this.model.tokenize(text, special) as number[];
     const bos = this.model.tokens.bos;
     return addBos && bos != null && this.model.tokens.shouldPrependBosToken ? [bos as number, ...toks] : toks;
   }
@@ -281,6 +384,20 @@ export class NativeBackend implements Backend {
     const ctx = await this.newLlamaContext(o.contextSize, loraList(o.adapters));
     const live = o.live && nativeInternals(this.model, ctx).liveSwap;
     const c = new NativeContext(this, ctx, o.contextSize, live);
+    this.contexts.add(c);
+    return c;
+  }
+
+  async createBatchContext(o: { slots: number; contextSize: number }): Promise<BackendBatchContext> {
+    if (!nativeInternals(this.model).liveSwap) {
+      throw new BackendUnavailableError("native", "batched serving needs live adapter swaps, which this node-llama-cpp does not expose");
+    }
+    const ctx = await this.model.createContext({ contextSize: o.contextSize, sequences: o.slots, threads: this.threads });
+    if (!nativeInternals(this.model, ctx).liveSwap) {
+      await ctx.dispose();
+      throw new BackendUnavailableError("native", "batched serving needs live adapter swaps, which this node-llama-cpp does not expose");
+    }
+    const c = new NativeBatchContext(this, ctx, o.slots, o.contextSize);
     this.contexts.add(c);
     return c;
   }

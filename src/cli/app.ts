@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   mix: () => import("./commands/mix.js"),
   merge: () => import("./commands/merge.js"),
   extract: () => import("./commands/extract.js"),
+  serve: () => import("./commands/serve.js"),
 };
 
 /** The command run when none is named. */

@@ -45,8 +45,13 @@ export interface RegistryHost {
   readonly backend: Backend;
   readonly base: GgufFile;
   sessions(): Iterable<Session>;
-  /** Called before sessions are detached from `name` (the pool drops its sessions using it). */
-  beforeUnload(name: string): Promise<void>;
+  /**
+   * Called after `name` is removed from the registry and before sessions are detached from it; `freed` is the
+   * backend adapter about to be freed (null when another name still uses the same file).
+   */
+  beforeUnload(name: string, freed: BackendAdapter | null): Promise<void>;
+  /** Throws DisposedError once the runtime is disposed. */
+  ensureOpen(): void;
   recordAdapterLoad(name: string, ms: number): void;
 }
 
@@ -63,6 +68,7 @@ export class AdapterRegistry {
    * MAX_ADAPTER_SCALE. A failure changes nothing already loaded.
    */
   async load(name: string, file: string, options: AdapterLoadOptions = {}): Promise<AdapterInfo> {
+    this.host.ensureOpen();
     if (typeof name !== "string" || name.length === 0 || /[,=:\s]/.test(name)) {
       throw new AdapterNameError(String(name), `adapter name "${name}" must be non-empty, without spaces, ",", "=" or ":"`);
     }
@@ -166,18 +172,24 @@ export class AdapterRegistry {
    * rest of its set after its current token), then freed unless another name shares the same file.
    */
   async unload(name: string): Promise<void> {
+    this.host.ensureOpen();
+    return this.remove(name);
+  }
+
+  private async remove(name: string): Promise<void> {
     const e = this.entries.get(name);
     if (!e) throw new AdapterNameError(name, `no adapter named "${name}" is loaded`);
     this.entries.delete(name);
     // Every set drops the name now (synchronously), so no later adapter change can attach it again.
     const detached = [...this.host.sessions()].map((s) => s.removeAdapter(name));
-    await this.host.beforeUnload(name);
+    const shared = [...this.entries.values()].some((o) => o.handle === e.handle);
+    await this.host.beforeUnload(name, shared ? null : e.handle);
     await Promise.all(detached);
-    if (![...this.entries.values()].some((o) => o.handle === e.handle)) await this.host.backend.freeAdapter(e.handle);
+    if (!shared) await this.host.backend.freeAdapter(e.handle);
   }
 
   /** @internal unload everything (runtime disposal). */
   async clear(): Promise<void> {
-    for (const name of [...this.entries.keys()]) await this.unload(name);
+    for (const name of [...this.entries.keys()]) await this.remove(name);
   }
 }

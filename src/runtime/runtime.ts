@@ -1,7 +1,8 @@
 // Runtime: one base model loaded once, a registry of validated adapters, and sessions that swap them live.
 import type { Backend, GpuChoice } from "../backends/backend.js";
 import { openBackend } from "./open-backend.js";
-import { BackendUnavailableError, DisposedError, InvalidArgumentError } from "../errors.js";
+import { AdapterNameError, BackendUnavailableError, ChatTemplateError, DisposedError, InvalidArgumentError } from "../errors.js";
+import { ChatTemplate, type ChatMessage } from "./chat-template.js";
 import { openGguf, type GgufFile } from "../gguf/reader.js";
 import type { SystemFacts } from "../devices/facts.js";
 import type { MemoryPlan } from "../devices/plan.js";
@@ -11,6 +12,7 @@ import { defaultModelPath } from "../paths.js";
 import type { GenerationResult } from "./generation.js";
 import { LatencyRecorder, type LatencySummary } from "./latency.js";
 import { SessionPool, type PoolOptions } from "./pool.js";
+import { Scheduler, type SchedulerHost, type SchedulerOptions } from "./scheduler.js";
 import { Session, type SessionHost, type SessionOptions } from "./session.js";
 import { chooseThreads } from "./threads.js";
 
@@ -76,12 +78,13 @@ export const CONTEXT_SIZE_LIMITS = Object.freeze({ min: 8, max: 1 << 20 });
 
 const rate = (t: TokenTotals) => (t.ms > 0 ? (t.tokens / t.ms) * 1000 : 0);
 
-export class Runtime implements SessionHost {
+export class Runtime implements SessionHost, SchedulerHost {
   readonly adapters: AdapterRegistry;
   readonly contextSize: number;
   readonly liveSwap: boolean;
   private readonly openSessions = new Set<Session>();
   private readonly pools = new Set<SessionPool>();
+  private readonly schedulers = new Set<Scheduler>();
   private readonly swapLatency = new LatencyRecorder();
   private readonly swapCounts = { live: 0, recreated: 0 };
   private readonly adapterLoads: { name: string; loadMs: number }[] = [];
@@ -90,6 +93,7 @@ export class Runtime implements SessionHost {
     adapted: { prefill: { tokens: 0, ms: 0 }, decode: { tokens: 0, ms: 0 }, generated: 0 },
   };
   private vram: { vramTotal?: number; vramUsed?: number } = {};
+  private template: ChatTemplate | null | undefined;
   private disposed = false;
   /** Set when backend "auto" could not use llama.cpp and fell back to the wasm engine: says why. */
   backendNotice: string | undefined;
@@ -114,8 +118,11 @@ export class Runtime implements SessionHost {
       backend,
       base,
       sessions: () => this.openSessions,
-      beforeUnload: async (name) => {
-        await Promise.all([...this.pools].map((p) => p.drop(name)));
+      ensureOpen: () => this.ensureOpen(),
+      beforeUnload: async (name, freed) => {
+        if (!freed) return;
+        const err = new AdapterNameError(name, `adapter "${name}" was unloaded`);
+        await Promise.all([...this.schedulers].map((s) => s.dropAdapter(freed, err)));
       },
       recordAdapterLoad: (name, ms) => {
         this.adapterLoads.push({ name, loadMs: ms });
@@ -179,12 +186,47 @@ export class Runtime implements SessionHost {
     return s;
   }
 
-  /** A pool of sessions keyed by adapter set, least recently used evicted beyond `maxSessions`. */
+  /**
+   * A scheduler: many generations at once over this base, each with its own adapter set, batched by set in one
+   * context, with a bounded queue and KV reuse keyed by adapter set (see Scheduler).
+   */
+  scheduler(options: SchedulerOptions = {}): Scheduler {
+    this.ensureOpen();
+    const s = new Scheduler(this, options);
+    this.schedulers.add(s);
+    return s;
+  }
+
+  /** A pool keyed by adapter set over a scheduler: `maxSessions` sets keep their KV states live, more wait. */
   pool(options: PoolOptions = {}): SessionPool {
     this.ensureOpen();
-    const p = new SessionPool({ session: (o) => this.session(o), defaultScale: (n) => this.defaultScale(n) }, options);
+    const p = new SessionPool(
+      { scheduler: (o) => this.scheduler(o), defaultScale: (n) => this.defaultScale(n), isLoaded: (n) => this.adapters.has(n) },
+      options,
+    );
     this.pools.add(p);
     return p;
+  }
+
+  /** The base's chat template (`tokenizer.chat_template`), or null when the model has none. */
+  get chatTemplate(): ChatTemplate | null {
+    if (this.template === undefined) this.template = ChatTemplate.fromGguf(this.base);
+    return this.template;
+  }
+
+  /**
+   * The prompt of a chat, from the model's own template: the text, and its tokens with the template's special
+   * tokens read as such and BOS added where the vocabulary wants it and the template did not write it.
+   * Throws ChatTemplateError when the model has no template (completion prompts still work).
+   */
+  chatPrompt(messages: readonly ChatMessage[]): { text: string; tokens: number[] } {
+    const t = this.chatTemplate;
+    if (!t) throw new ChatTemplateError(`${this.modelPath} has no chat template (tokenizer.chat_template); use a plain completion prompt`);
+    const text = t.render(messages);
+    const tokens = this.backend.tokenize(text, false, true);
+    const bos = this.backend.tokenize("", true, false);
+    if (bos.length > 0 && tokens[0] !== bos[0]) tokens.unshift(bos[0]);
+    return { text, tokens };
   }
 
   /** Open sessions. */
@@ -219,6 +261,10 @@ export class Runtime implements SessionHost {
   sessionClosed(s: Session): void {
     this.openSessions.delete(s);
   }
+  /** @internal */
+  schedulerClosed(s: Scheduler): void {
+    this.schedulers.delete(s);
+  }
 
   private async refreshVram(): Promise<void> {
     const m = await this.backend.memory();
@@ -252,12 +298,15 @@ export class Runtime implements SessionHost {
     };
   }
 
-  /** Dispose every pool and session, free every adapter, then the model. */
+  /**
+   * Dispose every scheduler, pool and session (running generations stop after their current token, waiting
+   * ones fail with DisposedError), free every adapter, then the model. Later calls throw DisposedError.
+   */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    for (const p of this.pools) await p.dispose();
-    for (const s of [...this.openSessions]) await s.dispose();
+    await Promise.all([...[...this.pools].map((p) => p.dispose()), ...[...this.schedulers].map((s) => s.dispose()), ...[...this.openSessions].map((s) => s.dispose())]);
+    this.pools.clear();
     await this.adapters.clear();
     await this.backend.dispose();
     this.base.close();
