@@ -1,5 +1,5 @@
 // Runtime: one base model loaded once, a registry of validated adapters, and sessions that swap them live.
-import type { Backend, GpuChoice } from "../backends/backend.js";
+import type { Backend, GpuChoice, GpuReport } from "../backends/backend.js";
 import { openBackend } from "./open-backend.js";
 import { BackendUnavailableError, DisposedError, InvalidArgumentError } from "../errors.js";
 import { openGguf, type GgufFile } from "../gguf/reader.js";
@@ -64,7 +64,8 @@ export interface RuntimeStats {
     adapted: { prefillTokensPerSecond: number; decodeTokensPerSecond: number; generated: number };
   };
   sessions: number;
-  memory: { rss: number; vramTotal?: number; vramUsed?: number };
+  /** `gpu`: the GPU, its layers and llama.cpp's bytes on it (as of the last adapter load; `rt.backend.memory()` for now). */
+  memory: { rss: number; vramTotal?: number; vramUsed?: number; gpu?: GpuReport };
 }
 
 const rate = (t: TokenTotals) => (t.ms > 0 ? (t.tokens / t.ms) * 1000 : 0);
@@ -82,9 +83,9 @@ export class Runtime implements SessionHost {
     base: { prefill: { tokens: 0, ms: 0 }, decode: { tokens: 0, ms: 0 }, generated: 0 },
     adapted: { prefill: { tokens: 0, ms: 0 }, decode: { tokens: 0, ms: 0 }, generated: 0 },
   };
-  private vram: { vramTotal?: number; vramUsed?: number } = {};
+  private vram: { vramTotal?: number; vramUsed?: number; gpu?: GpuReport } = {};
   private disposed = false;
-  /** Set when backend "auto" could not use llama.cpp and fell back to the wasm engine: says why. */
+  /** Set when the backend or GPU used is not the one asked for (e.g. "auto" fell back to the wasm engine, or found no usable GPU): says why. */
   backendNotice: string | undefined;
   /** The device plan the runtime was opened with (only with the `device` option). */
   plan: MemoryPlan | undefined;
@@ -99,7 +100,7 @@ export class Runtime implements SessionHost {
     const mode = options.swap ?? "auto";
     this.liveSwap = mode !== "recreate" && backend.liveSwapSupported;
     if (mode === "live" && !backend.liveSwapSupported) {
-      throw new BackendUnavailableError(backend.name, "live adapter swapping is not supported by this node-llama-cpp");
+      throw new BackendUnavailableError(backend.name, backend.liveSwapNote ?? "live adapter swapping is not supported by this node-llama-cpp");
     }
     this.adapters = new AdapterRegistry({
       backend,
@@ -143,7 +144,7 @@ export class Runtime implements SessionHost {
       });
       const rt = new Runtime(backend, base, threads, { ...options, contextSize: device?.contextSize ?? options.contextSize });
       rt.plan = device?.plan;
-      rt.backendNotice = fallbackReason && `no native backend (${fallbackReason}); running on the wasm engine`;
+      rt.backendNotice = fallbackReason ? `no native backend (${fallbackReason}); running on the wasm engine` : backend.deviceNote;
       await rt.refreshVram();
       return rt;
     } catch (e) {
@@ -211,7 +212,7 @@ export class Runtime implements SessionHost {
 
   private async refreshVram(): Promise<void> {
     const m = await this.backend.memory();
-    this.vram = { vramTotal: m.vramTotal, vramUsed: m.vramUsed };
+    this.vram = { vramTotal: m.vramTotal, vramUsed: m.vramUsed, ...(m.gpu ? { gpu: m.gpu } : {}) };
   }
 
   /** Load, swap and token timings, and memory. */
