@@ -304,7 +304,7 @@ export class NativeBackend implements Backend {
 
   async createContext(o: { contextSize: number; adapters: readonly ActiveAdapter[]; live: boolean }): Promise<BackendContext> {
     const ctx = await this.newLlamaContext(o.contextSize, loraList(o.adapters));
-    const live = o.live && nativeInternals(this.model, ctx).liveSwap;
+    const live = o.live && this.internals.liveSwap && nativeInternals(this.model, ctx).liveSwap;
     const c = new NativeContext(this, ctx, o.contextSize, live);
     this.contexts.add(c);
     return c;

@@ -136,3 +136,20 @@ async function probeOnce(o: { maxDevices?: number; timeoutMs?: number }): Promis
   }
   return { devices };
 }
+
+/**
+ * For a program that asks for Vulkan explicitly (the benchmark's `--gpu vulkan`): when ggml would use no device
+ * by default, sets GGML_VK_VISIBLE_DEVICES in this process to the first CPU-type device, so that ggml lists it.
+ * Must run before this process loads node-llama-cpp's Vulkan binary. Leaves a value the user set alone.
+ * Returns the device used, or undefined when there is no Vulkan device at all.
+ */
+export async function askForVulkanDevice(): Promise<VulkanDevice | undefined> {
+  const set = process.env[VULKAN_VISIBLE_DEVICES];
+  const { devices } = await probeVulkanDevices();
+  if (set !== undefined) return devices.find((d) => d.index === Number(set.split(/[ ,]/)[0]));
+  const gpu = devices.find((d) => !d.cpuType);
+  if (gpu) return gpu; // ggml uses it by default
+  const software = devices.find((d) => d.cpuType);
+  if (software) process.env[VULKAN_VISIBLE_DEVICES] = String(software.index);
+  return software;
+}

@@ -12,11 +12,12 @@ import { PROJECTIONS, shapeById, type ProjectionName, type SynthWeightType } fro
 
 const USAGE = `usage: lora-edge bench [--quick] [--shape ID] [--type Q4_0|Q8_0|F16] [--vocab N] [--layers N] [--rank R]
                        [--modules q,k,v,o,gate,up,down] [--ctx N] [--prompt N] [--decode N] [--runs N] [--threads N]
-                       [--models-dir DIR] [--out BASE] [--no-kernels] [--json]
+                       [--gpu vulkan|cuda|metal] [--models-dir DIR] [--out BASE] [--no-kernels] [--json]
        lora-edge bench --compare A.json B.json [--out FILE.md]
        lora-edge bench --report RESULT.json      (re-writes RESULT.md and RESULT.svg from a result)
 Full run: a Llama-3.2-1B-shaped Q4_0 model with a rank-16 adapter on all 7 projections; writes BASE.json, BASE.md
-and BASE.svg (default devices/results/<profile>-<cpu>). --quick: a stories15M-shaped model, few runs, results in the temp folder.`;
+and BASE.svg (default devices/results/<profile>-<cpu>). --quick: a stories15M-shaped model, few runs, results in the temp folder.
+--gpu vulkan: on Vulkan, taking a CPU-type device (Mesa's lavapipe) where there is no GPU; such a result is labelled a software GPU.`;
 
 /** Writes a file atomically (temp file + rename). */
 function writeAtomic(file: string, text: string): void {
@@ -49,7 +50,7 @@ const command: Command = {
         layers: { type: "string" }, rank: { type: "string" }, modules: { type: "string" }, ctx: { type: "string" },
         prompt: { type: "string" }, decode: { type: "string" }, runs: { type: "string" }, threads: { type: "string" },
         "models-dir": { type: "string" }, out: { type: "string" }, "no-kernels": { type: "boolean" }, json: { type: "boolean" },
-        compare: { type: "boolean" }, report: { type: "string" }, help: { type: "boolean", short: "h" },
+        compare: { type: "boolean" }, report: { type: "string" }, gpu: { type: "string" }, help: { type: "boolean", short: "h" },
       },
     });
     if (values.help) { process.stdout.write(USAGE + "\n"); return EXIT.ok; }
@@ -80,6 +81,7 @@ const command: Command = {
     shapeById(shape);
     const type = (values.type ?? "Q4_0").toUpperCase();
     if (!["Q4_0", "Q8_0", "F16", "F32"].includes(type)) throw new UsageError(`--type must be Q4_0, Q8_0, F16 or F32, got "${values.type}"`);
+    if (values.gpu !== undefined && !["vulkan", "cuda", "metal"].includes(values.gpu)) throw new UsageError(`--gpu must be vulkan, cuda or metal, got "${values.gpu}"`);
     const modules = (values.modules ?? "q,k,v,o,gate,up,down").split(",").map((m) => m.trim());
     for (const m of modules) if (!(m in PROJECTIONS)) throw new UsageError(`unknown module "${m}"; known: ${Object.keys(PROJECTIONS).join(",")}`);
     const opts: BenchOptions = {
@@ -99,6 +101,7 @@ const command: Command = {
       quick,
       command: ["lora-edge", "bench", ...argv].join(" "),
       kernels: values["no-kernels"] ? "none" : "auto",
+      ...(values.gpu ? { gpu: values.gpu as BenchOptions["gpu"] } : {}),
       log: (line) => process.stderr.write(`bench: ${line}\n`),
     };
     if (opts.promptTokens >= opts.contextSize - opts.decodeTokens) throw new UsageError("--prompt plus --decode must fit in --ctx");
@@ -106,7 +109,7 @@ const command: Command = {
     const result = await runBench(opts);
     validateBenchResult(result);
     const base = values.out ?? (quick ? path.join(os.tmpdir(), "lora-edge-bench", `${result.profile.name}-quick`)
-      : path.join(profilesDir(), "results", `${result.profile.name}-${slug(result.facts.cpu.model)}-${shape}-${type.toLowerCase()}`));
+      : path.join(profilesDir(), "results", `${result.profile.name}-${result.gpu?.software ? `${slug((result.gpu.devices[0] ?? "").split(" (")[0])}-software` : slug(result.facts.cpu.model)}-${shape}-${type.toLowerCase()}`));
     const stem = base.replace(/\.json$/, "");
     writeAtomic(`${stem}.json`, JSON.stringify(result, null, 1) + "\n");
     writeAtomic(`${stem}.md`, toMarkdown(result));
