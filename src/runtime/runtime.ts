@@ -142,7 +142,13 @@ export class Runtime implements SessionHost {
         modelPath, gpu: device?.gpu ?? options.gpu ?? "auto", threads, gpuLayers: device?.gpuLayers ?? options.gpuLayers,
         onProgress: options.onProgress, gguf: base, adapterPrecision: options.adapterPrecision,
       });
-      const rt = new Runtime(backend, base, threads, { ...options, contextSize: device?.contextSize ?? options.contextSize });
+      let rt: Runtime;
+      try {
+        rt = new Runtime(backend, base, threads, { ...options, contextSize: device?.contextSize ?? options.contextSize });
+      } catch (e) {
+        await backend.dispose(); // e.g. swap "live" where the backend cannot: the model is not left loaded
+        throw e;
+      }
       rt.plan = device?.plan;
       rt.backendNotice = fallbackReason ? `no native backend (${fallbackReason}); running on the wasm engine` : backend.deviceNote;
       await rt.refreshVram();
