@@ -73,11 +73,32 @@ export interface BackendContext {
   dispose(): Promise<void>;
 }
 
+/** Where a backend's model runs on a GPU: the API, its devices, the layers offloaded and the bytes on the device. */
+export interface GpuReport {
+  api: "cuda" | "vulkan" | "metal";
+  devices: string[];
+  /** The device is a CPU-type one (a software renderer such as lavapipe), in use because it was asked for. */
+  software: boolean;
+  /** Layers on the GPU (llama.cpp's n_gpu_layers; the output layer counts as one) of the model's total (n_layer + 1). */
+  layers: number;
+  totalLayers: number;
+  /** Bytes llama.cpp allocated on the device for the model's weights, and for the contexts (KV cache, compute buffers). */
+  modelBytes: number;
+  contextBytes: number;
+  /** The same for host memory (weights left on the CPU, host staging buffers). */
+  hostModelBytes: number;
+  hostContextBytes: number;
+  /** Device memory as the driver reports it (software devices report a fixed heap and nothing used). */
+  vram: { total: number; used: number; free: number };
+}
+
 export interface BackendMemory {
   /** Process resident memory, bytes. */
   rss: number;
   vramTotal?: number;
   vramUsed?: number;
+  /** Set when the model runs on a GPU. */
+  gpu?: GpuReport;
 }
 
 export interface Backend {
@@ -86,6 +107,10 @@ export interface Backend {
   readonly device: string;
   /** Whether contexts of this backend can swap adapters live. */
   readonly liveSwapSupported: boolean;
+  /** Why live swapping is off, when it is. */
+  readonly liveSwapNote?: string;
+  /** Set when the GPU asked for is not the one used (e.g. "auto" found no usable GPU): says why. */
+  readonly deviceNote?: string;
   /** Whether a loaded adapter's memory can be freed before the model is disposed. */
   readonly canFreeAdapters: boolean;
   readonly modelPath: string;

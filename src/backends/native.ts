@@ -2,6 +2,7 @@
 import path from "node:path";
 import { getLlama, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel } from "node-llama-cpp";
 import { BackendUnavailableError, ModelLoadError } from "../errors.js";
+import { isSoftwareVulkanName, VULKAN_VISIBLE_DEVICES } from "../devices/vulkan.js";
 import type {
   ActiveAdapter,
   Backend,
@@ -12,6 +13,7 @@ import type {
   BackendOpenOptions,
   BackendSequence,
   GpuChoice,
+  GpuReport,
   SamplingOptions,
 } from "./backend.js";
 import { probeThreads, type ThreadProbe } from "./native-threads.js";
@@ -40,19 +42,43 @@ export function nativeInternals(model: LlamaModel, context?: LlamaContext): { li
   return { liveSwap, freeAdapters };
 }
 
-const llamaCache = new Map<string, Promise<Llama>>();
+/** A node-llama-cpp binding, and why it is not the one asked for (when it is not). */
+interface SharedLlama {
+  llama: Llama;
+  note?: string;
+}
 
-/** One llama.cpp binding per (gpu, threads) per process; models and contexts are per runtime. */
-async function sharedLlama(gpu: GpuChoice, threads: number): Promise<Llama> {
+const llamaCache = new Map<string, Promise<SharedLlama>>();
+
+/** Why a Vulkan binary without a device is no GPU: ggml skips CPU-type devices unless they are named. */
+const NO_VULKAN_DEVICE = "node-llama-cpp's Vulkan binary loaded, but ggml uses no Vulkan device (CPU-type devices such as " +
+  `lavapipe are skipped unless ${VULKAN_VISIBLE_DEVICES} names them)`;
+
+/**
+ * One llama.cpp binding per (gpu, threads) per process; models and contexts are per runtime. node-llama-cpp's
+ * "auto" takes its Vulkan binary wherever the Vulkan loader is installed, even when ggml then uses no device:
+ * "auto" then takes the CPU binary instead, and asking for "vulkan" explicitly is an error that says why.
+ */
+function sharedLlama(gpu: GpuChoice, threads: number): Promise<SharedLlama> {
   const key = `${String(gpu)}:${threads}`;
   let p = llamaCache.get(key);
   if (!p) {
-    p = getLlama({ gpu, build: "never", skipDownload: true, maxThreads: threads, logLevel: "error" as never, progressLogs: false });
+    p = (async () => {
+      const llama = await getLlama({ gpu, build: "never", skipDownload: true, maxThreads: threads, logLevel: "error" as never, progressLogs: false });
+      if (llama.gpu !== "vulkan" || (await llama.getGpuDeviceNames()).length > 0) return { llama };
+      if (gpu === "vulkan") throw new Error(NO_VULKAN_DEVICE);
+      const cpu = await sharedLlama(false, threads);
+      return { llama: cpu.llama, note: `${NO_VULKAN_DEVICE}: running on the CPU backend` };
+    })();
     llamaCache.set(key, p);
     p.catch(() => llamaCache.delete(key));
   }
   return p;
 }
+
+/** Why live swapping is off on an offloaded Vulkan model. */
+export const VULKAN_LIVE_SWAP_NOTE = "adapter changes on a live context with layers on a Vulkan device corrupt memory in llama.cpp " +
+  "(its scheduler re-reserve after llama_set_adapters_lora; reproduced on lavapipe): each change gets a new context instead";
 
 class NativeAdapter implements BackendAdapter {
   constructor(
@@ -276,13 +302,24 @@ export class NativeBackend implements Backend {
     private readonly internals: { liveSwap: boolean; freeAdapters: boolean },
     /** How `threads` was measured, when it was (`measureThreads` on a CPU model). */
     readonly threadProbe?: ThreadProbe,
-  ) {}
+    /** Set when the GPU asked for ("auto") is not used: says why. */
+    readonly deviceNote?: string,
+  ) {
+    if (internals.liveSwap && llama.gpu === "vulkan" && model.gpuLayers > 0) {
+      this.internals = { ...internals, liveSwap: false };
+      this.liveSwapNote = VULKAN_LIVE_SWAP_NOTE;
+    }
+  }
+
+  /** Why live swapping is off, when it is. */
+  readonly liveSwapNote: string | undefined;
 
   static async open(o: BackendOpenOptions): Promise<NativeBackend> {
     const t0 = performance.now();
     let llama: Llama;
+    let deviceNote: string | undefined;
     try {
-      llama = await sharedLlama(o.gpu, o.threads);
+      ({ llama, note: deviceNote } = await sharedLlama(o.gpu, o.threads));
     } catch (e) {
       throw new BackendUnavailableError(`native${o.gpu ? `/${o.gpu}` : ""}`, (e as Error).message, { cause: e });
     }
@@ -312,7 +349,7 @@ export class NativeBackend implements Backend {
         throw new ModelLoadError(modelPath, `timing decode steps to choose threads failed: ${(e as Error).message}`, { cause: e });
       }
     }
-    return new NativeBackend(llama, model, modelPath, probe?.threads ?? o.threads, { initMs: t1 - t0, modelLoadMs: t2 - t1 }, nativeInternals(model), probe);
+    return new NativeBackend(llama, model, modelPath, probe?.threads ?? o.threads, { initMs: t1 - t0, modelLoadMs: t2 - t1 }, nativeInternals(model), probe, deviceNote);
   }
 
   get device(): string {
@@ -382,7 +419,7 @@ export class NativeBackend implements Backend {
 
   async createContext(o: { contextSize: number; adapters: readonly ActiveAdapter[]; live: boolean }): Promise<BackendContext> {
     const ctx = await this.newLlamaContext(o.contextSize, loraList(o.adapters));
-    const live = o.live && nativeInternals(this.model, ctx).liveSwap;
+    const live = o.live && this.internals.liveSwap && nativeInternals(this.model, ctx).liveSwap;
     const c = new NativeContext(this, ctx, o.contextSize, live);
     this.contexts.add(c);
     return c;
@@ -404,13 +441,27 @@ export class NativeBackend implements Backend {
 
   async memory(): Promise<BackendMemory> {
     const rss = process.memoryUsage().rss;
-    if (this.llama.gpu === false) return { rss };
-    try {
-      const v = await this.llama.getVramState();
-      return { rss, vramTotal: v.total, vramUsed: v.used };
-    } catch {
-      return { rss };
+    const gpu = await this.gpuReport().catch(() => undefined);
+    return gpu ? { rss, vramTotal: gpu.vram.total, vramUsed: gpu.vram.used, gpu } : { rss };
+  }
+
+  /** The GPU the model runs on, its layers there and llama.cpp's allocations on it; undefined on the CPU. */
+  async gpuReport(): Promise<GpuReport | undefined> {
+    const api = this.llama.gpu;
+    if (api === false) return undefined;
+    const [v, devices] = await Promise.all([this.llama.getVramState(), this.llama.getGpuDeviceNames()]);
+    let contextBytes = 0;
+    let hostContextBytes = 0;
+    for (const c of this.contexts) {
+      const m = c.llamaContext.memoryUsage;
+      contextBytes += m.vram;
+      hostContextBytes += m.ram;
     }
+    const m = this.model.memoryUsage;
+    return { api, devices, software: devices.length > 0 && devices.every(isSoftwareVulkanName),
+      layers: this.model.gpuLayers, totalLayers: this.model.fileInsights.totalLayers,
+      modelBytes: m.vram, contextBytes, hostModelBytes: m.ram, hostContextBytes,
+      vram: { total: v.total, used: v.used, free: v.free } };
   }
 
   async dispose(): Promise<void> {

@@ -22,6 +22,8 @@ export interface BenchResult {
     coldLoad: "process" | "in-process" };
   /** Section -> figure name -> figure. */
   sections: Record<string, Record<string, Figure>>;
+  /** The GPU the run used (a software one is a CPU-type device such as lavapipe). */
+  gpu?: { api: string; devices: string[]; software: boolean; layers: number; totalLayers: number };
   /** The memory plan against what llama.cpp allocated. */
   plan?: { plannedBytes: Record<string, number>; measuredBytes: Record<string, number>; errorPct: Record<string, number> };
   notes: string[];

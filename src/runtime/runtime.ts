@@ -1,5 +1,5 @@
 // Runtime: one base model loaded once, a registry of validated adapters, and sessions that swap them live.
-import type { Backend, GpuChoice } from "../backends/backend.js";
+import type { Backend, GpuChoice, GpuReport } from "../backends/backend.js";
 import { openBackend } from "./open-backend.js";
 import { AdapterNameError, BackendUnavailableError, ChatTemplateError, DisposedError, InvalidArgumentError } from "../errors.js";
 import { ChatTemplate, type ChatMessage } from "./chat-template.js";
@@ -70,7 +70,8 @@ export interface RuntimeStats {
     adapted: { prefillTokensPerSecond: number; decodeTokensPerSecond: number; generated: number };
   };
   sessions: number;
-  memory: { rss: number; vramTotal?: number; vramUsed?: number };
+  /** `gpu`: the GPU, its layers and llama.cpp's bytes on it (as of the last adapter load; `rt.backend.memory()` for now). */
+  memory: { rss: number; vramTotal?: number; vramUsed?: number; gpu?: GpuReport };
 }
 
 /** The context sizes a runtime accepts (tokens per session). */
@@ -92,10 +93,10 @@ export class Runtime implements SessionHost, SchedulerHost {
     base: { prefill: { tokens: 0, ms: 0 }, decode: { tokens: 0, ms: 0 }, generated: 0 },
     adapted: { prefill: { tokens: 0, ms: 0 }, decode: { tokens: 0, ms: 0 }, generated: 0 },
   };
-  private vram: { vramTotal?: number; vramUsed?: number } = {};
+  private vram: { vramTotal?: number; vramUsed?: number; gpu?: GpuReport } = {};
   private template: ChatTemplate | null | undefined;
   private disposed = false;
-  /** Set when backend "auto" could not use llama.cpp and fell back to the wasm engine: says why. */
+  /** Set when the backend or GPU used is not the one asked for (e.g. "auto" fell back to the wasm engine, or found no usable GPU): says why. */
   backendNotice: string | undefined;
   /** What to tell the user about how the runtime was opened: threads lowered to the usable cores, a backend fallback. */
   notices: string[] = [];
@@ -112,7 +113,7 @@ export class Runtime implements SessionHost, SchedulerHost {
     const mode = options.swap ?? "auto";
     this.liveSwap = mode !== "recreate" && backend.liveSwapSupported;
     if (mode === "live" && !backend.liveSwapSupported) {
-      throw new BackendUnavailableError(backend.name, "live adapter swapping is not supported by this node-llama-cpp");
+      throw new BackendUnavailableError(backend.name, backend.liveSwapNote ?? "live adapter swapping is not supported by this node-llama-cpp");
     }
     this.adapters = new AdapterRegistry({
       backend,
@@ -158,9 +159,15 @@ export class Runtime implements SessionHost, SchedulerHost {
         modelPath, gpu: device?.gpu ?? options.gpu ?? "auto", threads: threads.threads, measureThreads: threads.measure,
         gpuLayers: device?.gpuLayers ?? options.gpuLayers, onProgress: options.onProgress, gguf: base, adapterPrecision: options.adapterPrecision,
       });
-      const rt = new Runtime(backend, base, backend.threads, { ...options, contextSize: device?.contextSize ?? options.contextSize });
+      let rt: Runtime;
+      try {
+        rt = new Runtime(backend, base, backend.threads, { ...options, contextSize: device?.contextSize ?? options.contextSize });
+      } catch (e) {
+        await backend.dispose(); // e.g. swap "live" where the backend cannot: the model is not left loaded
+        throw e;
+      }
       rt.plan = device?.plan;
-      rt.backendNotice = fallbackReason && `no native backend (${fallbackReason}); running on the wasm engine`;
+      rt.backendNotice = fallbackReason ? `no native backend (${fallbackReason}); running on the wasm engine` : backend.deviceNote;
       rt.notices = [threads.notice, rt.backendNotice].filter((n): n is string => n !== undefined);
       await rt.refreshVram();
       return rt;
@@ -268,7 +275,7 @@ export class Runtime implements SessionHost, SchedulerHost {
 
   private async refreshVram(): Promise<void> {
     const m = await this.backend.memory();
-    this.vram = { vramTotal: m.vramTotal, vramUsed: m.vramUsed };
+    this.vram = { vramTotal: m.vramTotal, vramUsed: m.vramUsed, ...(m.gpu ? { gpu: m.gpu } : {}) };
   }
 
   /** Load, swap and token timings, and memory. */

@@ -44,6 +44,7 @@ export default defineCommand({
     decode: { kind: "int", min: 1, help: "decoded tokens (default 64; 16 with --quick)" },
     runs: { kind: "int", min: 1, help: "runs per figure (default 5; 2 with --quick)" },
     threads: { kind: "int", min: 1, help: "CPU threads (default: the device plan's)" },
+    gpu: { kind: "string", value: "API", choices: ["vulkan", "cuda", "metal"], help: "run on this GPU API; vulkan takes a CPU-type device (Mesa's lavapipe) where there is no GPU, and labels the result a software GPU" },
     "models-dir": { kind: "string", value: "DIR", help: "where the generated models are kept (default: the temp folder)" },
     out: { kind: "string", value: "BASE", help: "write BASE.json, BASE.md and BASE.svg (default devices/results/<profile>-<cpu>-<shape>-<type>)" },
     "no-kernels": { kind: "flag", help: "skip the wasm kernel figures" },
@@ -98,6 +99,7 @@ export default defineCommand({
     quick,
     command: ["lora-edge", "bench", ...argv].join(" "),
     kernels: values["no-kernels"] ? "none" : "auto",
+    ...(values.gpu ? { gpu: values.gpu as BenchOptions["gpu"] } : {}),
     log: (line) => process.stderr.write(`bench: ${line}\n`),
   };
   if (opts.promptTokens >= opts.contextSize - opts.decodeTokens) throw usage("--prompt plus --decode must fit in --ctx");
@@ -110,7 +112,7 @@ export default defineCommand({
   const result = await runBench(opts);
   validateBenchResult(result);
   const base = values.out ?? (quick ? path.join(os.tmpdir(), "lora-edge-bench", `${result.profile.name}-quick`)
-    : path.join(profilesDir(), "results", `${result.profile.name}-${slug(result.facts.cpu.model)}-${shape}-${type.toLowerCase()}`));
+    : path.join(profilesDir(), "results", `${result.profile.name}-${result.gpu?.software ? `${slug((result.gpu.devices[0] ?? "").split(" (")[0])}-software` : slug(result.facts.cpu.model)}-${shape}-${type.toLowerCase()}`));
   const stem = base.replace(/\.json$/, "");
   if (!explicit) mkdirSync(path.dirname(stem), { recursive: true });
   const o = { overwrite: !explicit || values.force };

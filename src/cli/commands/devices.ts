@@ -85,7 +85,7 @@ export default defineCommand({
     const { file: _file, ...prof } = profile;
     void _file;
     const out = {
-      profile: prof, reasons: d.reasons, alsoMatched: d.alsoMatched, threads: d.threads, warnings: d.warnings, facts: d.facts,
+      profile: prof, reasons: d.reasons, alsoMatched: d.alsoMatched, threads: d.threads, warnings: d.warnings, notes: d.notes, facts: d.facts,
       ...(planOut ? { plan: planOut } : {}),
       ...(refusal ? { refusal: { code: refusal.code, where: refusal.where, neededBytes: refusal.neededBytes,
         availableBytes: refusal.availableBytes, maxContextSize: refusal.plan.maxContextSize, message: refusal.message, plan: refusal.plan } } : {}),
