@@ -148,7 +148,7 @@ export function checkAdapter(base: GgufFile, adapter: GgufFile, options: { data?
     if (bad) {
       problems.push({
         tensor: ALORA_INVOCATION_KEY, expected: nVocab === undefined ? "token ids" : `token ids below ${nVocab}`,
-        actual: idList(meta.aloraInvocationTokens), message: `${ALORA_INVOCATION_KEY} ${bad}`,
+        actual: idList(meta.aloraInvocationTokens), message: `the invocation sequence ${bad}`,
       });
     }
   }
