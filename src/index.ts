@@ -14,6 +14,8 @@ export { checkAdapter, adapterSummary, adapterCheckError, MAX_ADAPTER_SCALE } fr
 export { findNonFinite } from "./gguf/finite.js";
 export type { AdapterCheck, AdapterProblem, AdapterSummary } from "./gguf/adapter.js";
 export { describeGguf } from "./gguf/describe.js";
+export { ALORA_INVOCATION_KEY, aloraInvocationKv } from "./gguf/alora.js";
+export { lastInvocationStart } from "./runtime/invocation.js";
 export * from "./runtime/index.js";
 export * from "./devices/index.js";
 export * from "./errors.js";

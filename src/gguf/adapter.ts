@@ -2,6 +2,7 @@
 import { GgufFile, GgufTensorInfo } from "./reader.js";
 import { adapterMeta, fileKind } from "./metadata.js";
 import { describeNonFinite, findNonFinite } from "./finite.js";
+import { ALORA_INVOCATION_KEY, invocationTokensProblem, vocabularySize } from "./alora.js";
 import { AdapterDataError, AdapterMismatchError, LoraEdgeError } from "../errors.js";
 
 export interface AdapterProblem {
@@ -28,6 +29,8 @@ export interface AdapterSummary {
   pairs: number;
   /** Bytes of adapter tensor data. */
   bytes: number;
+  /** aLoRA: the invocation token ids (adapter.alora.invocation_tokens); null for a plain LoRA adapter. */
+  aloraInvocationTokens: number[] | null;
 }
 
 export interface AdapterCheck {
@@ -54,6 +57,8 @@ const SUFFIX_A = ".lora_a";
 const SUFFIX_B = ".lora_b";
 
 const shape = (ne: readonly number[]) => `[${ne.join(", ")}]`;
+/** Token ids as a short list: the first 8, then how many in all. */
+const idList = (ids: readonly number[]) => `[${ids.slice(0, 8).join(", ")}${ids.length > 8 ? `, ... (${ids.length} ids)` : ""}]`;
 
 interface Pair { a?: GgufTensorInfo; b?: GgufTensorInfo }
 
@@ -137,6 +142,16 @@ export function checkAdapter(base: GgufFile, adapter: GgufFile, options: { data?
   if (meta.architecture !== baseArch) {
     problems.push({ tensor: "general.architecture", expected: String(baseArch), actual: meta.architecture ?? "(missing)", message: `the adapter is for architecture ${meta.architecture ?? "(missing)"}, the base is ${String(baseArch)}` });
   }
+  if (meta.aloraInvocationTokens) {
+    const nVocab = vocabularySize(base);
+    const bad = invocationTokensProblem(meta.aloraInvocationTokens, nVocab);
+    if (bad) {
+      problems.push({
+        tensor: ALORA_INVOCATION_KEY, expected: nVocab === undefined ? "token ids" : `token ids below ${nVocab}`,
+        actual: idList(meta.aloraInvocationTokens), message: `the invocation sequence ${bad}`,
+      });
+    }
+  }
 
   const pairs = pairTensors(adapter, problems);
   for (const [name, p] of pairs) checkPair(name, p, base, problems);
@@ -161,13 +176,15 @@ function summarize(adapter: GgufFile, pairs: Map<string, Pair>): AdapterSummary 
     if (m) { layers.add(Number(m[1])); targets.add(m[2]); }
     else targets.add(name.replace(/\.weight$/, ""));
   }
+  const meta = adapterMeta(adapter);
   return {
-    alpha: adapterMeta(adapter).alpha,
+    alpha: meta.alpha,
     ranks: [...ranks].sort((x, y) => x - y),
     targets: [...targets].sort(),
     layers: [...layers].sort((x, y) => x - y),
     pairs: pairs.size,
     bytes,
+    aloraInvocationTokens: meta.aloraInvocationTokens ?? null,
   };
 }
 

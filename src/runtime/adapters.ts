@@ -98,6 +98,10 @@ export class AdapterRegistry {
         if (refused) throw refused;
         summary = check.summary;
         meta = adapterMeta(f);
+        if (meta.aloraInvocationTokens) {
+          throw new AdapterLoadError(name, resolved, "it is an aLoRA adapter (adapter.alora.invocation_tokens), which sessions do not apply yet: " +
+            "used as a plain LoRA it would act on every token instead of from its invocation sequence on");
+        }
         t1 = performance.now();
         const shared = [...this.entries.values()].find((e) => e.info.path === resolved);
         if (shared) handle = shared.handle;

@@ -4,6 +4,8 @@ import { GgufKVInput, GgufTensorInput, kvInputsFrom, writeGgufAsync } from "../g
 import { checkOutput } from "../output-file.js";
 import { adapterCheckError, checkAdapter, scaleProblem } from "../gguf/adapter.js";
 import { describeNonFinite, findNonFinite } from "../gguf/finite.js";
+import { ALORA_INVOCATION_KEY } from "../gguf/alora.js";
+import { adapterMeta } from "../gguf/metadata.js";
 import { GgmlType, ggmlTypeById } from "../gguf/ggml-types.js";
 import { AdapterDataError, InvalidArgumentError } from "../errors.js";
 import { UnsupportedAdapterError } from "../errors.js";
@@ -70,6 +72,10 @@ export async function mergeAdapters(basePath: string, adapters: readonly MergeAd
     for (const a of adapters) {
       const f = openGguf(a.path);
       try {
+        if (adapterMeta(f).aloraInvocationTokens) {
+          throw new UnsupportedAdapterError(a.path, ALORA_INVOCATION_KEY, "an aLoRA adapter cannot be merged: it acts only from its " +
+            "invocation sequence on, and a merge bakes its delta into the base weights, where it would act on every token (a merge cannot keep activation)");
+        }
         const refused = adapterCheckError(checkAdapter(base, f), a.path, basePath);
         if (refused) throw refused;
       } finally {

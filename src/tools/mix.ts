@@ -5,6 +5,7 @@ import { lowRankSvd } from "./linalg.js";
 import { progressBar } from "./progress.js";
 import { checkOutput } from "../output-file.js";
 import { scaleProblem } from "../gguf/adapter.js";
+import { ALORA_INVOCATION_KEY } from "../gguf/alora.js";
 import { InvalidArgumentError } from "../errors.js";
 
 export type MixMethod = "linear" | "cat" | "svd";
@@ -37,6 +38,12 @@ interface Source { path: string; weight: number; adapter: LoraAdapter }
  */
 export async function mixInMemory(sources: readonly Source[], method: MixMethod, svdRank?: number, showProgress = false): Promise<LoraAdapter> {
   if (sources.length === 0) throw new TypeError("mix needs at least one adapter");
+  for (const s of sources) {
+    if (s.adapter.extraKv.some((e) => e.key === ALORA_INVOCATION_KEY)) {
+      throw new UnsupportedAdapterError(s.path, ALORA_INVOCATION_KEY, "an aLoRA adapter cannot be mixed: it acts only from its invocation " +
+        "sequence on, and a mixed adapter would carry one activation rule for all its parts (or none, and act on every token)");
+    }
+  }
   const arch = sources[0].adapter.architecture;
   for (const s of sources) {
     if (s.adapter.architecture !== arch) throw new UnsupportedAdapterError(s.path, "general.architecture", `is ${s.adapter.architecture}, the first adapter is ${arch}`);

@@ -25,7 +25,8 @@ export default defineCommand({
         process.stdout.write(JSON.stringify({ ok: r.ok, problems: r.problems, summary: r.summary }) + "\n");
       } else if (r.ok) {
         const s = r.summary;
-        process.stdout.write(`ok: ${adapter.path} fits ${base.path} (rank ${s.ranks.join("/")}, alpha ${s.alpha ?? "-"}, ${s.pairs} pairs on ${s.targets.join(" ")})\n`);
+        const alora = s.aloraInvocationTokens ? `, aLoRA invocation [${s.aloraInvocationTokens.join(", ")}]` : "";
+        process.stdout.write(`ok: ${adapter.path} fits ${base.path} (rank ${s.ranks.join("/")}, alpha ${s.alpha ?? "-"}, ${s.pairs} pairs on ${s.targets.join(" ")}${alora})\n`);
       } else {
         process.stdout.write(`does not fit: ${r.problems.length} problem(s)\n`);
         for (const p of r.problems) process.stdout.write(`  ${p.tensor}: ${p.message}\n`);

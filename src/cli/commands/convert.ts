@@ -23,6 +23,8 @@ export default defineCommand({
   },
   positionals: { min: 1, max: 1 },
   notes: "To PEFT, -m gives the head counts that put llama q/k rows back in Hugging Face's RoPE order.\n" +
+    "An aLoRA adapter's invocation tokens are carried both ways (alora_invocation_tokens <-> adapter.alora.invocation_tokens),\n" +
+    "each id checked against the base's vocabulary when the base is given.\n" +
     "Outputs are written to a temp file (or directory) beside the target and renamed into place; a missing parent directory is refused.",
 }, async (values, positionals) => {
   if (!values.output) throw usage("convert needs an output: -o PATH");
@@ -32,7 +34,8 @@ export default defineCommand({
     else {
       const pat = Object.keys(r.rankPattern).length + Object.keys(r.alphaPattern).length;
       process.stdout.write(`wrote ${r.output}: ${r.pairs} pairs, r ${r.r}, lora_alpha ${r.loraAlpha}, ${r.dtype}` +
-        (pat ? `, ${Object.keys(r.rankPattern).length} rank_pattern / ${Object.keys(r.alphaPattern).length} alpha_pattern entries` : "") + "\n");
+        (pat ? `, ${Object.keys(r.rankPattern).length} rank_pattern / ${Object.keys(r.alphaPattern).length} alpha_pattern entries` : "") +
+        (r.aloraInvocationTokens ? `, aLoRA invocation [${r.aloraInvocationTokens.join(", ")}]` : "") + "\n");
     }
     return EXIT.ok;
   }
@@ -40,7 +43,8 @@ export default defineCommand({
   const r = await peftToGguf(positionals[0], values.model, values.output, { outType: values.outtype as "auto" | "f32" | "f16", name: values.name, force: values.force });
   if (values.json) process.stdout.write(JSON.stringify(r) + "\n");
   else {
-    process.stdout.write(`wrote ${r.output}: ${r.pairs} pairs for ${r.architecture}, rank ${r.ranks.join("/")}, alpha ${r.alpha}, ${r.types.join("/")}\n`);
+    process.stdout.write(`wrote ${r.output}: ${r.pairs} pairs for ${r.architecture}, rank ${r.ranks.join("/")}, alpha ${r.alpha}, ${r.types.join("/")}` +
+      (r.aloraInvocationTokens ? `, aLoRA invocation [${r.aloraInvocationTokens.join(", ")}]` : "") + "\n");
     if (r.folded.length) process.stdout.write(`  ${r.folded.length} pair(s) scaled into lora_b so that llama.cpp's alpha/r equals PEFT's per-module scale\n`);
   }
   return EXIT.ok;

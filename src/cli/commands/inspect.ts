@@ -16,6 +16,9 @@ function printText(d: GgufDescription): void {
   if (d.adapter) {
     const a = d.adapter;
     out.push(`  adapter: alpha ${a.alpha ?? "(none: scale = user scale)"}, rank ${a.ranks.join("/") || "?"}, ${a.pairs} pairs, targets ${a.targets.join(" ")}, layers ${a.layers.length ? `${a.layers[0]}..${a.layers[a.layers.length - 1]}` : "-"}, ${a.bytes} bytes`);
+    out.push(a.aloraInvocationTokens
+      ? `  aLoRA: acts from the last occurrence of the invocation tokens [${a.aloraInvocationTokens.join(", ")}] on (before it, the base)`
+      : "  plain LoRA: acts on every token (no adapter.alora.invocation_tokens)");
   }
   out.push("", "metadata:");
   for (const m of d.metadata) out.push(`  ${m.key.padEnd(40)} ${m.type.padEnd(8)} ${m.value}`);

@@ -17,7 +17,8 @@ export default defineCommand({
     json: { kind: "flag", help: "print one JSON object" },
   },
   notes: "W + scale * alpha/r * B A per adapted weight, one tensor at a time. The output is written to a temp file beside it and\n" +
-    "renamed into place; a missing parent directory is refused.",
+    "renamed into place; a missing parent directory is refused. aLoRA adapters are refused: merged weights act on every token,\n" +
+    "so a merge cannot keep activation.",
 }, async (values) => {
   if (!values.model || !values.output || !values.adapter?.length) throw usage("merge needs -m BASE, at least one -a ADAPTER and -o OUT");
   const r = await mergeAdapters(values.model, values.adapter.map(parseFileScale), values.output, values.type as MergeType,

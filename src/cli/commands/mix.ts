@@ -20,6 +20,7 @@ export default defineCommand({
   svd (default)  the best rank-R approximation of the weighted sum of the deltas
   linear         A and B summed with sqrt(W * scale) each (equal ranks, W * scale >= 0; PEFT's cross terms kept)
   cat            A and B concatenated: the exact weighted sum, rank = the sum of the ranks
+aLoRA adapters are refused: each acts only from its own invocation sequence on, which a mix cannot keep.
 The output is written to a temp file beside it and renamed into place; a missing parent directory is refused.`,
 }, async (values, positionals) => {
   if (!values.output) throw usage("mix needs an output: -o OUT.gguf");

@@ -6,7 +6,9 @@ import { readAdapter, sortPairs, pairScale, TOKEN_EMBD, transpose32 } from "../l
 import { SafetensorInput, writeSafetensors } from "../safetensors.js";
 import { encodeFromF32 } from "../tensor-codec.js";
 import { hfModuleOf, shortModule, SUPPORTED_ARCHITECTURES } from "./names.js";
-import { openGguf } from "../../gguf/reader.js";
+import { openGguf, plainValue, type GgufValue } from "../../gguf/reader.js";
+import type { GgufKVInput } from "../../gguf/writer.js";
+import { ALORA_INVOCATION_KEY, invocationTokensProblem, vocabularySize } from "../../gguf/alora.js";
 import { ggufToHfRows, headCounts, ropeHeadsOf } from "./rope-order.js";
 
 export interface GgufToPeftResult {
@@ -17,6 +19,8 @@ export interface GgufToPeftResult {
   rankPattern: Record<string, number>;
   alphaPattern: Record<string, number>;
   dtype: "F32" | "F16";
+  /** aLoRA: the invocation token ids written as alora_invocation_tokens; null for a plain LoRA. */
+  aloraInvocationTokens: number[] | null;
 }
 
 function mostCommon(xs: number[]): number {
@@ -41,6 +45,7 @@ export function ggufToPeft(input: string, outDir: string, opts: { baseModel?: st
   if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(ad.architecture)) {
     throw new UnsupportedAdapterError(input, "general.architecture", `architecture not supported: ${ad.architecture} (supported: ${SUPPORTED_ARCHITECTURES.join(", ")})`);
   }
+  const alora = aloraTokens(input, ad.extraKv, opts.base);
   const pairs = sortPairs(ad.pairs);
   const modules = pairs.map((p) => {
     const m = hfModuleOf(p.target);
@@ -95,6 +100,8 @@ export function ggufToPeft(input: string, outDir: string, opts: { baseModel?: st
     layers_pattern: null,
     inference_mode: true,
     revision: null,
+    // Written only for an aLoRA adapter, so that PEFT versions without aLoRA still read plain adapters.
+    ...(alora ? { alora_invocation_tokens: alora } : {}),
   };
   const dir = new AtomicDir(outDir, out);
   try {
@@ -105,7 +112,25 @@ export function ggufToPeft(input: string, outDir: string, opts: { baseModel?: st
     throw e;
   }
   dir.commit();
-  return { output: outDir, pairs: pairs.length, r, loraAlpha, rankPattern, alphaPattern, dtype };
+  return { output: outDir, pairs: pairs.length, r, loraAlpha, rankPattern, alphaPattern, dtype, aloraInvocationTokens: alora };
+}
+
+/**
+ * The adapter's aLoRA invocation ids, or null for a plain LoRA; with the base given, every id must lie inside
+ * its vocabulary (an id outside it would never occur, so the adapter would never act).
+ */
+function aloraTokens(input: string, extraKv: readonly GgufKVInput[], base: string | undefined): number[] | null {
+  const e = extraKv.find((k) => k.key === ALORA_INVOCATION_KEY);
+  if (!e) return null;
+  const tokens = plainValue(e.value as GgufValue) as number[];
+  let nVocab: number | undefined;
+  if (base) {
+    using f = openGguf(base);
+    nVocab = vocabularySize(f);
+  }
+  const bad = invocationTokensProblem(tokens, nVocab);
+  if (bad) throw new UnsupportedAdapterError(input, ALORA_INVOCATION_KEY, base ? `${bad} (${base})` : bad);
+  return tokens;
 }
 
 /** Heads to reorder per target (0: none); reads the base's head counts only when some pair needs them. */

@@ -9,6 +9,7 @@ import { openSafetensors, SafetensorInfo } from "../safetensors.js";
 import { checkOutput } from "../../output-file.js";
 import { AdapterDataError } from "../../errors.js";
 import { moduleScaling, parsePeftConfig } from "./config.js";
+import { aloraInvocationKv, invocationTokensProblem, vocabularySize } from "../../gguf/alora.js";
 import { mapPeftKey, SUPPORTED_ARCHITECTURES } from "./names.js";
 import { headCounts, hfToGgufRows, ropeHeadsOf } from "./rope-order.js";
 
@@ -30,6 +31,8 @@ export interface PeftToGgufResult {
   /** Pairs whose PEFT scale differs from alpha / rank, with the factor folded into lora_b. */
   folded: { target: string; factor: number }[];
   types: string[];
+  /** aLoRA: the invocation token ids written as adapter.alora.invocation_tokens; null for a plain LoRA. */
+  aloraInvocationTokens: number[] | null;
 }
 
 /**
@@ -104,6 +107,10 @@ export function peftToGguf(dir: string, basePath: string, output: string, opts: 
       if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(architecture)) {
         throw new UnsupportedAdapterError(basePath, "general.architecture", `architecture not supported: ${architecture || "(missing)"} (supported: ${SUPPORTED_ARCHITECTURES.join(", ")})`);
       }
+      if (cfg.aloraInvocationTokens) {
+        const bad = invocationTokensProblem(cfg.aloraInvocationTokens, vocabularySize(base));
+        if (bad) throw new UnsupportedAdapterError(cfgPath, "alora_invocation_tokens", `${bad} (${basePath})`);
+      }
       const heads = headCounts(base, architecture);
       for (const [target, g] of groups) {
         if (!g.A || !g.B) {
@@ -155,12 +162,12 @@ export function peftToGguf(dir: string, basePath: string, output: string, opts: 
     const allF16 = pairs.every((p) => p.typeA === GgmlType.F16 && p.typeB === GgmlType.F16);
     const f16 = outType === "f16" || (outType === "auto" && allF16 && folded.length === 0);
     const choose: TypeChooser = () => (f16 ? GgmlType.F16 : GgmlType.F32);
-    const adapter: LoraAdapter = { architecture, alpha, pairs, extraKv: [] };
+    const adapter: LoraAdapter = { architecture, alpha, pairs, extraKv: cfg.aloraInvocationTokens ? [aloraInvocationKv(cfg.aloraInvocationTokens)] : [] };
     const { types } = writeAdapter(output, adapter, choose, opts.name, out);
     return {
       output, architecture, pairs: pairs.length,
       ranks: [...new Set(pairs.map((p) => p.rank))].sort((x, y) => x - y),
-      alpha, folded, types: [...new Set(Object.values(types))],
+      alpha, folded, types: [...new Set(Object.values(types))], aloraInvocationTokens: cfg.aloraInvocationTokens,
     };
   } finally {
     st.close();
