@@ -15,7 +15,7 @@ import { quantizeAdapter } from "../../src/tools/quantize-adapter.js";
 import { mixAdapters } from "../../src/tools/mix.js";
 import { mergeAdapters } from "../../src/tools/merge.js";
 import { readAdapter } from "../../src/tools/lora.js";
-import { UnsupportedAdapterError } from "../../src/tools/errors.js";
+import { UnsupportedAdapterError } from "../../src/errors.js";
 import { ALORA_TEST_ADAPTER } from "../../src/tools/demo-adapters.js";
 import { projections, randomArray, rng, writePeftDir } from "./helpers.js";
 
