@@ -1,4 +1,4 @@
-// Forward-pass kernels for llama-family models: RMSNorm, RoPE, grouped-query attention over an f16 KV cache, SwiGLU, softmax, vector helpers.
+// Forward-pass kernels for llama-family models: RMSNorm, RoPE, grouped-query attention over an f16 KV cache, SwiGLU, vector helpers.
 import { f16ToF32, f32ToF16, f16x4ToF32 } from "./half";
 import { absMax32 } from "./simd";
 
@@ -34,27 +34,6 @@ export function add_f32(a: usize, b: usize, out: usize, n: i32): void {
   }
 }
 
-/** out = a * b elementwise. */
-export function mul_f32(a: usize, b: usize, out: usize, n: i32): void {
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const o = <usize>i << 2;
-    v128.store(out + o, f32x4.mul(v128.load(a + o), v128.load(b + o)));
-  }
-  for (; i < n; i++) {
-    const o = <usize>i << 2;
-    store<f32>(out + o, load<f32>(a + o) * load<f32>(b + o));
-  }
-}
-
-/** x *= s in place. */
-export function scale_f32(x: usize, n: i32, s: f32): void {
-  for (let i = 0; i < n; i++) {
-    const o = <usize>i << 2;
-    store<f32>(x + o, load<f32>(x + o) * s);
-  }
-}
-
 /** dst = f32(f16(src)): values rounded to half precision (what a product with f16 weights sees). */
 export function round_f16(src: usize, dst: usize, n: i32): void {
   for (let i = 0; i < n; i++) {
@@ -69,24 +48,6 @@ export function swiglu(g: usize, u: usize, out: usize, n: i32): void {
     const o = <usize>i << 2;
     const v = load<f32>(g + o);
     store<f32>(out + o, (v / (<f32>1 + Mathf.exp(-v))) * load<f32>(u + o));
-  }
-}
-
-/** In-place softmax over n values; returns nothing. The normaliser accumulates in f64. */
-export function softmax_f32(x: usize, n: i32): void {
-  let mx: f32 = -Infinity;
-  for (let i = 0; i < n; i++) mx = max<f32>(mx, load<f32>(x + (<usize>i << 2)));
-  let sum: f64 = 0;
-  for (let i = 0; i < n; i++) {
-    const o = <usize>i << 2;
-    const e = Mathf.exp(load<f32>(x + o) - mx);
-    store<f32>(x + o, e);
-    sum += <f64>e;
-  }
-  const inv = <f32>(1.0 / sum);
-  for (let i = 0; i < n; i++) {
-    const o = <usize>i << 2;
-    store<f32>(x + o, load<f32>(x + o) * inv);
   }
 }
 

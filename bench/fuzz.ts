@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { openGguf } from "../src/gguf/reader.js";
-import { DEFAULT_MODEL } from "../src/paths.js";
+import { defaultModelPath } from "../src/paths.js";
 import { FUZZ_SEEDS } from "./fuzz-seeds.js";
 import { headerFields, mutate } from "./fuzz-inputs.js";
 import { fuzzOne } from "./fuzz-check.js";
@@ -13,7 +13,7 @@ const count = Number(values.count);
 const maxMs = Number(values["max-ms"]);
 const next = mulberry32(Number(values.seed));
 const seeds = FUZZ_SEEDS().map((p) => { const bytes = new Uint8Array(readFileSync(p)); return { p, bytes, fields: headerFields(bytes) }; });
-const base = openGguf(DEFAULT_MODEL);
+const base = openGguf(defaultModelPath());
 const tally = { parsed: 0, refused: 0, failures: 0, slow: 0 };
 let slowest = 0;
 const t0 = performance.now();

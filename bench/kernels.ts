@@ -5,6 +5,7 @@ import { GgmlType, ggmlTypeById, GgmlTypeTraits } from "../src/gguf/ggml-types.j
 import { loadCore, createPool, relaxedSimdProblem, KERNELS, Core, Matrix, KernelPool } from "../src/core/index.js";
 import { gemvQ4_0Plain } from "../src/core/reference/gemv.js";
 import { mergeRef } from "../src/core/reference/lowrank.js";
+import { Rng } from "../src/random.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -35,9 +36,8 @@ const median = (v: number[]) => {
 function weights(t: GgmlTypeTraits, rows: number, cols: number, seed: number): Uint8Array {
   const n = (rows * cols / t.blockSize) * t.typeSize;
   const b = new Uint8Array(n);
-  let s = seed >>> 0;
+  new Rng(seed).fill(b);
   const u32 = new Uint32Array(b.buffer, 0, n >> 2);
-  for (let i = 0; i < u32.length; i++) u32[i] = s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
   if (t.id === GgmlType.F32) {
     const f = new Float32Array(b.buffer);
     for (let i = 0; i < f.length; i++) f[i] = ((u32[i] >>> 8) / 16777216 - 0.5) * 0.1;

@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import os from "node:os";
 import { GgmlType, ggmlTypeById } from "../src/gguf/ggml-types.js";
 import { loadCore, Core, Matrix, KERNELS, ACTIVATIONS } from "../src/core/index.js";
+import { Rng } from "../src/random.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -26,8 +27,7 @@ const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
 /** Seeded Q4_0 bytes with finite moderate scales. */
 function weights(rows: number, cols: number, seed: number): Uint8Array {
   const b = new Uint8Array((rows * cols / 32) * 18);
-  let s = seed >>> 0;
-  for (let i = 0; i < b.length; i++) b[i] = (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) >>> 24;
+  new Rng(seed).fill(b);
   for (let o = 0; o < b.length; o += 18) b[o + 1] = 0x20 + (b[o + 1] & 7);
   return b;
 }

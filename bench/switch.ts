@@ -5,25 +5,8 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { Runtime, defaultModelPath, demoAdapterPaths, type Session } from "../src/runtime/index.js";
 import { percentile } from "../src/runtime/latency.js";
-import { synthAdapter, synthModel, type ModelShape } from "../src/tools/synth.js";
-
-/** About 97M parameters: 12 layers of n_embd 768 / n_ff 2048 (85M) and an 8000-token vocabulary (12M). */
-const SHAPE_100M: ModelShape = {
-  id: "bench-100m",
-  title: "generated 100M llama",
-  architecture: "llama",
-  nEmbd: 768,
-  nLayer: 12,
-  nHead: 12,
-  nHeadKv: 12,
-  nFf: 2048,
-  nVocab: 8000,
-  contextLength: 2048,
-  ropeBase: 10000,
-  rmsEps: 1e-5,
-  tiedEmbeddings: false,
-  qkvBias: false,
-};
+import { synthAdapter } from "../src/tools/synth.js";
+import { SHAPE_100M, generated100M, parameterCount } from "./models.js";
 
 interface Case {
   model: string;
@@ -153,15 +136,10 @@ async function main(): Promise<void> {
   if (!values["skip-large"]) {
     tmp = values.keep ?? fs.mkdtempSync(path.join(os.tmpdir(), "lora-edge-switch-"));
     fs.mkdirSync(tmp, { recursive: true });
-    const model = path.join(tmp, "bench-100m-Q4_0.gguf");
+    const model = generated100M(tmp, log);
+    params = parameterCount(model);
     const a = path.join(tmp, "bench-100m-lora-a.gguf");
     const b = path.join(tmp, "bench-100m-lora-b.gguf");
-    if (!fs.existsSync(model)) {
-      const t = performance.now();
-      const r = synthModel(model, { shape: SHAPE_100M, type: "Q4_0", seed: 1 });
-      params = r.parameters;
-      log(`generated ${model}: ${(r.parameters / 1e6).toFixed(1)}M parameters, ${(r.dataBytes / 2 ** 20).toFixed(0)} MiB in ${(performance.now() - t).toFixed(0)} ms`);
-    }
     if (!fs.existsSync(a)) synthAdapter(a, { shape: SHAPE_100M, rank: 16, seed: 11 });
     if (!fs.existsSync(b)) synthAdapter(b, { shape: SHAPE_100M, rank: 16, seed: 12 });
     cases.push({ model, label: "generated 100M Q4_0 (rank-16 adapters, 7 projections)", adapters: [a, b], contextSize: 2048, swaps: 1000, recreates: 20, reloads: 5 });

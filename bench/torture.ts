@@ -2,7 +2,7 @@
 import os from "node:os";
 import { parseArgs } from "node:util";
 import { Runtime, defaultModelPath, demoAdapterPaths } from "../src/runtime/index.js";
-import { runTorture } from "../src/runtime/torture.js";
+import { runTorture } from "./torture-check.js";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

@@ -1,4 +1,4 @@
-// Typed errors of the runtime: adapter mismatch and load failures, missing backends, misuse of closed objects.
+// Typed errors of lora-edge: the base class with its stable code, and the errors of the runtime, the tools and their inputs.
 
 /** Base class of every runtime error; `code` is stable and machine-readable. */
 export class LoraEdgeError extends Error {
@@ -92,5 +92,77 @@ export class DisposedError extends LoraEdgeError {
 export class InvalidArgumentError extends LoraEdgeError {
   constructor(message: string) {
     super("INVALID_ARGUMENT", message);
+  }
+}
+
+/** An output file or directory cannot be written; names the path the caller gave (never a temp name). */
+export class OutputError extends LoraEdgeError {
+  readonly path: string;
+  readonly reason: string;
+  constructor(path: string, reason: string, options?: { cause?: unknown }) {
+    super("OUTPUT", `cannot write ${path}: ${reason}`, options);
+    this.path = path;
+    this.reason = reason;
+  }
+}
+
+/** An adapter's tensor holds NaN or Inf (or would, once encoded): names the file and the tensor. */
+export class AdapterDataError extends LoraEdgeError {
+  readonly file: string;
+  readonly tensor: string;
+  readonly reason: string;
+  constructor(file: string, tensor: string, reason: string) {
+    super("ADAPTER_DATA", `${file}: ${tensor}: ${reason}`);
+    this.file = file;
+    this.tensor = tensor;
+    this.reason = reason;
+  }
+}
+
+/** Input the tools cannot use; names the file, the field (tensor, key) and the byte offset (-1 if none). */
+export class ToolInputError extends LoraEdgeError {
+  readonly file: string;
+  readonly field: string;
+  readonly offset: number;
+  readonly reason: string;
+  constructor(code: string, file: string, field: string, offset: number, reason: string) {
+    super(code, `${file}: ${field}${offset >= 0 ? ` at byte ${offset}` : ""}: ${reason}`);
+    this.file = file;
+    this.field = field;
+    this.offset = offset;
+    this.reason = reason;
+  }
+}
+
+/** A malformed, hostile or unsupported safetensors file. */
+export class SafetensorsError extends ToolInputError {
+  constructor(file: string, field: string, offset: number, reason: string) {
+    super("SAFETENSORS", file, field, offset, reason);
+  }
+}
+
+/**
+ * An adapter that cannot be used here (unsupported feature, missing half, shape mismatch): a conversion or merge
+ * the tools refuse (nothing is written), or an adapter the wasm engine cannot apply.
+ */
+export class UnsupportedAdapterError extends ToolInputError {
+  constructor(file: string, field: string, reason: string) {
+    super("UNSUPPORTED_ADAPTER", file, field, -1, reason);
+  }
+}
+
+/** The scheduler's queue is full: try again later (`retryAfterMs` is a hint). */
+export class QueueFullError extends LoraEdgeError {
+  readonly retryAfterMs: number;
+  constructor(queued: number, retryAfterMs: number) {
+    super("QUEUE_FULL", `the request queue is full (${queued} waiting); try again later`);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** A chat prompt could not be built: the model has no chat template, or rendering it failed. */
+export class ChatTemplateError extends LoraEdgeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("CHAT_TEMPLATE", message, options);
   }
 }

@@ -8,8 +8,13 @@ export interface BackendOpenOptions {
   /** Base model GGUF path. */
   modelPath: string;
   gpu: GpuChoice;
-  /** CPU threads for evaluation. */
+  /** CPU threads for evaluation (with `measureThreads`, the most to use). */
   threads: number;
+  /**
+   * Pick the thread count, up to `threads`, by timing decode steps on the loaded model (native CPU models);
+   * backends and devices that do not measure use `threads`.
+   */
+  measureThreads?: boolean;
   /** Layers offloaded to the GPU (llama.cpp's n_gpu_layers); default: llama.cpp's own choice. CPU-only backends ignore it. */
   gpuLayers?: number;
   /**
@@ -86,11 +91,32 @@ export interface DecodeStep {
   readonly restart?: boolean;
 }
 
+/** Where a backend's model runs on a GPU: the API, its devices, the layers offloaded and the bytes on the device. */
+export interface GpuReport {
+  api: "cuda" | "vulkan" | "metal";
+  devices: string[];
+  /** The device is a CPU-type one (a software renderer such as lavapipe), in use because it was asked for. */
+  software: boolean;
+  /** Layers on the GPU (llama.cpp's n_gpu_layers; the output layer counts as one) of the model's total (n_layer + 1). */
+  layers: number;
+  totalLayers: number;
+  /** Bytes llama.cpp allocated on the device for the model's weights, and for the contexts (KV cache, compute buffers). */
+  modelBytes: number;
+  contextBytes: number;
+  /** The same for host memory (weights left on the CPU, host staging buffers). */
+  hostModelBytes: number;
+  hostContextBytes: number;
+  /** Device memory as the driver reports it (software devices report a fixed heap and nothing used). */
+  vram: { total: number; used: number; free: number };
+}
+
 export interface BackendMemory {
   /** Process resident memory, bytes. */
   rss: number;
   vramTotal?: number;
   vramUsed?: number;
+  /** Set when the model runs on a GPU. */
+  gpu?: GpuReport;
 }
 
 export interface Backend {
@@ -99,14 +125,21 @@ export interface Backend {
   readonly device: string;
   /** Whether contexts of this backend can swap adapters live. */
   readonly liveSwapSupported: boolean;
+  /** Why live swapping is off, when it is. */
+  readonly liveSwapNote?: string;
+  /** Set when the GPU asked for is not the one used (e.g. "auto" found no usable GPU): says why. */
+  readonly deviceNote?: string;
   /** Whether a loaded adapter's memory can be freed before the model is disposed. */
   readonly canFreeAdapters: boolean;
   readonly modelPath: string;
+  /** CPU threads evaluation uses. */
+  readonly threads: number;
   readonly vocabSize: number;
   readonly trainContextSize: number;
   /** Milliseconds spent initialising the backend and loading the model. */
   readonly timings: { initMs: number; modelLoadMs: number };
-  tokenize(text: string, addBos: boolean): number[];
+  /** Text to token ids; `special` reads control tokens written in the text (e.g. "<s>" from a chat template). */
+  tokenize(text: string, addBos: boolean, special?: boolean): number[];
   /** Text of `tokens`, given the tokens before them (for leading-space handling). */
   detokenize(tokens: readonly number[], before?: readonly number[]): string;
   isEndOfGeneration(token: number): boolean;
@@ -126,6 +159,54 @@ export interface Backend {
    * backend or disposed, one given twice, no tokens, a full context) fails the call before anything runs.
    */
   decodeBatch?(steps: readonly DecodeStep[]): Promise<number[]>;
+  /** A context hosting several sequences that a scheduler advances together (see BackendBatchContext). */
+  createBatchContext(options: { slots: number; contextSize: number }): Promise<BackendBatchContext>;
   memory(): Promise<BackendMemory>;
   dispose(): Promise<void>;
+}
+
+/**
+ * Several sequences over one base, advanced together. The runtime's scheduler calls `advance()` on every
+ * sequence of one step in the same tick and awaits them all; the backend evaluates what it can of them in
+ * one batch. With `adapterScope: "context"` one adapter set applies to the whole context (the scheduler only
+ * steps sequences of that set together and calls `setAdapters` between steps); with "sequence" each sequence
+ * carries its own set, and a backend that evaluates several sets in one pass (`mixedBatch`) can serve every
+ * set in one step.
+ */
+export interface BackendBatchContext {
+  readonly slots: number;
+  /** Tokens each sequence can hold. */
+  readonly contextSize: number;
+  /** Memory the context holds (KV caches and compute buffers), bytes. */
+  readonly memoryBytes: number;
+  readonly adapterScope: "context" | "sequence";
+  /** True when one step evaluates sequences of different adapter sets in one pass. */
+  readonly mixedBatch: boolean;
+  /** The whole context's adapter set (scope "context"); does not touch cached states. */
+  setAdapters(active: readonly ActiveAdapter[]): Promise<void>;
+  /** A free sequence slot (at most `slots` at once). */
+  sequence(): BackendSequence;
+  dispose(): Promise<void>;
+}
+
+/** One sequence of a batch context: its own cached tokens, generated one step at a time. */
+export interface BackendSequence {
+  /** Tokens whose states are cached, in order. */
+  readonly cachedTokens: readonly number[];
+  /** This sequence's adapter set (scope "sequence" only). */
+  setAdapters(active: readonly ActiveAdapter[]): void;
+  clear(): Promise<void>;
+  /** Keep only the first `n` cached tokens. */
+  truncate(n: number): Promise<void>;
+  /** Start a generation: `tokens` (after the cached ones) are evaluated by the next `advance()`. */
+  begin(tokens: readonly number[], sampling: SamplingOptions): void;
+  /** Evaluate the pending tokens and sample the next one (the next call evaluates that token first). */
+  advance(): Promise<number>;
+  /** End the generation; the last sampled token stays unevaluated. */
+  end(): Promise<void>;
+  /** Park the cached states in a file and restore them (where the backend can); bytes written. */
+  saveState?(file: string): Promise<number>;
+  loadState?(file: string): Promise<void>;
+  /** Free the slot. */
+  release(): Promise<void>;
 }

@@ -2,16 +2,21 @@
 import path from "node:path";
 import { getLlama, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel } from "node-llama-cpp";
 import { BackendUnavailableError, ModelLoadError } from "../errors.js";
+import { isSoftwareVulkanName, VULKAN_VISIBLE_DEVICES } from "../devices/vulkan.js";
 import type {
   ActiveAdapter,
   Backend,
   BackendAdapter,
+  BackendBatchContext,
   BackendContext,
   BackendMemory,
   BackendOpenOptions,
+  BackendSequence,
   GpuChoice,
+  GpuReport,
   SamplingOptions,
 } from "./backend.js";
+import { probeThreads, type ThreadProbe } from "./native-threads.js";
 
 /** node-llama-cpp internals this backend relies on (pinned to 3.21.1); each is feature-detected. */
 interface NativeLora {
@@ -37,19 +42,43 @@ export function nativeInternals(model: LlamaModel, context?: LlamaContext): { li
   return { liveSwap, freeAdapters };
 }
 
-const llamaCache = new Map<string, Promise<Llama>>();
+/** A node-llama-cpp binding, and why it is not the one asked for (when it is not). */
+interface SharedLlama {
+  llama: Llama;
+  note?: string;
+}
 
-/** One llama.cpp binding per (gpu, threads) per process; models and contexts are per runtime. */
-async function sharedLlama(gpu: GpuChoice, threads: number): Promise<Llama> {
+const llamaCache = new Map<string, Promise<SharedLlama>>();
+
+/** Why a Vulkan binary without a device is no GPU: ggml skips CPU-type devices unless they are named. */
+const NO_VULKAN_DEVICE = "node-llama-cpp's Vulkan binary loaded, but ggml uses no Vulkan device (CPU-type devices such as " +
+  `lavapipe are skipped unless ${VULKAN_VISIBLE_DEVICES} names them)`;
+
+/**
+ * One llama.cpp binding per (gpu, threads) per process; models and contexts are per runtime. node-llama-cpp's
+ * "auto" takes its Vulkan binary wherever the Vulkan loader is installed, even when ggml then uses no device:
+ * "auto" then takes the CPU binary instead, and asking for "vulkan" explicitly is an error that says why.
+ */
+function sharedLlama(gpu: GpuChoice, threads: number): Promise<SharedLlama> {
   const key = `${String(gpu)}:${threads}`;
   let p = llamaCache.get(key);
   if (!p) {
-    p = getLlama({ gpu, build: "never", skipDownload: true, maxThreads: threads, logLevel: "error" as never, progressLogs: false });
+    p = (async () => {
+      const llama = await getLlama({ gpu, build: "never", skipDownload: true, maxThreads: threads, logLevel: "error" as never, progressLogs: false });
+      if (llama.gpu !== "vulkan" || (await llama.getGpuDeviceNames()).length > 0) return { llama };
+      if (gpu === "vulkan") throw new Error(NO_VULKAN_DEVICE);
+      const cpu = await sharedLlama(false, threads);
+      return { llama: cpu.llama, note: `${NO_VULKAN_DEVICE}: running on the CPU backend` };
+    })();
     llamaCache.set(key, p);
     p.catch(() => llamaCache.delete(key));
   }
   return p;
 }
+
+/** Why live swapping is off on an offloaded Vulkan model. */
+export const VULKAN_LIVE_SWAP_NOTE = "adapter changes on a live context with layers on a Vulkan device corrupt memory in llama.cpp " +
+  "(its scheduler re-reserve after llama_set_adapters_lora; reproduced on lavapipe): each change gets a new context instead";
 
 class NativeAdapter implements BackendAdapter {
   constructor(
@@ -150,6 +179,107 @@ class NativeContext implements BackendContext {
   }
 }
 
+/** The evaluation options of one generation (node-llama-cpp's sequence.evaluate). */
+function evaluateOptions(s: SamplingOptions) {
+  return { temperature: s.temperature, topK: s.topK, topP: s.topP, minP: 0, seed: s.seed, yieldEogToken: true };
+}
+
+/**
+ * Several sequences in one llama.cpp context (one KV store, one compute buffer). Adapters apply to the whole
+ * context, so the scheduler steps one set's sequences at a time and swaps live between steps. The advances of
+ * one step are queued in the same tick, and node-llama-cpp's batching puts them into one llama_decode.
+ */
+class NativeBatchContext implements BackendBatchContext {
+  readonly adapterScope = "context" as const;
+  readonly mixedBatch = false;
+  private readonly open = new Set<NativeSequence>();
+  constructor(
+    private readonly backend: NativeBackend,
+    readonly llamaContext: LlamaContext,
+    readonly slots: number,
+    readonly contextSize: number,
+  ) {}
+
+  get memoryBytes(): number {
+    const m = this.llamaContext.memoryUsage;
+    return m.ram + m.vram;
+  }
+
+  async setAdapters(active: readonly ActiveAdapter[]): Promise<void> {
+    await (this.llamaContext as unknown as ContextInternals)._setLoras!(loraList(active));
+  }
+
+  sequence(): BackendSequence {
+    if (this.open.size >= this.slots) throw new Error(`all ${this.slots} sequences are in use`);
+    const s = new NativeSequence(this.llamaContext.getSequence(), () => this.open.delete(s));
+    this.open.add(s);
+    return s;
+  }
+
+  async dispose(): Promise<void> {
+    this.backend.contexts.delete(this);
+    for (const s of [...this.open]) await s.release();
+    await this.llamaContext.dispose();
+  }
+}
+
+class NativeSequence implements BackendSequence {
+  private it: AsyncGenerator<number, void, unknown> | null = null;
+  constructor(
+    private readonly seq: LlamaContextSequence,
+    private readonly onRelease: () => void,
+  ) {}
+
+  get cachedTokens(): readonly number[] {
+    return this.seq.contextTokens;
+  }
+
+  setAdapters(): void {
+    throw new Error("native sequences share their context's adapter set");
+  }
+
+  async clear(): Promise<void> {
+    await this.seq.clearHistory();
+  }
+
+  async truncate(n: number): Promise<void> {
+    const end = this.seq.nextTokenIndex;
+    if (n < end) await this.seq.eraseContextTokenRanges([{ start: n, end }]);
+  }
+
+  begin(tokens: readonly number[], sampling: SamplingOptions): void {
+    if (this.it) throw new Error("a generation is already running on this sequence");
+    this.it = this.seq.evaluate(tokens.slice() as never, evaluateOptions(sampling)) as AsyncGenerator<number, void, unknown>;
+  }
+
+  async advance(): Promise<number> {
+    if (!this.it) throw new Error("no generation on this sequence");
+    const r = await this.it.next();
+    if (r.done) throw new Error("the sequence ended its generation");
+    return r.value as number;
+  }
+
+  async end(): Promise<void> {
+    const it = this.it;
+    this.it = null;
+    await it?.return(undefined);
+  }
+
+  async saveState(file: string): Promise<number> {
+    return (await this.seq.saveStateToFile(file)).fileSize;
+  }
+
+  async loadState(file: string): Promise<void> {
+    await this.seq.loadStateFromFile(file, { acceptRisk: true });
+  }
+
+  async release(): Promise<void> {
+    await this.end();
+    this.onRelease();
+    if (!this.seq.disposed) this.seq.dispose();
+  }
+}
+
 function loraList(active: readonly ActiveAdapter[]): { filePath: string; scale: number }[] {
   // llama.cpp keeps one scale per adapter object: sum the scales of entries sharing one loaded file.
   const byPath = new Map<string, number>();
@@ -162,7 +292,7 @@ function loraList(active: readonly ActiveAdapter[]): { filePath: string; scale: 
 
 export class NativeBackend implements Backend {
   readonly name = "native" as const;
-  readonly contexts = new Set<NativeContext>();
+  readonly contexts = new Set<{ readonly llamaContext: LlamaContext; dispose(): Promise<void> }>();
   private constructor(
     readonly llama: Llama,
     readonly model: LlamaModel,
@@ -170,13 +300,26 @@ export class NativeBackend implements Backend {
     readonly threads: number,
     readonly timings: { initMs: number; modelLoadMs: number },
     private readonly internals: { liveSwap: boolean; freeAdapters: boolean },
-  ) {}
+    /** How `threads` was measured, when it was (`measureThreads` on a CPU model). */
+    readonly threadProbe?: ThreadProbe,
+    /** Set when the GPU asked for ("auto") is not used: says why. */
+    readonly deviceNote?: string,
+  ) {
+    if (internals.liveSwap && llama.gpu === "vulkan" && model.gpuLayers > 0) {
+      this.internals = { ...internals, liveSwap: false };
+      this.liveSwapNote = VULKAN_LIVE_SWAP_NOTE;
+    }
+  }
+
+  /** Why live swapping is off, when it is. */
+  readonly liveSwapNote: string | undefined;
 
   static async open(o: BackendOpenOptions): Promise<NativeBackend> {
     const t0 = performance.now();
     let llama: Llama;
+    let deviceNote: string | undefined;
     try {
-      llama = await sharedLlama(o.gpu, o.threads);
+      ({ llama, note: deviceNote } = await sharedLlama(o.gpu, o.threads));
     } catch (e) {
       throw new BackendUnavailableError(`native${o.gpu ? `/${o.gpu}` : ""}`, (e as Error).message, { cause: e });
     }
@@ -197,7 +340,16 @@ export class NativeBackend implements Backend {
       throw new ModelLoadError(modelPath, (e as Error).message, { cause: e });
     }
     const t2 = performance.now();
-    return new NativeBackend(llama, model, modelPath, o.threads, { initMs: t1 - t0, modelLoadMs: t2 - t1 }, nativeInternals(model));
+    let probe: ThreadProbe | undefined;
+    if (o.measureThreads && model.gpuLayers === 0 && o.threads > 1) {
+      try {
+        probe = await probeThreads(model, o.threads);
+      } catch (e) {
+        await model.dispose();
+        throw new ModelLoadError(modelPath, `timing decode steps to choose threads failed: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    return new NativeBackend(llama, model, modelPath, probe?.threads ?? o.threads, { initMs: t1 - t0, modelLoadMs: t2 - t1 }, nativeInternals(model), probe, deviceNote);
   }
 
   get device(): string {
@@ -217,8 +369,8 @@ export class NativeBackend implements Backend {
     return this.model.trainContextSize;
   }
 
-  tokenize(text: string, addBos: boolean): number[] {
-    const toks = this.model.tokenize(text) as number[];
+  tokenize(text: string, addBos: boolean, special = false): number[] {
+    const toks = this.model.tokenize(text, special) as number[];
     const bos = this.model.tokens.bos;
     return addBos && bos != null && this.model.tokens.shouldPrependBosToken ? [bos as number, ...toks] : toks;
   }
@@ -267,25 +419,54 @@ export class NativeBackend implements Backend {
 
   async createContext(o: { contextSize: number; adapters: readonly ActiveAdapter[]; live: boolean }): Promise<BackendContext> {
     const ctx = await this.newLlamaContext(o.contextSize, loraList(o.adapters));
-    const live = o.live && nativeInternals(this.model, ctx).liveSwap;
+    const live = o.live && this.internals.liveSwap && nativeInternals(this.model, ctx).liveSwap;
     const c = new NativeContext(this, ctx, o.contextSize, live);
+    this.contexts.add(c);
+    return c;
+  }
+
+  async createBatchContext(o: { slots: number; contextSize: number }): Promise<BackendBatchContext> {
+    if (!nativeInternals(this.model).liveSwap) {
+      throw new BackendUnavailableError("native", "batched serving needs live adapter swaps, which this node-llama-cpp does not expose");
+    }
+    const ctx = await this.model.createContext({ contextSize: o.contextSize, sequences: o.slots, threads: this.threads });
+    if (!nativeInternals(this.model, ctx).liveSwap) {
+      await ctx.dispose();
+      throw new BackendUnavailableError("native", "batched serving needs live adapter swaps, which this node-llama-cpp does not expose");
+    }
+    const c = new NativeBatchContext(this, ctx, o.slots, o.contextSize);
     this.contexts.add(c);
     return c;
   }
 
   async memory(): Promise<BackendMemory> {
     const rss = process.memoryUsage().rss;
-    if (this.llama.gpu === false) return { rss };
-    try {
-      const v = await this.llama.getVramState();
-      return { rss, vramTotal: v.total, vramUsed: v.used };
-    } catch {
-      return { rss };
+    const gpu = await this.gpuReport().catch(() => undefined);
+    return gpu ? { rss, vramTotal: gpu.vram.total, vramUsed: gpu.vram.used, gpu } : { rss };
+  }
+
+  /** The GPU the model runs on, its layers there and llama.cpp's allocations on it; undefined on the CPU. */
+  async gpuReport(): Promise<GpuReport | undefined> {
+    const api = this.llama.gpu;
+    if (api === false) return undefined;
+    const [v, devices] = await Promise.all([this.llama.getVramState(), this.llama.getGpuDeviceNames()]);
+    let contextBytes = 0;
+    let hostContextBytes = 0;
+    for (const c of this.contexts) {
+      const m = c.llamaContext.memoryUsage;
+      contextBytes += m.vram;
+      hostContextBytes += m.ram;
     }
+    const m = this.model.memoryUsage;
+    return { api, devices, software: devices.length > 0 && devices.every(isSoftwareVulkanName),
+      layers: this.model.gpuLayers, totalLayers: this.model.fileInsights.totalLayers,
+      modelBytes: m.vram, contextBytes, hostModelBytes: m.ram, hostContextBytes,
+      vram: { total: v.total, used: v.used, free: v.free } };
   }
 
   async dispose(): Promise<void> {
     for (const c of [...this.contexts]) await c.dispose();
+    await this.threadProbe?.settled;
     await this.model.dispose();
   }
 }

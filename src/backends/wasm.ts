@@ -4,15 +4,18 @@ import { openGguf, type GgufFile } from "../gguf/reader.js";
 import { createPool, loadCore, type Core, type KernelPool } from "../core/index.js";
 import { EngineAdapter, EngineContext, EngineModel, type WeightOptions } from "./wasm/engine/index.js";
 import { createTokenizer, vocabFromMetadata, type Tokenizer } from "./wasm/tokenizer/index.js";
-import { Rng, sampleToken, type SamplingParams } from "./wasm/engine/sampling.js";
+import { Rng } from "../random.js";
+import { sampleToken, type SamplingParams } from "./wasm/engine/sampling.js";
 import type {
   ActiveAdapter,
   Backend,
   BackendAdapter,
+  BackendBatchContext,
   BackendContext,
   BackendMemory,
   BackendOpenOptions,
   DecodeStep,
+  BackendSequence,
   SamplingOptions,
 } from "./backend.js";
 
@@ -99,6 +102,8 @@ class WasmContext implements BackendContext {
         const r = it.next();
         if (r.done) return;
         yield r.value;
+        // the engine computes synchronously: let the event loop (a consumer that stops, I/O) in between tokens
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
     } finally {
       it.return();
@@ -121,11 +126,102 @@ class WasmContext implements BackendContext {
   }
 }
 
+/**
+ * Sequences for the scheduler, each an engine context of its own (own KV cache and adapter set). One step
+ * computes them one after another; a mixed-adapter batch pass can later take their advances together.
+ */
+class WasmBatchContext implements BackendBatchContext {
+  readonly adapterScope = "sequence" as const;
+  readonly mixedBatch = false;
+  private readonly open = new Set<WasmSequence>();
+  constructor(
+    private readonly backend: WasmBackend,
+    readonly slots: number,
+    readonly contextSize: number,
+  ) {}
+
+  get memoryBytes(): number {
+    let n = 0;
+    for (const s of this.open) n += s.engine.memoryBytes;
+    return n;
+  }
+
+  async setAdapters(): Promise<void> {
+    throw new Error("wasm sequences carry their own adapter sets");
+  }
+
+  sequence(): BackendSequence {
+    if (this.open.size >= this.slots) throw new Error(`all ${this.slots} sequences are in use`);
+    const s: WasmSequence = new WasmSequence(new EngineContext(this.backend.model, this.contextSize), () => {
+      this.open.delete(s);
+      this.backend.contexts.delete(s);
+    });
+    this.open.add(s);
+    this.backend.contexts.add(s);
+    return s;
+  }
+
+  async dispose(): Promise<void> {
+    for (const s of [...this.open]) await s.release();
+  }
+}
+
+class WasmSequence implements BackendSequence {
+  private it: Generator<number, void, void> | null = null;
+  constructor(
+    readonly engine: EngineContext,
+    private readonly onRelease: () => void,
+  ) {}
+
+  get cachedTokens(): readonly number[] {
+    return this.engine.cachedTokens;
+  }
+
+  setAdapters(active: readonly ActiveAdapter[]): void {
+    this.engine.setAdapters(engineSet(active));
+  }
+
+  async clear(): Promise<void> {
+    this.engine.clear();
+  }
+
+  async truncate(n: number): Promise<void> {
+    this.engine.truncate(n);
+  }
+
+  begin(tokens: readonly number[], s: SamplingOptions): void {
+    if (this.it) throw new Error("a generation is already running on this sequence");
+    this.it = this.engine.generate(tokens, { temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed });
+  }
+
+  async advance(): Promise<number> {
+    if (!this.it) throw new Error("no generation on this sequence");
+    const r = this.it.next();
+    if (r.done) throw new Error("the sequence ended its generation");
+    return r.value;
+  }
+
+  async end(): Promise<void> {
+    this.it?.return();
+    this.it = null;
+  }
+
+  async release(): Promise<void> {
+    await this.end();
+    this.onRelease();
+    this.engine.dispose();
+  }
+
+  async dispose(): Promise<void> {
+    await this.release();
+  }
+}
+
 export class WasmBackend implements Backend {
   readonly name = "wasm" as const;
   readonly liveSwapSupported = true;
   readonly canFreeAdapters = true;
-  readonly contexts = new Set<WasmContext>();
+  readonly contexts = new Set<{ readonly engine: EngineContext; dispose(): Promise<void> }>();
 
   private constructor(
     readonly model: EngineModel,
@@ -167,8 +263,8 @@ export class WasmBackend implements Backend {
     return this.model.config.contextLength;
   }
 
-  tokenize(text: string, addBos: boolean): number[] {
-    const ids = this.tokenizer.tokenize(text);
+  tokenize(text: string, addBos: boolean, special = false): number[] {
+    const ids = this.tokenizer.tokenize(text, { parseSpecial: special });
     const bos = this.tokenizer.vocab.bosId;
     return addBos && this.tokenizer.vocab.addBos && bos !== null ? [bos, ...ids] : ids;
   }
@@ -223,6 +319,10 @@ export class WasmBackend implements Backend {
       out[i] = p.temperature > 0 ? sampleToken(this.model.logits(row), p, c.rng) : this.model.argmax(row);
     });
     return out;
+  }
+
+  async createBatchContext(o: { slots: number; contextSize: number }): Promise<BackendBatchContext> {
+    return new WasmBatchContext(this, o.slots, o.contextSize);
   }
 
   async memory(): Promise<BackendMemory> {

@@ -1,5 +1,8 @@
 // The lora-edge command table and dispatcher: picks a command and runs it; no logic of its own.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Command, EXIT, UsageError, reportError } from "./command.js";
+import { packageRoot } from "../paths.js";
 
 /** Every command, loaded only when called so one command's dependencies never slow another. */
 const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
@@ -16,14 +19,20 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   mix: () => import("./commands/mix.js"),
   merge: () => import("./commands/merge.js"),
   extract: () => import("./commands/extract.js"),
+  serve: () => import("./commands/serve.js"),
 };
 
 /** The command run when none is named. */
 const DEFAULT_COMMAND = "demo";
 
+/** The package version, from package.json. */
+export function version(): string {
+  return String((JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version?: unknown }).version);
+}
+
 async function help(): Promise<void> {
   const rows = await Promise.all(Object.entries(COMMANDS).map(async ([name, load]) => [name, (await load()).default.summary]));
-  process.stdout.write("usage: lora-edge <command> [options]   (add --debug for stack traces)\n\n");
+  process.stdout.write(`lora-edge ${version()}\nusage: lora-edge <command> [options]   (lora-edge <command> --help for its options; --debug for stack traces)\n\n`);
   for (const [name, summary] of rows) process.stdout.write(`  ${name.padEnd(18)}${summary}\n`);
 }
 
@@ -33,7 +42,12 @@ export async function main(argv: string[]): Promise<number> {
   const args = argv.filter((a) => a !== "--debug");
   const [first, ...rest] = args;
   if (first === "help" || first === "--help" || first === "-h") {
+    if (first === "help" && rest[0] && COMMANDS[rest[0]]) return main([rest[0], "--help"]);
     await help();
+    return EXIT.ok;
+  }
+  if (first === "--version" || first === "version") {
+    process.stdout.write(`${version()}\n`);
     return EXIT.ok;
   }
   const name = first === undefined || first.startsWith("-") ? DEFAULT_COMMAND : first;
@@ -45,4 +59,14 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     return reportError(e, debug);
   }
+}
+
+/** The names of every command (for tests and help). */
+export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
+
+/** A command by name (loaded on demand). */
+export async function loadCommand(name: string): Promise<Command> {
+  const load = COMMANDS[name];
+  if (!load) throw new UsageError(`unknown command "${name}"`);
+  return (await load()).default;
 }

@@ -1,84 +1,78 @@
-// Flags shared by the commands that run a model (run, chat, demo): parsing and opening the runtime.
-import { UsageError } from "./command.js";
-import { Runtime, type RuntimeOptions } from "../runtime/index.js";
+// Options shared by the commands that run a model (run, chat, demo): their spec, and opening the runtime from them.
+import cliProgress from "cli-progress";
+import type { IntSpec, NumberSpec, StringSpec, Values } from "./spec.js";
+import { parseAdapterFlag } from "./adapter-args.js";
+import { CONTEXT_SIZE_LIMITS, Runtime, type RuntimeOptions } from "../runtime/index.js";
 import type { GpuChoice } from "../backends/backend.js";
+import { onInterrupt } from "../interrupt.js";
 
-/** parseArgs option specs for model loading. */
-export const RUNTIME_FLAGS = {
-  model: { type: "string", short: "m" },
-  adapter: { type: "string", short: "a", multiple: true },
-  gpu: { type: "string" },
-  backend: { type: "string" },
-  threads: { type: "string", short: "t" },
-  ctx: { type: "string", short: "c" },
-  device: { type: "string" },
-  "gpu-layers": { type: "string" },
-  "adapter-precision": { type: "string" },
-} as const;
+/** Option specs for loading a model and its adapters. */
+export const RUNTIME_OPTIONS = {
+  model: { kind: "string", short: "m", value: "FILE", help: "base model GGUF (default: the embedded stories260K)" } as StringSpec,
+  adapter: { kind: "string", short: "a", value: "NAME=FILE[:SCALE]", multiple: true, help: "load an adapter under NAME at SCALE (default 1; from -100 to 100)" } as StringSpec & { multiple: true },
+  gpu: { kind: "string", value: "API", choices: ["auto", "off", "cuda", "vulkan", "metal"], help: "GPU API (default: the device plan's, else auto)" } as StringSpec,
+  backend: { kind: "string", value: "B", choices: ["auto", "native", "wasm"], default: "auto", help: "llama.cpp (native), lora-edge's wasm engine, or auto" } as StringSpec & { default: string },
+  threads: { kind: "int", short: "t", min: 1, help: "CPU threads, at most the usable cores (default: measured at open)" } as IntSpec,
+  ctx: { kind: "int", short: "c", min: CONTEXT_SIZE_LIMITS.min, max: CONTEXT_SIZE_LIMITS.max, help: "context size in tokens (default: min(2048, the model's))" } as IntSpec,
+  device: { kind: "string", value: "auto|PROFILE", help: "plan GPU layers, threads and context for a device profile" } as StringSpec,
+  "gpu-layers": { kind: "int", min: 0, help: "layers on the GPU (default: the plan's, else llama.cpp's)" } as IntSpec,
+  "adapter-precision": { kind: "string", value: "P", choices: ["f32", "q8"], help: "wasm engine: adapter halves in f32 (exact) or q8" } as StringSpec,
+};
 
-export interface RuntimeFlagValues {
-  model?: string;
-  adapter?: string[];
-  gpu?: string;
-  backend?: string;
-  threads?: string;
-  ctx?: string;
-  device?: string;
-  "gpu-layers"?: string;
-  "adapter-precision"?: string;
-}
+/** Option specs for sampling (run and chat). */
+export const SAMPLING_OPTIONS = {
+  tokens: { kind: "int", short: "n", min: 0, default: 64, help: "tokens to generate" } as IntSpec & { default: number },
+  temperature: { kind: "number", min: 0, default: 0, help: "sampling temperature; 0 is greedy" } as NumberSpec & { default: number },
+  "top-k": { kind: "int", min: 0, default: 40, help: "sample from the K most likely tokens; 0 means all" } as IntSpec & { default: number },
+  "top-p": { kind: "number", above: 0, max: 1, default: 0.95, help: "sample from the smallest set whose probability reaches P" } as NumberSpec & { default: number },
+  seed: { kind: "int", min: 0, default: 0, help: "random seed for sampling" } as IntSpec & { default: number },
+};
 
-/** One -a value: NAME=FILE[:SCALE] (a trailing ":number" is the scale; other colons belong to the path). */
-export function parseAdapterFlag(spec: string): { name: string; file: string; scale: number } {
-  const eq = spec.indexOf("=");
-  if (eq <= 0 || eq === spec.length - 1) throw new UsageError(`-a wants NAME=FILE[:SCALE], got "${spec}"`);
-  const name = spec.slice(0, eq);
-  let file = spec.slice(eq + 1);
-  let scale = 1;
-  const m = /^(.*):(-?\d+(?:\.\d+)?(?:e-?\d+)?)$/i.exec(file);
-  if (m && m[1].length > 0) {
-    file = m[1];
-    scale = Number(m[2]);
-  }
-  return { name, file, scale };
-}
+export type RuntimeFlagValues = Values<typeof RUNTIME_OPTIONS>;
 
-function positiveInt(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${flag} wants a whole number >= 1, got "${v}"`);
-  return n;
-}
-
-/** Runtime options from the flags. */
-export function runtimeOptions(v: RuntimeFlagValues, extra: Partial<RuntimeOptions> = {}): RuntimeOptions {
+/** Runtime options from the parsed values. */
+export function runtimeOptions(v: Partial<RuntimeFlagValues>, extra: Partial<RuntimeOptions> = {}): RuntimeOptions {
   // without --gpu the runtime decides (the device plan's GPU API with --device, else "auto")
-  const gpu = v.gpu === undefined ? undefined : v.gpu === "off" || v.gpu === "false" || v.gpu === "cpu" ? false : v.gpu;
-  if (gpu !== undefined && gpu !== false && !["auto", "cuda", "vulkan", "metal"].includes(gpu)) throw new UsageError(`--gpu wants auto, cuda, vulkan, metal or off, got "${v.gpu}"`);
-  const gpuLayers = v["gpu-layers"] === undefined ? undefined : Number(v["gpu-layers"]);
-  if (gpuLayers !== undefined && (!Number.isInteger(gpuLayers) || gpuLayers < 0)) throw new UsageError(`--gpu-layers wants a whole number >= 0, got "${v["gpu-layers"]}"`);
-  const precision = v["adapter-precision"];
-  if (precision !== undefined && precision !== "f32" && precision !== "q8") throw new UsageError(`--adapter-precision wants f32 or q8, got "${precision}"`);
-  const backend = v.backend ?? "auto";
-  if (!["auto", "native", "wasm"].includes(backend)) throw new UsageError(`--backend wants auto, native or wasm, got "${v.backend}"`);
+  const gpu = v.gpu === undefined ? undefined : v.gpu === "off" ? false : (v.gpu as GpuChoice);
   return {
     model: v.model,
-    backend: backend as RuntimeOptions["backend"],
-    gpu: gpu as GpuChoice | undefined,
-    threads: positiveInt("threads", v.threads),
-    contextSize: positiveInt("ctx", v.ctx),
+    backend: (v.backend ?? "auto") as RuntimeOptions["backend"],
+    gpu,
+    threads: v.threads,
+    contextSize: v.ctx,
     device: v.device,
-    gpuLayers,
-    adapterPrecision: precision,
+    gpuLayers: v["gpu-layers"],
+    adapterPrecision: v["adapter-precision"] as RuntimeOptions["adapterPrecision"],
     ...extra,
   };
 }
 
-/** Open the runtime and load every -a adapter (in order). */
-export async function openWithAdapters(v: RuntimeFlagValues, extra: Partial<RuntimeOptions> = {}): Promise<Runtime> {
+/**
+ * A model-load progress bar on an interactive stderr (nothing otherwise); the cursor it hides comes back on
+ * SIGINT and SIGTERM too.
+ */
+export function loadProgress(enabled: boolean): { onProgress?: (p: number) => void; stop(): void } {
+  if (!enabled || !process.stderr.isTTY) return { stop() {} };
+  const bar = new cliProgress.SingleBar({ format: "loading {bar} {percentage}%", hideCursor: true, stream: process.stderr, clearOnComplete: true }, cliProgress.Presets.shades_classic);
+  const release = onInterrupt(() => { bar.stop(); });
+  bar.start(100, 0);
+  return {
+    onProgress: (p) => bar.update(Math.round(p * 100)),
+    stop() { bar.update(100); bar.stop(); release(); },
+  };
+}
+
+/** Open the runtime and load every -a adapter (in order); `progress` shows the load bar on a terminal. */
+export async function openWithAdapters(v: Partial<RuntimeFlagValues>, opts: { progress?: boolean } = {}): Promise<Runtime> {
   const specs = (v.adapter ?? []).map(parseAdapterFlag);
-  const rt = await Runtime.open(runtimeOptions(v, extra));
-  if (rt.backendNotice) process.stderr.write(`lora-edge: ${rt.backendNotice}\n`);
+  const bar = loadProgress(opts.progress ?? false);
+  let rt: Runtime;
+  try {
+    rt = await Runtime.open(runtimeOptions(v, { onProgress: bar.onProgress }));
+  } finally {
+    bar.stop();
+  }
+  for (const notice of rt.notices) process.stderr.write(`lora-edge: ${notice}\n`);
   try {
     for (const a of specs) await rt.adapters.load(a.name, a.file, { scale: a.scale });
   } catch (e) {
@@ -86,20 +80,4 @@ export async function openWithAdapters(v: RuntimeFlagValues, extra: Partial<Runt
     throw e;
   }
   return rt;
-}
-
-/** Parse a whole number flag with a default. */
-export function intFlag(flag: string, v: string | undefined, def: number, min = 0): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${flag} wants a whole number >= ${min}, got "${v}"`);
-  return n;
-}
-
-/** Parse a number flag with a default. */
-export function numFlag(flag: string, v: string | undefined, def: number): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new UsageError(`--${flag} wants a number, got "${v}"`);
-  return n;
 }

@@ -1,14 +1,14 @@
 // Arena over one wasm memory: first-fit allocation with coalescing, temporary marks, growth, fresh typed views.
+import { LoraEdgeError } from "../errors.js";
 import type { WasmMemory } from "./wasm-api.js";
 
 const PAGE = 65536;
 /** 4 GiB: the most one wasm32 memory can hold. */
 export const MAX_WASM_BYTES = 65536 * PAGE;
 
-export class ArenaError extends Error {
+export class ArenaError extends LoraEdgeError {
   constructor(message: string) {
-    super(message);
-    this.name = "ArenaError";
+    super("ARENA", message);
   }
 }
 

@@ -1,4 +1,5 @@
 // The type table: one row per ggml weight type with its wasm kernels (conversions, products on one and on many rows, fused adapter variants, repacked layout) and scalar references.
+import { LoraEdgeError } from "../errors.js";
 import { GgmlType, GgmlTypeTraits, ggmlTypeById } from "../gguf/ggml-types.js";
 import * as dq from "./reference/dequant.js";
 import * as qz from "./reference/quant.js";
@@ -147,10 +148,9 @@ export const KERNELS: ReadonlyMap<number, TypeKernels> = new Map([
   row(T.Q6_K, { dequant: "dequant_q6_k", quantize: "quantize_q6_k", float: viaRow("gemv_q6_k_f32"), int8: int8("x8k", "q6_k"), ref: { dequant: dq.dequantQ6_K, quantize: quantizeQ6_K } }),
 ]);
 
-export class UnsupportedTypeError extends Error {
+export class UnsupportedTypeError extends LoraEdgeError {
   constructor(readonly typeId: number, readonly what: string) {
-    super(`no ${what} kernel for ggml type ${ggmlTypeById(typeId)?.name ?? typeId}`);
-    this.name = "UnsupportedTypeError";
+    super("UNSUPPORTED_TYPE", `no ${what} kernel for ggml type ${ggmlTypeById(typeId)?.name ?? typeId}`);
   }
 }
 

@@ -2,6 +2,7 @@
 import { Core, BuildName } from "./core.js";
 import type { Platform } from "./platform.js";
 import { wasm, WasmModule, WasmMemory } from "./wasm-api.js";
+import { mulberry32 } from "../random.js";
 
 export interface Builds {
   simd: WasmModule;
@@ -98,8 +99,7 @@ function selfTest(simd: WasmModule, relaxed: WasmModule): string | undefined {
     const a = instantiate(simd, newMemory(false, 256, 4), "simd");
     const b = instantiate(relaxed, newMemory(false, 256, 4), "relaxed");
     const rows = 64, cols = 512;
-    let seed = 12345;
-    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) / 16777216;
+    const rnd = mulberry32(12345);
     const x = Float32Array.from({ length: cols }, () => rnd() * 2 - 1);
     for (const [type, block, bytes] of [[2, 32, 18], [3, 32, 20], [12, 256, 144]] as const) {
       const w = new Uint8Array((rows * cols / block) * bytes);

@@ -1,4 +1,5 @@
 // Worker pool over one shared wasm memory: large products split by rows, calls handed over through Atomics slots.
+import { LoraEdgeError } from "../errors.js";
 import type { Core } from "./core.js";
 import type { KernelCall, ParallelRunner } from "./types.js";
 import type { HostWorker, Platform } from "./platform.js";
@@ -22,10 +23,9 @@ export interface PoolOptions {
   minParallelBytes?: number;
 }
 
-export class PoolError extends Error {
+export class PoolError extends LoraEdgeError {
   constructor(message: string) {
-    super(message);
-    this.name = "PoolError";
+    super("WORKER_POOL", message);
   }
 }
 

@@ -1,4 +1,5 @@
 // Shapes shared by the core's modules: resident matrices, kernel calls, the thread runner and what products need from a core.
+import { LoraEdgeError } from "../errors.js";
 import type { GgmlTypeTraits } from "../gguf/ggml-types.js";
 import type { Arena } from "./arena.js";
 
@@ -44,9 +45,8 @@ export interface KernelHost {
   readonly parallel: ParallelRunner | undefined;
 }
 
-export class CoreError extends Error {
+export class CoreError extends LoraEdgeError {
   constructor(message: string) {
-    super(message);
-    this.name = "CoreError";
+    super("CORE", message);
   }
 }

@@ -1,4 +1,5 @@
 // detect(): picks the device profile that matches the system facts, and says why.
+import { LoraEdgeError } from "../errors.js";
 
 import { gatherFacts, liveSource, type FactsSource, type SystemFacts } from "./facts.js";
 import { loadProfiles, type DeviceProfile, type MatchRule } from "./profiles.js";
@@ -14,13 +15,14 @@ export interface Detection {
   alsoMatched: string[];
   /** Things to fix before the profile's backend can be used (e.g. a missing CUDA build). */
   warnings: string[];
+  /** What else was found and why it is not used (e.g. a CPU-type Vulkan device), or why an unusual device is. */
+  notes: string[];
 }
 
 /** No profile matched (only possible with a custom profile folder without generic fallbacks). */
-export class NoProfileError extends Error {
+export class NoProfileError extends LoraEdgeError {
   constructor(readonly facts: SystemFacts) {
-    super(`no device profile matches ${facts.os}/${facts.arch} (${facts.cpu.model})`);
-    this.name = "NoProfileError";
+    super("NO_PROFILE", `no device profile matches ${facts.os}/${facts.arch} (${facts.cpu.model})`);
   }
 }
 
@@ -66,6 +68,16 @@ export function defaultThreads(profile: DeviceProfile, f: SystemFacts): number {
   return Math.max(1, f.cpu.physicalCores);
 }
 
+/** Devices found but not used, and software devices used because they were asked for. */
+function gpuNotes(f: SystemFacts): string[] {
+  const notes = (f.gpu.skipped ?? []).map((d) => `found ${d.api} device ${d.index} "${d.name}", not used: ${d.reason}`);
+  if (f.gpu.softwareDevice) {
+    notes.push(`${f.gpu.devices.join(", ")} is a CPU-type ${f.gpu.type} device (a software renderer), in use because it was asked for; ` +
+      "it is slower than llama.cpp's CPU backend");
+  }
+  return notes;
+}
+
 /** Picks a profile for already gathered facts. */
 export function detectFromFacts(facts: SystemFacts, profiles: DeviceProfile[] = loadProfiles()): Detection {
   const hits: { profile: DeviceProfile; reasons: string[] }[] = [];
@@ -85,7 +97,7 @@ export function detectFromFacts(facts: SystemFacts, profiles: DeviceProfile[] = 
       `${facts.gpu.error ? ` (${facts.gpu.error})` : ""}; until that is fixed it runs on the CPU. ${p.build.summary}`);
   }
   return { profile: p, facts, reasons: best.reasons, threads: defaultThreads(p, facts),
-    alsoMatched: hits.slice(1).map((h) => h.profile.name), warnings };
+    alsoMatched: hits.slice(1).map((h) => h.profile.name), warnings, notes: gpuNotes(facts) };
 }
 
 /** Gathers facts from a source (default: this machine) and picks a profile. */

@@ -4,6 +4,18 @@ import os from "node:os";
 import { readFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import type { GpuKind } from "./profiles.js";
+import { isSoftwareVulkanName, probeVulkanDevices, VULKAN_VISIBLE_DEVICES } from "./vulkan.js";
+
+/** A GPU device that was found but is not used, and why. */
+export interface SkippedGpuDevice {
+  api: "vulkan";
+  /** Its index for GGML_VK_VISIBLE_DEVICES. */
+  index: number;
+  name: string;
+  /** A CPU-type Vulkan device (software renderer: lavapipe, SwiftShader). */
+  cpuType: boolean;
+  reason: string;
+}
 
 /** What node-llama-cpp found: GPU type, device names, VRAM (bytes). */
 export interface GpuFacts {
@@ -12,7 +24,15 @@ export interface GpuFacts {
   vram?: { total: number; used: number; free: number; unifiedSize: number };
   /** Why no GPU backend loaded, when one was expected. */
   error?: string;
+  /** The devices in use are CPU-type Vulkan devices, visible only because GGML_VK_VISIBLE_DEVICES names them. */
+  softwareDevice?: boolean;
+  /** Devices found but not used (ggml skips CPU-type Vulkan devices unless asked for them). */
+  skipped?: SkippedGpuDevice[];
 }
+
+/** Why a CPU-type Vulkan device is not chosen automatically. */
+export const SOFTWARE_VULKAN_REASON = "a CPU-type Vulkan device (a software renderer): slower than llama.cpp's CPU backend, so it is used " +
+  `only when asked for (gpu "vulkan" with ${VULKAN_VISIBLE_DEVICES} naming it)`;
 
 /** Raw system reads; the live system and recorded fact files both implement it. */
 export interface FactsSource {
@@ -98,16 +118,39 @@ export async function probeGpu(maxThreads = Math.max(1, os.availableParallelism(
     const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
     const llama = await getLlama({ gpu: "auto", build: "never", skipDownload: true, maxThreads,
       logLevel: LlamaLogLevel.error, progressLogs: false });
+    let facts: GpuFacts;
     try {
       const vram = await llama.getVramState();
       const devices = await llama.getGpuDeviceNames();
-      return { type: llama.gpu, devices, vram: { total: vram.total, used: vram.used, free: vram.free, unifiedSize: vram.unifiedSize } };
+      facts = { type: llama.gpu, devices, vram: { total: vram.total, used: vram.used, free: vram.free, unifiedSize: vram.unifiedSize } };
     } finally {
       await llama.dispose();
     }
+    return await unusableGpu(facts);
   } catch (e) {
     return { type: false, devices: [], error: (e as Error).message.split("\n")[0] };
   }
+}
+
+/**
+ * node-llama-cpp picks its Vulkan binary wherever the Vulkan loader is installed, even when ggml then finds no
+ * device it uses (only a CPU-type one, such as lavapipe): that run is on the CPU. Reports it as no GPU, with the
+ * skipped devices and why; marks software devices that are in use because GGML_VK_VISIBLE_DEVICES names them.
+ */
+async function unusableGpu(f: GpuFacts): Promise<GpuFacts> {
+  if (f.type === false) return f;
+  if (f.devices.length > 0) {
+    return f.type === "vulkan" && f.devices.every(isSoftwareVulkanName) ? { ...f, softwareDevice: true } : f;
+  }
+  const skipped: SkippedGpuDevice[] = [];
+  if (f.type === "vulkan") {
+    for (const d of (await probeVulkanDevices()).devices) {
+      skipped.push({ api: "vulkan", index: d.index, name: d.name, cpuType: d.cpuType,
+        reason: d.cpuType ? SOFTWARE_VULKAN_REASON : "ggml did not select it" });
+    }
+  }
+  return { type: false, devices: [], error: `node-llama-cpp's ${f.type} binary loaded, but ggml uses no ${f.type} device`,
+    ...(skipped.length ? { skipped } : {}) };
 }
 
 /** The machine this process runs on. */

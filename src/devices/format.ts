@@ -26,7 +26,7 @@ export function formatDetection(d: Detection): string {
   const v = f.gpu.vram;
   row("gpu", f.gpu.type ? `${f.gpu.type}: ${f.gpu.devices.join(", ") || "?"}` +
     (v && v.total ? `, ${fmtBytes(v.free)} free of ${fmtBytes(v.total)}${v.unifiedSize ? " (unified)" : ""}` : "")
-    : `none found by node-llama-cpp${f.gpu.error ? ` (${f.gpu.error})` : ""}`);
+    : `none used${f.gpu.error ? ` (${f.gpu.error})` : ""}`);
   row("backend", `${p.backend} ${p.gpu || "cpu"}, ${p.memory.model} memory, ${d.threads} threads, ` +
     `context ${p.defaults.contextSize}, batch ${p.defaults.batchSize}, flash attention ${p.defaults.flashAttention ? "on" : "off"}`);
   row("build", p.build.summary);
@@ -34,6 +34,7 @@ export function formatDetection(d: Detection): string {
   if (p.powerModes) row("power", p.powerModes.map((m) => `${m.name} (nvpmodel -m ${m.nvpmodel})`).join(", ") +
     (p.powerNotes ? `. ${p.powerNotes}` : ""));
   for (const w of d.warnings) row("warning", w);
+  for (const n of d.notes ?? []) row("note", n);
   return lines.join("\n") + "\n";
 }
 

@@ -3,6 +3,7 @@ export { loadProfiles, getProfile, loadProfileFile, validateProfile, profilesDir
 export type { DeviceProfile, MatchRule, PowerMode, GpuKind, MemoryModel, ThreadsRule } from "./profiles.js";
 export { gatherFacts, liveSource, recordedSource, recordFacts, probeGpu } from "./facts.js";
 export type { FactsSource, FactsRecording, SystemFacts, GpuFacts } from "./facts.js";
+export { usableCores } from "./cores.js";
 export { detect, detectFromFacts, defaultThreads as profileThreads, NoProfileError } from "./detect.js";
 export type { Detection } from "./detect.js";
 export { plan, planWithFacts, computeBufferBytes, DoesNotFitError } from "./plan.js";

@@ -1,8 +1,9 @@
 // Device profiles: the types of devices/*.json, a validating loader, and lookup by name.
+import { LoraEdgeError } from "../errors.js";
 
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { packageRoot } from "../paths.js";
 
 export type GpuKind = "metal" | "cuda" | "vulkan" | false;
 export type MemoryModel = "unified" | "discrete" | "cpu";
@@ -45,6 +46,10 @@ export interface DeviceProfile {
     model: MemoryModel;
     /** Bytes left for the OS and other programs. */
     reserveBytes: number;
+    /** Memory of the device the profile describes (its common smaller model): what `devices --profile` plans against. */
+    referenceBytes?: number;
+    /** Discrete GPUs: VRAM of that reference device. */
+    referenceVramBytes?: number;
     /** Unified memory: share of total RAM the GPU may map (Metal's working-set limit). */
     gpuShareOfTotal?: number;
     /** Discrete memory: VRAM kept free for the driver and display. */
@@ -67,22 +72,17 @@ export interface DeviceProfile {
 }
 
 /** A profile file is malformed: names the file and the field. */
-export class ProfileError extends Error {
+export class ProfileError extends LoraEdgeError {
   constructor(readonly file: string, readonly field: string, message: string) {
-    super(`${file}: ${field}: ${message}`);
-    this.name = "ProfileError";
+    super("PROFILE", `${file}: ${field}: ${message}`);
   }
 }
 
-/** The devices/ folder shipped beside src/ (or build/src/). */
+/** The devices/ folder shipped in the package. */
 export function profilesDir(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const candidate = path.join(dir, "devices");
-    if (existsSync(path.join(dir, "package.json")) && existsSync(candidate)) return candidate;
-    dir = path.dirname(dir);
-  }
-  throw new ProfileError("devices/", "(folder)", "profile folder not found beside the package");
+  const dir = path.join(packageRoot(), "devices");
+  if (!existsSync(dir)) throw new ProfileError(dir, "(folder)", "profile folder not found in the package");
+  return dir;
 }
 
 type Obj = Record<string, unknown>;
@@ -136,6 +136,8 @@ export function validateProfile(raw: unknown, file: string): DeviceProfile {
   }
   if (m.gpuShareOfTotal !== undefined) num(m, "gpuShareOfTotal", "memory.");
   if (m.gpuReserveBytes !== undefined) num(m, "gpuReserveBytes", "memory.");
+  if (m.referenceBytes !== undefined) num(m, "referenceBytes", "memory.", 1);
+  if (m.referenceVramBytes !== undefined) num(m, "referenceVramBytes", "memory.", 1);
   if ((m.model === "cpu") !== (p.gpu === false)) fail("memory.model", "must be cpu exactly when gpu is false");
   if (!isObj(p.defaults)) fail("defaults", "must be an object");
   const d = p.defaults as Obj;

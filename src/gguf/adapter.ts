@@ -2,6 +2,9 @@
 import { GgufFile, GgufTensorInfo } from "./reader.js";
 import { adapterMeta, fileKind } from "./metadata.js";
 import { LORA_A, LORA_B, loraRank, pairLoraTensors, type LoraHalfPair } from "./lora-pairs.js";
+import { describeNonFinite, findNonFinite } from "./finite.js";
+import { ALORA_INVOCATION_KEY, invocationTokensProblem, vocabularySize } from "./alora.js";
+import { AdapterDataError, AdapterMismatchError, LoraEdgeError } from "../errors.js";
 
 export interface AdapterProblem {
   /** The tensor (or metadata key) concerned. */
@@ -11,6 +14,8 @@ export interface AdapterProblem {
   /** What the adapter has. */
   actual: string;
   message: string;
+  /** "data": the tensor's values (NaN or Inf); otherwise a problem of the metadata or tensor table. */
+  kind?: "data";
 }
 
 export interface AdapterSummary {
@@ -25,6 +30,8 @@ export interface AdapterSummary {
   pairs: number;
   /** Bytes of adapter tensor data. */
   bytes: number;
+  /** aLoRA: the invocation token ids (adapter.alora.invocation_tokens); null for a plain LoRA adapter. */
+  aloraInvocationTokens: number[] | null;
 }
 
 export interface AdapterCheck {
@@ -33,7 +40,23 @@ export interface AdapterCheck {
   summary: AdapterSummary;
 }
 
+/**
+ * The largest user scale, in absolute value, that lora-edge accepts for an adapter (runtime sets, merge, mix).
+ * Useful scales are near 1 (alpha / r is applied on top); far beyond this the deltas swamp the base weights
+ * and the output is noise (a scale of 1e30 gave nothing but <unk>).
+ */
+export const MAX_ADAPTER_SCALE = 100;
+
+/** Why `scale` cannot be an adapter scale (not a finite number, or beyond MAX_ADAPTER_SCALE), else undefined. */
+export function scaleProblem(scale: unknown): string | undefined {
+  if (typeof scale !== "number" || !Number.isFinite(scale)) return `${String(scale)} is not a finite number`;
+  if (Math.abs(scale) > MAX_ADAPTER_SCALE) return `${scale} is beyond the bound of ${MAX_ADAPTER_SCALE} (a scale is from -${MAX_ADAPTER_SCALE} to ${MAX_ADAPTER_SCALE})`;
+  return undefined;
+}
+
 const shape = (ne: readonly number[]) => `[${ne.join(", ")}]`;
+/** Token ids as a short list: the first 8, then how many in all. */
+const idList = (ids: readonly number[]) => `[${ids.slice(0, 8).join(", ")}${ids.length > 8 ? `, ... (${ids.length} ids)` : ""}]`;
 
 type Pair = LoraHalfPair<GgufTensorInfo>;
 
@@ -79,8 +102,18 @@ function checkPair(name: string, p: Pair, base: GgufFile, problems: AdapterProbl
   }
 }
 
-/** Checks `adapter` against `base`: metadata, pairing, base tensors and shapes; every problem is returned. */
-export function checkAdapter(base: GgufFile, adapter: GgufFile): AdapterCheck {
+/** Adds a problem when an adapter tensor's data holds NaN or Inf (data llama.cpp would load and compute with). */
+function checkData(adapter: GgufFile, t: GgufTensorInfo, problems: AdapterProblem[]): void {
+  const bad = findNonFinite(t.type, adapter.readTensor(t));
+  if (!bad) return;
+  problems.push({ tensor: t.name, expected: "finite values", actual: `${bad.count} NaN/Inf`, message: describeNonFinite(t.type, bad), kind: "data" });
+}
+
+/**
+ * Checks `adapter` against `base`: metadata, pairing, base tensors and shapes, and (unless `data: false`) that
+ * every lora_a/lora_b value is finite; every problem is returned.
+ */
+export function checkAdapter(base: GgufFile, adapter: GgufFile, options: { data?: boolean } = {}): AdapterCheck {
   const problems: AdapterProblem[] = [];
   const meta = adapterMeta(adapter);
   const baseArch = base.get("general.architecture");
@@ -96,9 +129,22 @@ export function checkAdapter(base: GgufFile, adapter: GgufFile): AdapterCheck {
   if (meta.architecture !== baseArch) {
     problems.push({ tensor: "general.architecture", expected: String(baseArch), actual: meta.architecture ?? "(missing)", message: `the adapter is for architecture ${meta.architecture ?? "(missing)"}, the base is ${String(baseArch)}` });
   }
+  if (meta.aloraInvocationTokens) {
+    const nVocab = vocabularySize(base);
+    const bad = invocationTokensProblem(meta.aloraInvocationTokens, nVocab);
+    if (bad) {
+      problems.push({
+        tensor: ALORA_INVOCATION_KEY, expected: nVocab === undefined ? "token ids" : `token ids below ${nVocab}`,
+        actual: idList(meta.aloraInvocationTokens), message: `the invocation sequence ${bad}`,
+      });
+    }
+  }
 
   const pairs = pairTensors(adapter, problems);
   for (const [name, p] of pairs) checkPair(name, p, base, problems);
+  if (options.data !== false) {
+    for (const p of pairs.values()) for (const t of [p.a, p.b]) if (t) checkData(adapter, t, problems);
+  }
   if (pairs.size === 0) {
     problems.push({ tensor: "(tensors)", expected: "at least one lora_a/lora_b pair", actual: "none", message: "the adapter has no LoRA tensors" });
   }
@@ -117,14 +163,28 @@ function summarize(adapter: GgufFile, pairs: Map<string, Pair>): AdapterSummary 
     if (m) { layers.add(Number(m[1])); targets.add(m[2]); }
     else targets.add(name.replace(/\.weight$/, ""));
   }
+  const meta = adapterMeta(adapter);
   return {
-    alpha: adapterMeta(adapter).alpha,
+    alpha: meta.alpha,
     ranks: [...ranks].sort((x, y) => x - y),
     targets: [...targets].sort(),
     layers: [...layers].sort((x, y) => x - y),
     pairs: pairs.size,
     bytes,
+    aloraInvocationTokens: meta.aloraInvocationTokens ?? null,
   };
+}
+
+/**
+ * The error for a failed check, or undefined when it passed: AdapterMismatchError for metadata and tensor-table
+ * problems, else AdapterDataError naming the first tensor whose data is not finite.
+ */
+export function adapterCheckError(check: AdapterCheck, file: string, base: string): LoraEdgeError | undefined {
+  if (check.ok) return undefined;
+  const table = check.problems.filter((p) => p.kind !== "data");
+  if (table.length) return new AdapterMismatchError(file, base, table);
+  const d = check.problems[0];
+  return new AdapterDataError(file, d.tensor, d.message);
 }
 
 /** What an adapter file holds (ranks, alpha, targets, layers, bytes), without a base to check against. */

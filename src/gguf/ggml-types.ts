@@ -12,36 +12,41 @@ export interface GgmlTypeTraits {
   readonly typeSize: number;
   /** True for block-quantized types. */
   readonly quantized: boolean;
+  /**
+   * Byte offsets, within a block, of its f16 scale fields: the only bits of a block that can hold NaN or Inf
+   * (undefined where the layout is not listed here).
+   */
+  readonly halfScales?: readonly number[];
 }
 
-function t(id: number, name: string, blockSize: number, typeSize: number): GgmlTypeTraits {
-  return Object.freeze({ id, name, blockSize, typeSize, quantized: blockSize > 1 });
+function t(id: number, name: string, blockSize: number, typeSize: number, halfScales?: readonly number[]): GgmlTypeTraits {
+  return Object.freeze({ id, name, blockSize, typeSize, quantized: blockSize > 1, ...(halfScales ? { halfScales: Object.freeze(halfScales) } : {}) });
 }
 
 /** Every ggml type id a GGUF file may carry (ids 4, 5 and 31..33, 36..38 were removed from ggml). */
 export const GGML_TYPES: readonly GgmlTypeTraits[] = Object.freeze([
   t(0, "F32", 1, 4),
   t(1, "F16", 1, 2),
-  t(2, "Q4_0", 32, 18),
-  t(3, "Q4_1", 32, 20),
-  t(6, "Q5_0", 32, 22),
-  t(7, "Q5_1", 32, 24),
-  t(8, "Q8_0", 32, 34),
-  t(9, "Q8_1", 32, 36),
-  t(10, "Q2_K", 256, 84),
-  t(11, "Q3_K", 256, 110),
-  t(12, "Q4_K", 256, 144),
-  t(13, "Q5_K", 256, 176),
-  t(14, "Q6_K", 256, 210),
+  t(2, "Q4_0", 32, 18, [0]),
+  t(3, "Q4_1", 32, 20, [0, 2]),
+  t(6, "Q5_0", 32, 22, [0]),
+  t(7, "Q5_1", 32, 24, [0, 2]),
+  t(8, "Q8_0", 32, 34, [0]),
+  t(9, "Q8_1", 32, 36, [0, 2]),
+  t(10, "Q2_K", 256, 84, [80, 82]),
+  t(11, "Q3_K", 256, 110, [108]),
+  t(12, "Q4_K", 256, 144, [0, 2]),
+  t(13, "Q5_K", 256, 176, [0, 2]),
+  t(14, "Q6_K", 256, 210, [208]),
   t(15, "Q8_K", 256, 292),
   t(16, "IQ2_XXS", 256, 66),
   t(17, "IQ2_XS", 256, 74),
   t(18, "IQ3_XXS", 256, 98),
   t(19, "IQ1_S", 256, 50),
-  t(20, "IQ4_NL", 32, 18),
+  t(20, "IQ4_NL", 32, 18, [0]),
   t(21, "IQ3_S", 256, 110),
   t(22, "IQ2_S", 256, 82),
-  t(23, "IQ4_XS", 256, 136),
+  t(23, "IQ4_XS", 256, 136, [0]),
   t(24, "I8", 1, 1),
   t(25, "I16", 1, 2),
   t(26, "I32", 1, 4),

@@ -47,7 +47,8 @@ export function adapterMeta(f: GgufFile): AdapterMeta {
     const v = f.get("adapter.alora.invocation_tokens");
     const arr = alora.value as { itemType?: GgufValueType };
     if (alora.type !== GgufValueType.ARRAY || arr.itemType !== GgufValueType.UINT32) {
-      throw new GgufError(f.path, "adapter.alora.invocation_tokens", alora.offset, "expected an array of u32 token ids");
+      const got = alora.type === GgufValueType.ARRAY ? `an array of ${GgufValueType[arr.itemType!].toLowerCase()}` : GgufValueType[alora.type].toLowerCase();
+      throw new GgufError(f.path, "adapter.alora.invocation_tokens", alora.offset, `expected an array of u32 token ids (llama.cpp refuses any other type), got ${got}`);
     }
     meta.aloraInvocationTokens = v as number[];
   }

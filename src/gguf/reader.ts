@@ -1,4 +1,5 @@
 // GGUF v2/v3 reader: bounded, validating header parse and lazy, on-demand tensor data.
+import { ioReason } from "../output-file.js";
 import { GgufError } from "./errors.js";
 import { ByteSource, fileSource } from "./byte-source.js";
 import { GgmlTypeTraits, ggmlTypeById, tensorByteSize } from "./ggml-types.js";
@@ -343,7 +344,7 @@ export function openGguf(path: string): GgufFile {
   } catch (e) {
     if (e instanceof GgufError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    throw new GgufError(path, "file", -1, code === "ENOENT" ? "no such file" : `cannot open (${code ?? String(e)})`);
+    throw new GgufError(path, "file", -1, code === "ENOENT" ? "no such file" : `cannot open: ${ioReason(e)}`);
   }
   try {
     return parseGguf(source, path);

@@ -1,6 +1,5 @@
-// GGUF v3 writer: metadata and raw tensor bytes of any ggml type, aligned, written atomically.
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { dirname, basename, join } from "node:path";
+// GGUF v3 writer: metadata and raw tensor bytes of any ggml type, aligned, written atomically (temp file, rename).
+import { AtomicFile, type OutputOptions } from "../output-file.js";
 import { GgmlTypeTraits, ggmlTypeById, tensorByteSize } from "./ggml-types.js";
 import { GgufArray, GgufFile, GgufValue, GgufValueType } from "./reader.js";
 
@@ -142,38 +141,61 @@ export function buildHeader(input: GgufWriteInput): { header: Uint8Array; sizes:
   return { header: h.result(), sizes, alignment };
 }
 
-/** Writes a GGUF v3 file atomically: a temp file beside `path`, fsync, then rename. */
-export function writeGguf(path: string, input: GgufWriteInput): void {
+/**
+ * The file's bytes as a list of pieces, each made only when called: the header, then one piece per tensor
+ * (its data, checked against its shape and type, and the padding after it).
+ */
+function pieces(input: GgufWriteInput): (() => Uint8Array[])[] {
   const { header, sizes, alignment } = buildHeader(input);
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
-  const fd = openSync(tmp, "wx");
-  let ok = false;
-  try {
-    const zeros = new Uint8Array(alignment);
-    let pos = 0;
-    const put = (b: Uint8Array) => {
-      let done = 0;
-      while (done < b.byteLength) done += writeSync(fd, b, done, b.byteLength - done);
-      pos += b.byteLength;
-    };
-    const pad = () => { const r = pos % alignment; if (r) put(zeros.subarray(0, alignment - r)); };
-    put(header);
-    if (input.tensors.length > 0) pad();
-    input.tensors.forEach((t, i) => {
+  const zeros = new Uint8Array(alignment);
+  const pad = (n: number) => (n % alignment ? [zeros.subarray(0, alignment - (n % alignment))] : []);
+  return [
+    () => [header, ...(input.tensors.length > 0 ? pad(header.byteLength) : [])],
+    ...input.tensors.map((t, i) => () => {
       const data = typeof t.data === "function" ? t.data() : t.data;
       if (data.byteLength !== sizes[i]) {
         throw new TypeError(`gguf writer: tensor ${t.name}: got ${data.byteLength} bytes, its shape and type need ${sizes[i]}`);
       }
-      put(data);
-      pad();
-    });
-    fsyncSync(fd);
-    ok = true;
-  } finally {
-    closeSync(fd);
-    if (!ok) try { unlinkSync(tmp); } catch { /* already gone */ }
+      return [data, ...pad(data.byteLength)];
+    }),
+  ];
+}
+
+/**
+ * Writes a GGUF v3 file atomically: a temp file beside `path`, fsync, then rename. The temp file is removed
+ * when anything fails (errors name `path`, never the temp file) and on SIGINT/SIGTERM/SIGHUP. By default an
+ * existing file is replaced, as fs.writeFileSync does; `overwrite: false` refuses it, and `inputs` refuses
+ * an output that is one of the job's inputs.
+ */
+export function writeGguf(path: string, input: GgufWriteInput, opts: OutputOptions = {}): void {
+  const parts = pieces(input);
+  const f = new AtomicFile(path, { overwrite: true, ...opts });
+  try {
+    for (const part of parts) for (const b of part()) f.write(b);
+  } catch (e) {
+    f.discard();
+    throw e;
   }
-  renameSync(tmp, path);
+  f.commit();
+}
+
+/**
+ * writeGguf for long writes: it returns to the event loop after each tensor, so SIGINT and SIGTERM are
+ * handled (the temp file removed) within one tensor instead of after the whole file.
+ */
+export async function writeGgufAsync(path: string, input: GgufWriteInput, opts: OutputOptions = {}): Promise<void> {
+  const parts = pieces(input);
+  const f = new AtomicFile(path, { overwrite: true, ...opts });
+  try {
+    for (const part of parts) {
+      for (const b of part()) f.write(b);
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  } catch (e) {
+    f.discard();
+    throw e;
+  }
+  f.commit();
 }
 
 /** The metadata of a parsed file as writer input, in file order, values unchanged. */

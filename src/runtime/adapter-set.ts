@@ -1,5 +1,6 @@
 // Adapter sets ({ name: scale }): validation, normalisation and a stable key for pooling.
 import { InvalidArgumentError } from "../errors.js";
+import { scaleProblem } from "../gguf/adapter.js";
 
 /** Adapters by name with their user scale; an array of names means each at its default scale. */
 export type AdapterSetInput = Readonly<Record<string, number>> | readonly string[];
@@ -15,9 +16,8 @@ export function normalizeAdapterSet(input: AdapterSetInput | undefined, defaultS
     : Object.entries(input as Record<string, number>);
   const out: [string, number][] = [];
   for (const [name, scale] of entries) {
-    if (typeof scale !== "number" || !Number.isFinite(scale)) {
-      throw new InvalidArgumentError(`adapter "${name}": scale must be a finite number, got ${String(scale)}`);
-    }
+    const bad = scaleProblem(scale);
+    if (bad) throw new InvalidArgumentError(`adapter "${name}": bad scale: ${bad}`);
     if (scale !== 0) out.push([name, scale]);
   }
   out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
@@ -32,17 +32,4 @@ export function adapterSetKey(set: AdapterSet): string {
 /** The set as a plain object. */
 export function adapterSetObject(set: AdapterSet): Record<string, number> {
   return Object.fromEntries(set);
-}
-
-/** Parse "name[:scale],name2[:scale]" (CLI syntax) into an input set. */
-export function parseAdapterSpec(spec: string, defaultScale = 1): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const part of spec.split(",").map((s) => s.trim()).filter(Boolean)) {
-    const i = part.lastIndexOf(":");
-    const name = i > 0 ? part.slice(0, i) : part;
-    const scale = i > 0 ? Number(part.slice(i + 1)) : defaultScale;
-    if (!Number.isFinite(scale)) throw new InvalidArgumentError(`bad scale in "${part}"`);
-    out[name] = scale;
-  }
-  return out;
 }

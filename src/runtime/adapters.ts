@@ -2,8 +2,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Backend, BackendAdapter } from "../backends/backend.js";
-import { AdapterLoadError, AdapterMismatchError, AdapterNameError, InvalidArgumentError } from "../errors.js";
-import { checkAdapter, type AdapterSummary } from "../gguf/adapter.js";
+import { AdapterLoadError, AdapterNameError, InvalidArgumentError } from "../errors.js";
+import { adapterCheckError, checkAdapter, scaleProblem, type AdapterSummary } from "../gguf/adapter.js";
 import { adapterMeta } from "../gguf/metadata.js";
 import { openGguf, type GgufFile } from "../gguf/reader.js";
 import type { Session } from "./session.js";
@@ -45,8 +45,13 @@ export interface RegistryHost {
   readonly backend: Backend;
   readonly base: GgufFile;
   sessions(): Iterable<Session>;
-  /** Called before sessions are detached from `name` (the pool drops its sessions using it). */
-  beforeUnload(name: string): Promise<void>;
+  /**
+   * Called after `name` is removed from the registry and before sessions are detached from it; `freed` is the
+   * backend adapter about to be freed (null when another name still uses the same file).
+   */
+  beforeUnload(name: string, freed: BackendAdapter | null): Promise<void>;
+  /** Throws DisposedError once the runtime is disposed. */
+  ensureOpen(): void;
   recordAdapterLoad(name: string, ms: number): void;
 }
 
@@ -58,16 +63,19 @@ export class AdapterRegistry {
 
   /**
    * Load an adapter under `name`: our GGUF check against the base first (AdapterMismatchError naming
-   * the first offending tensor and both shapes; GgufError for a damaged file), then llama.cpp's loader
-   * (AdapterLoadError). A failure changes nothing already loaded.
+   * the first offending tensor and both shapes; AdapterDataError for a tensor holding NaN or Inf; GgufError
+   * for a damaged file), then llama.cpp's loader (AdapterLoadError). `scale` must be finite and within
+   * MAX_ADAPTER_SCALE. A failure changes nothing already loaded.
    */
   async load(name: string, file: string, options: AdapterLoadOptions = {}): Promise<AdapterInfo> {
+    this.host.ensureOpen();
     if (typeof name !== "string" || name.length === 0 || /[,=:\s]/.test(name)) {
       throw new AdapterNameError(String(name), `adapter name "${name}" must be non-empty, without spaces, ",", "=" or ":"`);
     }
     if (this.entries.has(name) || this.pending.has(name)) throw new AdapterNameError(name, `an adapter named "${name}" is already loaded`);
     const scale = options.scale ?? 1;
-    if (!Number.isFinite(scale)) throw new InvalidArgumentError(`adapter "${name}": scale must be a finite number`);
+    const bad = scaleProblem(scale);
+    if (bad) throw new InvalidArgumentError(`adapter "${name}": bad scale: ${bad}`);
     const resolved = path.resolve(file);
     this.pending.add(name);
     try {
@@ -86,9 +94,14 @@ export class AdapterRegistry {
       let t1: number;
       try {
         const check = checkAdapter(this.host.base, f);
-        if (!check.ok) throw new AdapterMismatchError(resolved, this.host.base.path, check.problems);
+        const refused = adapterCheckError(check, resolved, this.host.base.path);
+        if (refused) throw refused;
         summary = check.summary;
         meta = adapterMeta(f);
+        if (meta.aloraInvocationTokens) {
+          throw new AdapterLoadError(name, resolved, "it is an aLoRA adapter (adapter.alora.invocation_tokens), which sessions do not apply yet: " +
+            "used as a plain LoRA it would act on every token instead of from its invocation sequence on");
+        }
         t1 = performance.now();
         const shared = [...this.entries.values()].find((e) => e.info.path === resolved);
         if (shared) handle = shared.handle;
@@ -163,18 +176,24 @@ export class AdapterRegistry {
    * rest of its set after its current token), then freed unless another name shares the same file.
    */
   async unload(name: string): Promise<void> {
+    this.host.ensureOpen();
+    return this.remove(name);
+  }
+
+  private async remove(name: string): Promise<void> {
     const e = this.entries.get(name);
     if (!e) throw new AdapterNameError(name, `no adapter named "${name}" is loaded`);
     this.entries.delete(name);
     // Every set drops the name now (synchronously), so no later adapter change can attach it again.
     const detached = [...this.host.sessions()].map((s) => s.removeAdapter(name));
-    await this.host.beforeUnload(name);
+    const shared = [...this.entries.values()].some((o) => o.handle === e.handle);
+    await this.host.beforeUnload(name, shared ? null : e.handle);
     await Promise.all(detached);
-    if (![...this.entries.values()].some((o) => o.handle === e.handle)) await this.host.backend.freeAdapter(e.handle);
+    if (!shared) await this.host.backend.freeAdapter(e.handle);
   }
 
   /** @internal unload everything (runtime disposal). */
   async clear(): Promise<void> {
-    for (const name of [...this.entries.keys()]) await this.unload(name);
+    for (const name of [...this.entries.keys()]) await this.remove(name);
   }
 }

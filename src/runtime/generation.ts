@@ -12,6 +12,8 @@ export interface GenerationTimings {
   totalMs: number;
   prefillTokensPerSecond: number;
   decodeTokensPerSecond: number;
+  /** Time spent waiting for a free sequence slot (scheduler only). */
+  queueMs?: number;
 }
 
 export interface GenerationResult {
@@ -33,6 +35,7 @@ export interface GenerationResult {
 /** Streams pieces to one consumer; `result` settles when the generation ends, whether or not it is iterated. */
 export class Generation implements AsyncIterable<string> {
   readonly result: Promise<GenerationResult>;
+  private readonly cancel = new AbortController();
   private readonly pieces: string[] = [];
   private wake: (() => void) | null = null;
   private ended = false;
@@ -46,6 +49,29 @@ export class Generation implements AsyncIterable<string> {
       this.rejectResult = rej;
     });
     this.result.catch(() => undefined); // a consumer that only iterates still sees the error there
+  }
+
+  /**
+   * Stop the generation: the token being computed is the last (the result ends with finishReason "abort").
+   * Breaking out of a `for await` loop over the generation does this too.
+   */
+  abort(): void {
+    if (!this.ended) this.cancel.abort();
+  }
+
+  /** True once `abort()` was called (or the consumer stopped iterating) before the end. */
+  get aborted(): boolean {
+    return this.cancel.signal.aborted;
+  }
+
+  /** @internal aborted by the consumer; producers stop at the next token. */
+  get abortSignal(): AbortSignal {
+    return this.cancel.signal;
+  }
+
+  /** True once the result is settled. */
+  get done(): boolean {
+    return this.ended;
   }
 
   /** @internal */
@@ -82,18 +108,74 @@ export class Generation implements AsyncIterable<string> {
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<string> {
-    for (;;) {
-      if (this.pieces.length > 0) {
-        yield this.pieces.shift()!;
-        continue;
+    try {
+      for (;;) {
+        if (this.pieces.length > 0) {
+          yield this.pieces.shift()!;
+          continue;
+        }
+        if (this.ended) {
+          if (this.failure !== undefined) throw this.failure;
+          return;
+        }
+        await new Promise<void>((r) => (this.wake = r));
       }
-      if (this.ended) {
-        if (this.failure !== undefined) throw this.failure;
-        return;
-      }
-      await new Promise<void>((r) => (this.wake = r));
+    } finally {
+      // a consumer that stops iterating (break, return, throw) stops the generation
+      if (!this.ended) this.abort();
     }
   }
+}
+
+/** What the token bookkeeping needs from a backend. */
+export interface TextSource {
+  detokenize(tokens: readonly number[], before?: readonly number[]): string;
+  isEndOfGeneration(token: number): boolean;
+}
+
+/**
+ * Turns sampled tokens into streamed text for one generation: end-of-generation tokens, stop strings and
+ * incomplete characters are handled here, so every producer (sessions, the scheduler) streams alike.
+ */
+export class TokenText {
+  readonly tokens: number[] = [];
+  private readonly matcher: StopMatcher;
+  text = "";
+
+  constructor(
+    private readonly source: TextSource,
+    private readonly promptTokens: readonly number[],
+    stops: readonly string[],
+    private readonly out: Generation,
+    private readonly ignoreEos = false,
+  ) {
+    this.matcher = new StopMatcher(stops);
+  }
+
+  /** Adds one sampled token; returns why the generation ends here, or null to go on. */
+  add(token: number): "eos" | "stop" | null {
+    if (!this.ignoreEos && this.source.isEndOfGeneration(token)) return "eos";
+    this.tokens.push(token);
+    const u = this.matcher.update(this.source.detokenize(this.tokens, this.promptTokens));
+    this.out.push(u.piece);
+    this.text = u.text;
+    return u.stopped ? "stop" : null;
+  }
+
+  /** Emits what was held back (unless a stop string ended it) and returns the final text. */
+  finish(reason: FinishReason): string {
+    if (reason !== "stop") {
+      const full = this.source.detokenize(this.tokens, this.promptTokens);
+      this.out.push(this.matcher.flush(full));
+      this.text = full;
+    }
+    return this.text;
+  }
+}
+
+/** Stop strings as a list. */
+export function stopList(stop: string | readonly string[] | undefined): string[] {
+  return stop === undefined ? [] : typeof stop === "string" ? [stop] : [...stop];
 }
 
 /** Tracks generated text against stop strings and decides what can be emitted safely. */

@@ -1,8 +1,10 @@
 // Public surface of the runtime: Runtime, sessions, pools, generation types.
-export { Runtime, type RuntimeOptions, type RuntimeStats } from "./runtime.js";
+export { Runtime, CONTEXT_SIZE_LIMITS, type RuntimeOptions, type RuntimeStats } from "./runtime.js";
 export { Session, type GenerateOptions, type SessionOptions } from "./session.js";
-export { SessionPool, type PoolOptions } from "./pool.js";
+export { SessionPool, PoolSession, type PoolOptions } from "./pool.js";
+export { Scheduler, type SchedulerOptions, type ScheduleOptions, type SchedulerStats } from "./scheduler.js";
 export { Generation, type GenerationResult, type GenerationTimings, type FinishReason } from "./generation.js";
 export { AdapterRegistry, type AdapterInfo, type AdapterLoadOptions } from "./adapters.js";
-export { adapterSetKey, normalizeAdapterSet, parseAdapterSpec, type AdapterSetInput, type AdapterSet } from "./adapter-set.js";
-export { defaultModelPath, demoAdapterPaths, defaultThreads } from "./defaults.js";
+export { adapterSetKey, normalizeAdapterSet, type AdapterSetInput, type AdapterSet } from "./adapter-set.js";
+export { defaultModelPath, demoAdapterPaths } from "../paths.js";
+export { ChatTemplate, type ChatMessage } from "./chat-template.js";

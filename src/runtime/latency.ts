@@ -1,4 +1,4 @@
-// Latency recorder: keeps the most recent samples and reports count, median and 99th percentile.
+// Latency records: recent samples with count, median and 99th percentile, and cumulative histograms.
 
 export interface LatencySummary {
   count: number;
@@ -33,5 +33,21 @@ export class LatencyRecorder {
     const s = [...this.samples].sort((a, b) => a - b);
     const mean = s.length ? s.reduce((a, b) => a + b, 0) / s.length : NaN;
     return { count: this.total, p50Ms: percentile(s, 0.5), p99Ms: percentile(s, 0.99), meanMs: mean };
+  }
+}
+
+/** A cumulative histogram over fixed upper bounds (seconds), as Prometheus keeps them. */
+export class Histogram {
+  readonly counts: number[];
+  count = 0;
+  sum = 0;
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = bounds.map(() => 0);
+  }
+
+  observe(value: number): void {
+    this.count++;
+    this.sum += value;
+    for (let i = 0; i < this.bounds.length; i++) if (value <= this.bounds[i]) this.counts[i]++;
   }
 }

@@ -1,108 +1,134 @@
-// A bounded pool of sessions keyed by adapter set: switching back to a task reuses its KV cache (LRU eviction).
-import { DisposedError, InvalidArgumentError } from "../errors.js";
-import { adapterSetKey, normalizeAdapterSet, type AdapterSetInput } from "./adapter-set.js";
-import type { GenerateOptions, Session, SessionOptions } from "./session.js";
-import type { Generation } from "./generation.js";
+// A pool keyed by adapter set over the scheduler: one context, a slot's KV states kept per set, LRU reuse, queueing.
+import { AdapterNameError, DisposedError, InvalidArgumentError } from "../errors.js";
+import { adapterSetKey, adapterSetObject, normalizeAdapterSet, type AdapterSet, type AdapterSetInput } from "./adapter-set.js";
+import type { Generation, GenerationResult } from "./generation.js";
+import type { ScheduleOptions, Scheduler, SchedulerOptions } from "./scheduler.js";
 
 export interface PoolOptions {
-  /** Most sessions kept (default 4); the least recently used one is disposed to make room. */
-  maxSessions?: number;
   /**
-   * Most bytes of context memory kept (default: no limit). A new session is assumed to need as much as the
-   * largest one held; least recently used sessions are disposed until it fits (one session is always allowed).
+   * Adapter sets whose KV states are kept live, and generations run at once (default 4): one sequence slot
+   * each in one shared context. More concurrent generations wait in the queue.
    */
+  maxSessions?: number;
+  /** Bytes of parked KV states kept beyond the live ones, least recently used dropped first (default 256 MiB). */
   maxBytes?: number;
   contextSize?: number;
+  /** Generations that may wait for a slot (default 1024). */
+  queue?: number;
 }
 
 export interface PoolHost {
-  session(options: SessionOptions): Session;
+  scheduler(options: SchedulerOptions): Scheduler;
   defaultScale(name: string): number;
+  isLoaded(name: string): boolean;
+}
+
+/** One adapter set of a pool: generations on it share that set's cached states. */
+export class PoolSession {
+  constructor(
+    private readonly pool: SessionPool,
+    private readonly set: AdapterSet,
+  ) {}
+
+  get adapters(): Record<string, number> {
+    return adapterSetObject(this.set);
+  }
+
+  get adapterKey(): string {
+    return adapterSetKey(this.set);
+  }
+
+  /** True once the pool is disposed or an adapter of the set was unloaded. */
+  get isDisposed(): boolean {
+    return this.pool.isDisposed || this.set.some(([name]) => !this.pool.isLoaded(name));
+  }
+
+  generate(prompt: string | readonly number[], options?: ScheduleOptions): Generation {
+    if (this.isDisposed) throw new DisposedError("pool session");
+    return this.pool.generate(this.adapters, prompt, options);
+  }
+
+  complete(prompt: string | readonly number[], options?: ScheduleOptions): Promise<GenerationResult> {
+    return this.generate(prompt, options).result;
+  }
 }
 
 export class SessionPool {
-  private readonly sessions = new Map<string, Session>(); // insertion order = recency order
+  private readonly scheduler: Scheduler;
   private disposed = false;
   readonly maxSessions: number;
-  /** Lookups that found a session, and ones that had to create one. */
-  readonly counts = { hits: 0, misses: 0, evictions: 0 };
 
   constructor(
     private readonly host: PoolHost,
-    private readonly options: PoolOptions = {},
+    options: PoolOptions = {},
   ) {
     this.maxSessions = options.maxSessions ?? 4;
     if (!Number.isInteger(this.maxSessions) || this.maxSessions < 1) throw new InvalidArgumentError("maxSessions must be a whole number >= 1");
-    if (options.maxBytes !== undefined && !(options.maxBytes > 0)) throw new InvalidArgumentError("maxBytes must be > 0");
+    if (options.maxBytes !== undefined && !(options.maxBytes >= 0)) throw new InvalidArgumentError("maxBytes must be >= 0");
+    this.scheduler = host.scheduler({
+      slots: this.maxSessions,
+      queue: options.queue ?? 1024,
+      contextSize: options.contextSize,
+      cacheBytes: options.maxBytes,
+    });
   }
 
-  /** The session for this adapter set (created if needed, evicting the least recently used). */
-  get(adapters: AdapterSetInput = {}): Session {
-    if (this.disposed) throw new DisposedError("session pool");
+  get isDisposed(): boolean {
+    return this.disposed || this.scheduler.isDisposed;
+  }
+
+  /** @internal */
+  isLoaded(name: string): boolean {
+    return this.host.isLoaded(name);
+  }
+
+  /** The pool's handle for this adapter set (unknown names throw AdapterNameError). */
+  get(adapters: AdapterSetInput = {}): PoolSession {
+    if (this.isDisposed) throw new DisposedError("session pool");
     const set = normalizeAdapterSet(adapters, (n) => this.host.defaultScale(n));
-    const key = adapterSetKey(set);
-    const hit = this.sessions.get(key);
-    if (hit && !hit.isDisposed) {
-      this.sessions.delete(key);
-      this.sessions.set(key, hit);
-      this.counts.hits++;
-      return hit;
-    }
-    this.counts.misses++;
-    const evictOldest = () => {
-      const [oldKey, old] = this.sessions.entries().next().value as [string, Session];
-      this.sessions.delete(oldKey);
-      this.counts.evictions++;
-      void old.dispose();
-    };
-    while (this.sessions.size >= this.maxSessions) evictOldest();
-    if (this.options.maxBytes !== undefined) {
-      const need = Math.max(0, ...[...this.sessions.values()].map((x) => x.memoryBytes));
-      while (this.sessions.size > 0 && this.bytes + need > this.options.maxBytes) evictOldest();
-    }
-    const s = this.host.session({ adapters: Object.fromEntries(set), contextSize: this.options.contextSize });
-    this.sessions.set(key, s);
-    return s;
+    for (const [name] of set) if (!this.host.isLoaded(name)) throw new AdapterNameError(name, `no adapter named "${name}" is loaded`);
+    return new PoolSession(this, set);
   }
 
-  /** Generate with the session of this adapter set. */
-  generate(adapters: AdapterSetInput, prompt: string | readonly number[], options?: GenerateOptions): Generation {
-    return this.get(adapters).generate(prompt, options);
+  /** Generate with this adapter set; waits for a slot when all are busy. */
+  generate(adapters: AdapterSetInput, prompt: string | readonly number[], options?: ScheduleOptions): Generation {
+    if (this.isDisposed) throw new DisposedError("session pool");
+    return this.scheduler.generate(adapters, prompt, options);
   }
 
-  /** Keys (adapter sets) held, least recently used first. */
+  /** Adapter sets whose states are held, least recently used first. */
   keys(): string[] {
-    return [...this.sessions.keys()];
+    return this.scheduler.cachedSets();
   }
 
-  /** Context memory of the sessions held, bytes. */
+  /** Memory of the pool's context and parked states, bytes. */
   get bytes(): number {
-    let n = 0;
-    for (const s of this.sessions.values()) n += s.memoryBytes;
-    return n;
+    return this.scheduler.stats().memoryBytes;
   }
 
+  /** Adapter sets whose states are held. */
   get size(): number {
-    return this.sessions.size;
+    return this.keys().length;
   }
 
-  /** @internal dispose the sessions whose set names `adapter`. */
-  async drop(adapter: string): Promise<void> {
-    const victims: Session[] = [];
-    for (const [key, s] of this.sessions) {
-      if (s.uses(adapter) || key.split(",").some((p) => p.startsWith(`${adapter}=`))) {
-        this.sessions.delete(key);
-        victims.push(s);
-      }
-    }
-    await Promise.all(victims.map((s) => s.dispose()));
+  /** Generations placed where their set's states were cached (hits) or not (misses); states of another set dropped (evictions). */
+  get counts(): { hits: number; misses: number; evictions: number; parked: number; restored: number } {
+    const c = this.scheduler.stats().counts;
+    return { hits: c.hits, misses: c.misses, evictions: c.evictions, parked: c.parked, restored: c.restored };
+  }
+
+  /** The scheduler underneath (queue, per-set activity, latency histograms). */
+  stats(): ReturnType<Scheduler["stats"]> {
+    return this.scheduler.stats();
   }
 
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    const all = [...this.sessions.values()];
-    this.sessions.clear();
-    await Promise.all(all.map((s) => s.dispose()));
+    await this.scheduler.dispose();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
   }
 }

@@ -1,17 +1,20 @@
 // Runtime: one base model loaded once, a registry of validated adapters, and sessions that swap them live.
-import type { Backend, GpuChoice } from "../backends/backend.js";
+import type { Backend, GpuChoice, GpuReport } from "../backends/backend.js";
 import { openBackend } from "./open-backend.js";
-import { BackendUnavailableError, DisposedError, InvalidArgumentError } from "../errors.js";
+import { AdapterNameError, BackendUnavailableError, ChatTemplateError, DisposedError, InvalidArgumentError } from "../errors.js";
+import { ChatTemplate, type ChatMessage } from "./chat-template.js";
 import { openGguf, type GgufFile } from "../gguf/reader.js";
 import type { SystemFacts } from "../devices/facts.js";
 import type { MemoryPlan } from "../devices/plan.js";
 import { applyDevicePlan } from "./device-plan.js";
 import { AdapterRegistry } from "./adapters.js";
-import { defaultModelPath, defaultThreads } from "./defaults.js";
+import { defaultModelPath } from "../paths.js";
 import type { GenerationResult } from "./generation.js";
 import { LatencyRecorder, type LatencySummary } from "./latency.js";
 import { SessionPool, type PoolOptions } from "./pool.js";
+import { Scheduler, type SchedulerHost, type SchedulerOptions } from "./scheduler.js";
 import { Session, type SessionHost, type SessionOptions } from "./session.js";
+import { chooseThreads } from "./threads.js";
 
 export interface RuntimeOptions {
   /** Base model GGUF (default: the embedded stories260K in the package's gguf/ folder). */
@@ -20,7 +23,10 @@ export interface RuntimeOptions {
   backend?: "native" | "auto" | "wasm";
   /** GPU API for the native backend: "auto" uses Metal, CUDA or Vulkan where present, else the CPU. */
   gpu?: GpuChoice;
-  /** CPU threads (default: the cores this process may use). */
+  /**
+   * CPU threads, at most the cores this process may use (more is lowered, with a notice). Default: the count
+   * up to those cores (or the device plan's threads) that decodes fastest on the loaded model, measured at open.
+   */
   threads?: number;
   /** Tokens per session context (default: min(2048, the model's training context)). */
   contextSize?: number;
@@ -64,17 +70,22 @@ export interface RuntimeStats {
     adapted: { prefillTokensPerSecond: number; decodeTokensPerSecond: number; generated: number };
   };
   sessions: number;
-  memory: { rss: number; vramTotal?: number; vramUsed?: number };
+  /** `gpu`: the GPU, its layers and llama.cpp's bytes on it (as of the last adapter load; `rt.backend.memory()` for now). */
+  memory: { rss: number; vramTotal?: number; vramUsed?: number; gpu?: GpuReport };
 }
+
+/** The context sizes a runtime accepts (tokens per session). */
+export const CONTEXT_SIZE_LIMITS = Object.freeze({ min: 8, max: 1 << 20 });
 
 const rate = (t: TokenTotals) => (t.ms > 0 ? (t.tokens / t.ms) * 1000 : 0);
 
-export class Runtime implements SessionHost {
+export class Runtime implements SessionHost, SchedulerHost {
   readonly adapters: AdapterRegistry;
   readonly contextSize: number;
   readonly liveSwap: boolean;
   private readonly openSessions = new Set<Session>();
   private readonly pools = new Set<SessionPool>();
+  private readonly schedulers = new Set<Scheduler>();
   private readonly swapLatency = new LatencyRecorder();
   private readonly swapCounts = { live: 0, recreated: 0 };
   private readonly adapterLoads: { name: string; loadMs: number }[] = [];
@@ -82,10 +93,13 @@ export class Runtime implements SessionHost {
     base: { prefill: { tokens: 0, ms: 0 }, decode: { tokens: 0, ms: 0 }, generated: 0 },
     adapted: { prefill: { tokens: 0, ms: 0 }, decode: { tokens: 0, ms: 0 }, generated: 0 },
   };
-  private vram: { vramTotal?: number; vramUsed?: number } = {};
+  private vram: { vramTotal?: number; vramUsed?: number; gpu?: GpuReport } = {};
+  private template: ChatTemplate | null | undefined;
   private disposed = false;
-  /** Set when backend "auto" could not use llama.cpp and fell back to the wasm engine: says why. */
+  /** Set when the backend or GPU used is not the one asked for (e.g. "auto" fell back to the wasm engine, or found no usable GPU): says why. */
   backendNotice: string | undefined;
+  /** What to tell the user about how the runtime was opened: threads lowered to the usable cores, a backend fallback. */
+  notices: string[] = [];
   /** The device plan the runtime was opened with (only with the `device` option). */
   plan: MemoryPlan | undefined;
 
@@ -99,14 +113,17 @@ export class Runtime implements SessionHost {
     const mode = options.swap ?? "auto";
     this.liveSwap = mode !== "recreate" && backend.liveSwapSupported;
     if (mode === "live" && !backend.liveSwapSupported) {
-      throw new BackendUnavailableError(backend.name, "live adapter swapping is not supported by this node-llama-cpp");
+      throw new BackendUnavailableError(backend.name, backend.liveSwapNote ?? "live adapter swapping is not supported by this node-llama-cpp");
     }
     this.adapters = new AdapterRegistry({
       backend,
       base,
       sessions: () => this.openSessions,
-      beforeUnload: async (name) => {
-        await Promise.all([...this.pools].map((p) => p.drop(name)));
+      ensureOpen: () => this.ensureOpen(),
+      beforeUnload: async (name, freed) => {
+        if (!freed) return;
+        const err = new AdapterNameError(name, `adapter "${name}" was unloaded`);
+        await Promise.all([...this.schedulers].map((s) => s.dropAdapter(freed, err)));
       },
       recordAdapterLoad: (name, ms) => {
         this.adapterLoads.push({ name, loadMs: ms });
@@ -120,8 +137,9 @@ export class Runtime implements SessionHost {
     const kind = options.backend ?? "auto";
     if (kind !== "native" && kind !== "auto" && kind !== "wasm") throw new InvalidArgumentError(`unknown backend "${String(kind)}"`);
     if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) throw new InvalidArgumentError("threads must be a whole number >= 1");
-    if (options.contextSize !== undefined && (!Number.isInteger(options.contextSize) || options.contextSize < 8)) {
-      throw new InvalidArgumentError("contextSize must be a whole number >= 8");
+    const { min, max } = CONTEXT_SIZE_LIMITS;
+    if (options.contextSize !== undefined && (!Number.isInteger(options.contextSize) || options.contextSize < min || options.contextSize > max)) {
+      throw new InvalidArgumentError(`contextSize must be a whole number from ${min} to ${max}`);
     }
     if (options.gpuLayers !== undefined && (!Number.isInteger(options.gpuLayers) || options.gpuLayers < 0)) {
       throw new InvalidArgumentError("gpuLayers must be a whole number >= 0");
@@ -136,14 +154,21 @@ export class Runtime implements SessionHost {
         device: options.device, base, facts: options.facts, contextSize: options.contextSize,
         threads: options.threads, gpuLayers: options.gpuLayers, gpu: options.gpu,
       });
-      const threads = device?.threads ?? options.threads ?? defaultThreads();
+      const threads = chooseThreads(options.threads, device?.threads);
       const { backend, fallbackReason } = await openBackend(kind, {
-        modelPath, gpu: device?.gpu ?? options.gpu ?? "auto", threads, gpuLayers: device?.gpuLayers ?? options.gpuLayers,
-        onProgress: options.onProgress, gguf: base, adapterPrecision: options.adapterPrecision,
+        modelPath, gpu: device?.gpu ?? options.gpu ?? "auto", threads: threads.threads, measureThreads: threads.measure,
+        gpuLayers: device?.gpuLayers ?? options.gpuLayers, onProgress: options.onProgress, gguf: base, adapterPrecision: options.adapterPrecision,
       });
-      const rt = new Runtime(backend, base, threads, { ...options, contextSize: device?.contextSize ?? options.contextSize });
+      let rt: Runtime;
+      try {
+        rt = new Runtime(backend, base, backend.threads, { ...options, contextSize: device?.contextSize ?? options.contextSize });
+      } catch (e) {
+        await backend.dispose(); // e.g. swap "live" where the backend cannot: the model is not left loaded
+        throw e;
+      }
       rt.plan = device?.plan;
-      rt.backendNotice = fallbackReason && `no native backend (${fallbackReason}); running on the wasm engine`;
+      rt.backendNotice = fallbackReason ? `no native backend (${fallbackReason}); running on the wasm engine` : backend.deviceNote;
+      rt.notices = [threads.notice, rt.backendNotice].filter((n): n is string => n !== undefined);
       await rt.refreshVram();
       return rt;
     } catch (e) {
@@ -168,12 +193,47 @@ export class Runtime implements SessionHost {
     return s;
   }
 
-  /** A pool of sessions keyed by adapter set, least recently used evicted beyond `maxSessions`. */
+  /**
+   * A scheduler: many generations at once over this base, each with its own adapter set, batched by set in one
+   * context, with a bounded queue and KV reuse keyed by adapter set (see Scheduler).
+   */
+  scheduler(options: SchedulerOptions = {}): Scheduler {
+    this.ensureOpen();
+    const s = new Scheduler(this, options);
+    this.schedulers.add(s);
+    return s;
+  }
+
+  /** A pool keyed by adapter set over a scheduler: `maxSessions` sets keep their KV states live, more wait. */
   pool(options: PoolOptions = {}): SessionPool {
     this.ensureOpen();
-    const p = new SessionPool({ session: (o) => this.session(o), defaultScale: (n) => this.defaultScale(n) }, options);
+    const p = new SessionPool(
+      { scheduler: (o) => this.scheduler(o), defaultScale: (n) => this.defaultScale(n), isLoaded: (n) => this.adapters.has(n) },
+      options,
+    );
     this.pools.add(p);
     return p;
+  }
+
+  /** The base's chat template (`tokenizer.chat_template`), or null when the model has none. */
+  get chatTemplate(): ChatTemplate | null {
+    if (this.template === undefined) this.template = ChatTemplate.fromGguf(this.base);
+    return this.template;
+  }
+
+  /**
+   * The prompt of a chat, from the model's own template: the text, and its tokens with the template's special
+   * tokens read as such and BOS added where the vocabulary wants it and the template did not write it.
+   * Throws ChatTemplateError when the model has no template (completion prompts still work).
+   */
+  chatPrompt(messages: readonly ChatMessage[]): { text: string; tokens: number[] } {
+    const t = this.chatTemplate;
+    if (!t) throw new ChatTemplateError(`${this.modelPath} has no chat template (tokenizer.chat_template); use a plain completion prompt`);
+    const text = t.render(messages);
+    const tokens = this.backend.tokenize(text, false, true);
+    const bos = this.backend.tokenize("", true, false);
+    if (bos.length > 0 && tokens[0] !== bos[0]) tokens.unshift(bos[0]);
+    return { text, tokens };
   }
 
   /** Open sessions. */
@@ -208,10 +268,14 @@ export class Runtime implements SessionHost {
   sessionClosed(s: Session): void {
     this.openSessions.delete(s);
   }
+  /** @internal */
+  schedulerClosed(s: Scheduler): void {
+    this.schedulers.delete(s);
+  }
 
   private async refreshVram(): Promise<void> {
     const m = await this.backend.memory();
-    this.vram = { vramTotal: m.vramTotal, vramUsed: m.vramUsed };
+    this.vram = { vramTotal: m.vramTotal, vramUsed: m.vramUsed, ...(m.gpu ? { gpu: m.gpu } : {}) };
   }
 
   /** Load, swap and token timings, and memory. */
@@ -241,12 +305,15 @@ export class Runtime implements SessionHost {
     };
   }
 
-  /** Dispose every pool and session, free every adapter, then the model. */
+  /**
+   * Dispose every scheduler, pool and session (running generations stop after their current token, waiting
+   * ones fail with DisposedError), free every adapter, then the model. Later calls throw DisposedError.
+   */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    for (const p of this.pools) await p.dispose();
-    for (const s of [...this.openSessions]) await s.dispose();
+    await Promise.all([...[...this.pools].map((p) => p.dispose()), ...[...this.schedulers].map((s) => s.dispose()), ...[...this.openSessions].map((s) => s.dispose())]);
+    this.pools.clear();
     await this.adapters.clear();
     await this.backend.dispose();
     this.base.close();

@@ -1,8 +1,8 @@
-// A session: one llama.cpp context (own KV cache) over the shared base, with a live-swappable adapter set.
+// A session: one backend context (own KV cache) over the shared base, with a live-swappable adapter set.
 import type { ActiveAdapter, Backend, BackendContext } from "../backends/backend.js";
 import { DisposedError, InvalidArgumentError } from "../errors.js";
 import { adapterSetKey, adapterSetObject, normalizeAdapterSet, type AdapterSet, type AdapterSetInput } from "./adapter-set.js";
-import { Generation, StopMatcher, type FinishReason, type GenerationResult } from "./generation.js";
+import { Generation, TokenText, stopList, type FinishReason, type GenerationResult } from "./generation.js";
 
 export interface GenerateOptions {
   /** Most tokens to generate (default 64). */
@@ -251,10 +251,11 @@ export class Session {
       topP: o.topP ?? 0.95,
       seed: o.seed ?? 0,
     };
-    const stops = o.stop === undefined ? [] : typeof o.stop === "string" ? [o.stop] : [...o.stop];
     const t0 = performance.now();
+    if (this.disposed) throw new DisposedError("session");
     await this.applyDesired();
-    const ctx0 = this.ctx!;
+    const ctx0 = this.ctx;
+    if (!ctx0) throw new DisposedError("session");
     const promptTokens = typeof prompt === "string" ? backend.tokenize(prompt, o.addBos ?? true) : [...prompt];
     if (promptTokens.length === 0) throw new InvalidArgumentError("empty prompt (and no BOS token)");
     if (promptTokens.length >= this.contextSize) {
@@ -272,9 +273,10 @@ export class Session {
     if (reuse === 0) await ctx0.clear();
     else await ctx0.truncate(reuse);
 
-    const generated: number[] = [];
-    const matcher = new StopMatcher(stops);
-    let text = "";
+    const out = new TokenText(backend, promptTokens, stopList(o.stop), g);
+    const generated = out.tokens;
+    // Stopped from outside: the caller's signal, the consumer leaving the loop, or disposal.
+    const stopped = () => o.signal?.aborted === true || g.aborted || this.disposed;
     let finish: FinishReason = maxTokens < maxTokensAsked ? "context" : "length";
     let prefillMs = 0;
     let firstAt = 0;
@@ -286,7 +288,7 @@ export class Session {
     const tPrefill = performance.now();
 
     outer: while (generated.length < maxTokens) {
-      if (o.signal?.aborted) {
+      if (stopped()) {
         finish = "abort";
         break;
       }
@@ -298,21 +300,13 @@ export class Session {
           prefillMs = now - tPrefill;
         }
         lastAt = now;
-        if (backend.isEndOfGeneration(tok)) {
-          finish = "eos";
-          break outer;
-        }
-        generated.push(tok);
-        const full = backend.detokenize(generated, promptTokens);
-        const u = matcher.update(full);
-        g.push(u.piece);
-        text = u.text;
-        if (u.stopped) {
-          finish = "stop";
+        const end = out.add(tok);
+        if (end) {
+          finish = end;
           break outer;
         }
         if (generated.length >= maxTokens) break outer;
-        if (o.signal?.aborted) {
+        if (stopped()) {
           finish = "abort";
           break outer;
         }
@@ -328,11 +322,7 @@ export class Session {
       extraEvaluated += input.length;
       if (this.ctx!.cachedTokens.length > 0) await this.ctx!.clear();
     }
-    if (finish !== "stop") {
-      const full = backend.detokenize(generated, promptTokens);
-      g.push(matcher.flush(full));
-      text = full;
-    }
+    const text = out.finish(finish);
     const end = performance.now();
     const decodeTokens = Math.max(0, generated.length - 1) + extraEvaluated;
     const decodeMs = firstAt > 0 ? lastAt - firstAt : 0;
@@ -359,7 +349,7 @@ export class Session {
     return result;
   }
 
-  /** Free the context; pending adapter changes resolve. */
+  /** Free the context: a running generation stops after its current token; queued ones fail; pending adapter changes resolve. */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;

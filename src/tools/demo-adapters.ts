@@ -1,10 +1,12 @@
-// Writes the two demo adapters shipped in gguf/: deterministic seeded rank-4 LoRA deltas for stories260K.
+// Writes the two demo adapters shipped in gguf/ and the aLoRA test adapter: deterministic seeded rank-4 LoRA deltas for stories260K.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { GgmlType } from "../gguf/ggml-types.js";
 import { modelHparams } from "../gguf/metadata.js";
 import { GgufValueType, openGguf } from "../gguf/reader.js";
-import { writeGguf, type GgufTensorInput } from "../gguf/writer.js";
+import { writeGguf, type GgufKVInput, type GgufTensorInput } from "../gguf/writer.js";
+import { aloraInvocationKv } from "../gguf/alora.js";
+import { xorshift32 } from "../random.js";
 
 /** The projections each demo adapter touches, in every layer. */
 const TARGETS = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"];
@@ -13,6 +15,8 @@ export interface DemoAdapterSpec {
   file: string;
   seed: number;
   taskName: string;
+  /** Makes it an aLoRA adapter: adapter.alora.invocation_tokens, ids of the base's vocabulary. */
+  invocationTokens?: readonly number[];
 }
 
 export const DEMO_ADAPTERS: readonly DemoAdapterSpec[] = [
@@ -20,17 +24,17 @@ export const DEMO_ADAPTERS: readonly DemoAdapterSpec[] = [
   { file: "stories260K-demo-b.gguf", seed: 2002, taskName: "demo-b" },
 ];
 
+/**
+ * The aLoRA adapter of the tests (test/fixtures/adapters/): like the demo adapters, plus an invocation sequence,
+ * "One day," in stories260K's vocabulary (ids 385 "One", 328 "day", 432 ",", as llama.cpp tokenizes it).
+ */
+export const ALORA_TEST_ADAPTER: DemoAdapterSpec = {
+  file: "stories260K-alora-synthetic-r4.gguf", seed: 3003, taskName: "alora-test", invocationTokens: [385, 328, 432],
+};
+
 /** Seeded normal samples (xorshift32 + Box-Muller): the same seed gives the same bytes everywhere. */
 function normals(seed: number, n: number, std: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return (s + 0.5) / 4294967296;
-  };
+  const next = xorshift32(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i += 2) {
     const r = Math.sqrt(-2 * Math.log(next()));
@@ -63,17 +67,17 @@ export function writeDemoAdapter(basePath: string, outPath: string, spec: DemoAd
         tensors.push({ name: `${name}.lora_b`, type: GgmlType.F32, ne: [rank, nOut], data: new Uint8Array(b.buffer) });
       }
     }
-    writeGguf(outPath, {
-      kv: [
-        { key: "general.architecture", type: GgufValueType.STRING, value: hp.architecture },
-        { key: "general.type", type: GgufValueType.STRING, value: "adapter" },
-        { key: "general.name", type: GgufValueType.STRING, value: `lora-edge ${spec.taskName}: seeded random rank-${rank} deltas for stories260K` },
-        { key: "adapter.type", type: GgufValueType.STRING, value: "lora" },
-        { key: "adapter.lora.alpha", type: GgufValueType.FLOAT32, value: 2 * rank },
-        { key: "adapter.lora.task_name", type: GgufValueType.STRING, value: spec.taskName },
-      ],
-      tensors,
-    });
+    const kind = spec.invocationTokens ? "aLoRA" : "";
+    const kv: GgufKVInput[] = [
+      { key: "general.architecture", type: GgufValueType.STRING, value: hp.architecture },
+      { key: "general.type", type: GgufValueType.STRING, value: "adapter" },
+      { key: "general.name", type: GgufValueType.STRING, value: `lora-edge ${spec.taskName}: seeded random rank-${rank} ${kind ? `${kind} ` : ""}deltas for stories260K` },
+      { key: "adapter.type", type: GgufValueType.STRING, value: "lora" },
+      { key: "adapter.lora.alpha", type: GgufValueType.FLOAT32, value: 2 * rank },
+      { key: "adapter.lora.task_name", type: GgufValueType.STRING, value: spec.taskName },
+    ];
+    if (spec.invocationTokens) kv.push(aloraInvocationKv(spec.invocationTokens));
+    writeGguf(outPath, { kv, tensors });
   } finally {
     base.close();
   }
@@ -88,8 +92,19 @@ export function writeDemoAdapters(dir: string, basePath = path.join(dir, "storie
   });
 }
 
-// node build/src/tools/demo-adapters.js [gguf-dir]
+/** Write the aLoRA test adapter into `dir` (test/fixtures/adapters), for the base at `basePath`. */
+export function writeAloraTestAdapter(dir: string, basePath: string): string {
+  const out = path.join(dir, ALORA_TEST_ADAPTER.file);
+  writeDemoAdapter(basePath, out, ALORA_TEST_ADAPTER);
+  return out;
+}
+
+// node build/src/tools/demo-adapters.js [gguf-dir]: the demo adapters, beside the base in gguf-dir (default gguf)
+// node build/src/tools/demo-adapters.js --alora DIR [BASE.gguf]: the aLoRA test adapter (base: gguf/stories260K.gguf)
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const dir = path.resolve(process.argv[2] ?? "gguf");
-  for (const f of writeDemoAdapters(dir)) process.stdout.write(`wrote ${f}\n`);
+  const [first, second, third] = process.argv.slice(2);
+  const written = first === "--alora"
+    ? [writeAloraTestAdapter(path.resolve(second ?? "test/fixtures/adapters"), path.resolve(third ?? "gguf/stories260K.gguf"))]
+    : writeDemoAdapters(path.resolve(first ?? "gguf"));
+  for (const f of written) process.stdout.write(`wrote ${f}\n`);
 }

@@ -1,10 +1,11 @@
 // Extracts a LoRA adapter from two models (tuned - base, truncated SVD per tensor) and reports the error left over.
 import { openGguf } from "../gguf/reader.js";
-import { UnsupportedAdapterError } from "./errors.js";
+import { UnsupportedAdapterError } from "../errors.js";
 import { LoraPair, writeAdapter } from "./lora.js";
 import { truncatedSvd } from "./linalg.js";
 import { tensorMath } from "./tensor-math.js";
 import { progressBar } from "./progress.js";
+import { checkOutput } from "../output-file.js";
 
 export interface ExtractTensorReport {
   target: string;
@@ -25,6 +26,8 @@ export interface ExtractResult {
   tensors: ExtractTensorReport[];
   /** Tensors that differ but cannot be carried by a LoRA adapter (vectors such as norms). */
   uncaptured: string[];
+  /** Pairs whose rank is their matrix's smaller dimension, below the requested rank (the full delta). */
+  capped: { target: string; rank: number }[];
   seconds: number;
   /** Kernels of the large products: the wasm core, or the TypeScript fallback. */
   engine: "wasm" | "ts";
@@ -35,9 +38,11 @@ const adaptable = (name: string, ne: readonly number[]) =>
 
 /** base + extracted adapter ≈ tuned: for each 2-D weight that differs, the best rank-R factors of the difference. */
 export async function extractAdapter(basePath: string, tunedPath: string, rank: number, output: string,
-  opts: { progress?: boolean; minRelDelta?: number } = {}): Promise<ExtractResult> {
+  opts: { progress?: boolean; minRelDelta?: number; force?: boolean } = {}): Promise<ExtractResult> {
   if (!Number.isInteger(rank) || rank < 1) throw new TypeError(`rank must be a positive integer, got ${rank}`);
   const t0 = performance.now();
+  const out = { overwrite: opts.force ?? false, inputs: [basePath, tunedPath] };
+  checkOutput(output, out);
   const math = await tensorMath();
   const base = openGguf(basePath);
   const tuned = openGguf(tunedPath);
@@ -56,6 +61,7 @@ export async function extractAdapter(basePath: string, tunedPath: string, rank: 
     const pairs: LoraPair[] = [];
     const reports: ExtractTensorReport[] = [];
     const uncaptured: string[] = [];
+    const capped: { target: string; rank: number }[] = [];
     let errSq = 0, deltaSq = 0, tunedSq = 0;
     const bar = progressBar("extract", base.tensors.length, opts.progress ?? false);
     for (const t of base.tensors) {
@@ -71,22 +77,28 @@ export async function extractAdapter(basePath: string, tunedPath: string, rank: 
       const relDelta = Math.sqrt(dSq / (wSq || 1));
       if (opts.minRelDelta !== undefined && relDelta < opts.minRelDelta) continue;
       const [nIn, nOut] = t.ne;
-      const f = truncatedSvd(d, nOut, nIn, rank, 4, math.matmul);
+      // A rank above the smaller dimension adds only zeros: such a pair gets the full rank of its matrix, and
+      // (the file's alpha being --rank) lora_b carries r/rank so that alpha / r times B A is the delta.
+      const r = Math.min(rank, nIn, nOut);
+      const f = truncatedSvd(d, nOut, nIn, r, 4, math.matmul);
+      if (r < rank) capped.push({ target: t.name, rank: r });
       // Residual of the factorisation, measured directly (B·A on the engine's product kernel).
-      const approx = math.matmul(f.b, f.a, nOut, rank, nIn);
+      const approx = math.matmul(f.b, f.a, nOut, r, nIn);
       let rSq = 0;
       for (let i = 0; i < d.length; i++) { const e = d[i] - approx[i]; rSq += e * e; }
       errSq += rSq; deltaSq += dSq; tunedSq += vSq;
       reports.push({ target: t.name, relError: Math.sqrt(rSq / dSq), relDelta });
-      pairs.push({ target: t.name, nIn, nOut, rank, a: f.a, b: f.b });
+      if (r < rank) for (let i = 0; i < f.b.length; i++) f.b[i] *= r / rank;
+      pairs.push({ target: t.name, nIn, nOut, rank: r, a: f.a, b: f.b });
+      await new Promise<void>((res) => setImmediate(res)); // let SIGINT and SIGTERM in between tensors
     }
     bar.stop();
     if (pairs.length === 0) throw new UnsupportedAdapterError(tunedPath, "tensors", "no 2-D weight differs from the base: nothing to extract");
-    writeAdapter(output, { architecture: arch, alpha: rank, pairs, extraKv: [] });
+    writeAdapter(output, { architecture: arch, alpha: rank, pairs, extraKv: [] }, undefined, undefined, out);
     return {
       output, rank, pairs: pairs.length,
       relError: Math.sqrt(errSq / deltaSq), relErrorOfTuned: Math.sqrt(errSq / tunedSq),
-      tensors: reports, uncaptured, seconds: (performance.now() - t0) / 1000, engine: math.engine,
+      tensors: reports, uncaptured, capped, seconds: (performance.now() - t0) / 1000, engine: math.engine,
     };
   } finally {
     base.close();

@@ -1,4 +1,5 @@
 // Plain TypeScript f64 linear algebra for adapters: products, thin QR, symmetric eigen (Jacobi) and truncated SVD.
+import { mulberry32 } from "../random.js";
 
 /** C (m x n) = X (m x k) · Y (k x n), all row-major, f64. */
 export function matmul(x: ArrayLike<number>, y: ArrayLike<number>, m: number, k: number, n: number): Float64Array {
@@ -154,14 +155,8 @@ function pad(f: LowRank, m: number, n: number, rank: number): LowRank {
 
 /** Deterministic pseudo-random numbers in [-1, 1) (mulberry32), for the randomized range finder. */
 function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const next = mulberry32(seed);
+  return () => next() * 2 - 1;
 }
 
 /** C (m x n) = X (m x k) · Y (k x n), row-major: the products of the randomized path can run on faster kernels. */

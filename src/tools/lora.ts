@@ -1,10 +1,13 @@
 // LoRA adapters in memory (f32 A and B per base tensor) and their GGUF form in llama.cpp's layout: read, scale, write.
 import { GgufFile, GgufValueType, openGguf } from "../gguf/reader.js";
 import { GgufKVInput, GgufTensorInput, writeGguf } from "../gguf/writer.js";
+import type { OutputOptions } from "../output-file.js";
 import { adapterMeta } from "../gguf/metadata.js";
 import { pairLoraTensors } from "../gguf/lora-pairs.js";
 import { GgmlType, GgmlTypeTraits, ggmlTypeById } from "../gguf/ggml-types.js";
-import { UnsupportedAdapterError } from "./errors.js";
+import { UnsupportedAdapterError } from "../errors.js";
+import { AdapterDataError } from "../errors.js";
+import { describeNonFinite, findNonFinite } from "../gguf/finite.js";
 import { canCode, decodeToF32, encodeFromF32 } from "./tensor-codec.js";
 
 /**
@@ -50,7 +53,14 @@ export function transpose32(x: Float32Array, rows: number, cols: number): Float3
   return t;
 }
 
-/** Reads a GGUF LoRA adapter into f32 halves; refuses non-adapters and unpaired halves. */
+/** `bytes` when every value is finite, else an AdapterDataError naming the file and the tensor. */
+export function finiteBytes(file: string, tensor: string, type: GgmlTypeTraits, bytes: Uint8Array, what = ""): Uint8Array {
+  const bad = findNonFinite(type, bytes);
+  if (bad) throw new AdapterDataError(file, tensor, `${what}${describeNonFinite(type, bad)}`);
+  return bytes;
+}
+
+/** Reads a GGUF LoRA adapter into f32 halves; refuses non-adapters, unpaired halves and NaN or Inf values. */
 export function readAdapter(path: string): LoraAdapter {
   const f = openGguf(path);
   try {
@@ -73,8 +83,8 @@ export function adapterFromGguf(f: GgufFile): LoraAdapter {
     for (const t of [a, b]) {
       if (!canCode(t.type)) throw new UnsupportedAdapterError(f.path, t.name, `tensor type ${t.type.name} is not supported (F32, F16, BF16, Q8_0, Q4_0)`);
     }
-    const va = decodeToF32(f.readTensor(a), a.type, a.nElements);
-    const vb = decodeToF32(f.readTensor(b), b.type, b.nElements);
+    const va = decodeToF32(finiteBytes(f.path, a.name, a.type, f.readTensor(a)), a.type, a.nElements);
+    const vb = decodeToF32(finiteBytes(f.path, b.name, b.type, f.readTensor(b)), b.type, b.nElements);
     if (target === TOKEN_EMBD) {
       // llama.cpp: lora_a ne [r, n_vocab] and lora_b ne [r, n_embd]; ΔE (n_vocab x n_embd) = lora_a · lora_bᵀ.
       if (a.ne.length !== 2 || b.ne.length !== 2 || a.ne[0] !== b.ne[0]) {
@@ -103,7 +113,6 @@ export function adapterFromGguf(f: GgufFile): LoraAdapter {
 /** Chooses each half's output type: the requested one, or F16 where a block type does not divide the row. */
 export type TypeChooser = (pair: LoraPair, half: "a" | "b") => number;
 
-export const keepTypes: TypeChooser = (p, h) => (h === "a" ? p.typeA : p.typeB) ?? GgmlType.F32;
 export const fixedType = (type: number): TypeChooser => (p, h) => {
   const t = ggmlTypeById(type) as GgmlTypeTraits;
   const ne0 = h === "a" && p.target !== TOKEN_EMBD ? p.nIn : p.rank;
@@ -123,8 +132,9 @@ export function sortPairs(pairs: LoraPair[]): LoraPair[] {
   });
 }
 
-/** Writes an adapter GGUF atomically in llama.cpp's layout; returns the tensor types used. */
-export function writeAdapter(path: string, adapter: LoraAdapter, chooseType: TypeChooser = () => GgmlType.F32, name?: string): { types: Record<string, string> } {
+/** Writes an adapter GGUF atomically in llama.cpp's layout (see writeGguf for `opts`); returns the tensor types used. */
+export function writeAdapter(path: string, adapter: LoraAdapter, chooseType: TypeChooser = () => GgmlType.F32, name?: string,
+  opts: OutputOptions = {}): { types: Record<string, string> } {
   const kv: GgufKVInput[] = [
     { key: "general.type", type: GgufValueType.STRING, value: "adapter" },
     { key: "general.architecture", type: GgufValueType.STRING, value: adapter.architecture },
@@ -140,14 +150,17 @@ export function writeAdapter(path: string, adapter: LoraAdapter, chooseType: Typ
     const tb = chooseType(p, "b");
     types[`${p.target}.lora_a`] = ggmlTypeById(ta)!.name;
     types[`${p.target}.lora_b`] = ggmlTypeById(tb)!.name;
+    // Every half is checked once encoded: values beyond F16's range (or a Q8_0 block's scale) would become Inf.
+    const enc = (name: string, x: Float32Array, type: number) => () =>
+      finiteBytes(path, name, ggmlTypeById(type)!, encodeFromF32(x, type), `would be written as ${ggmlTypeById(type)!.name} and then `);
     if (p.target === TOKEN_EMBD) {
-      tensors.push({ name: `${p.target}.lora_a`, type: ta, ne: [p.rank, p.nOut], data: () => encodeFromF32(p.b, ta) });
-      tensors.push({ name: `${p.target}.lora_b`, type: tb, ne: [p.rank, p.nIn], data: () => encodeFromF32(transpose32(p.a, p.rank, p.nIn), tb) });
+      tensors.push({ name: `${p.target}.lora_a`, type: ta, ne: [p.rank, p.nOut], data: enc(`${p.target}.lora_a`, p.b, ta) });
+      tensors.push({ name: `${p.target}.lora_b`, type: tb, ne: [p.rank, p.nIn], data: enc(`${p.target}.lora_b`, transpose32(p.a, p.rank, p.nIn), tb) });
       continue;
     }
-    tensors.push({ name: `${p.target}.lora_a`, type: ta, ne: [p.nIn, p.rank], data: () => encodeFromF32(p.a, ta) });
-    tensors.push({ name: `${p.target}.lora_b`, type: tb, ne: [p.rank, p.nOut], data: () => encodeFromF32(p.b, tb) });
+    tensors.push({ name: `${p.target}.lora_a`, type: ta, ne: [p.nIn, p.rank], data: enc(`${p.target}.lora_a`, p.a, ta) });
+    tensors.push({ name: `${p.target}.lora_b`, type: tb, ne: [p.rank, p.nOut], data: enc(`${p.target}.lora_b`, p.b, tb) });
   }
-  writeGguf(path, { kv, tensors });
+  writeGguf(path, { kv, tensors }, opts);
   return { types };
 }

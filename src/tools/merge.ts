@@ -1,10 +1,14 @@
 // Merges LoRA adapters into a base model GGUF (dequantize, W += s·B·A, requantize), streaming one tensor at a time.
 import { openGguf, GgufTensorInfo, GgufValueType } from "../gguf/reader.js";
-import { GgufKVInput, GgufTensorInput, kvInputsFrom, writeGguf } from "../gguf/writer.js";
-import { checkAdapter } from "../gguf/adapter.js";
+import { GgufKVInput, GgufTensorInput, kvInputsFrom, writeGgufAsync } from "../gguf/writer.js";
+import { checkOutput } from "../output-file.js";
+import { adapterCheckError, checkAdapter, scaleProblem } from "../gguf/adapter.js";
+import { describeNonFinite, findNonFinite } from "../gguf/finite.js";
+import { ALORA_INVOCATION_KEY } from "../gguf/alora.js";
+import { adapterMeta } from "../gguf/metadata.js";
 import { GgmlType, ggmlTypeById } from "../gguf/ggml-types.js";
-import { AdapterMismatchError } from "../errors.js";
-import { UnsupportedAdapterError } from "./errors.js";
+import { AdapterDataError, InvalidArgumentError } from "../errors.js";
+import { UnsupportedAdapterError } from "../errors.js";
 import { LoraAdapter, pairScale, readAdapter } from "./lora.js";
 import { tensorMath, TensorMath, typeName } from "./tensor-math.js";
 import { progressBar } from "./progress.js";
@@ -47,21 +51,33 @@ function outputType(t: GgufTensorInfo, type: MergeType): number {
 }
 
 /**
- * Writes base + Σ scale_i · alpha_i/r · B_i A_i. Everything is checked before the output is created:
- * adapters against the base (as llama.cpp's loader would), and every tensor to re-encode against the kernels.
+ * Writes base + Σ scale_i · alpha_i/r · B_i A_i. Everything is checked before the output is created: the output
+ * (never an input; an existing one only with `force`), the adapters against the base (as llama.cpp's loader
+ * would), and every tensor to re-encode against the kernels. The write yields between tensors, so a signal
+ * removes the temp file at once.
  */
 export async function mergeAdapters(basePath: string, adapters: readonly MergeAdapterInput[], output: string, type: MergeType = "keep",
-  opts: { progress?: boolean; engine?: "auto" | "wasm" | "ts" } = {}): Promise<MergeResult> {
+  opts: { progress?: boolean; engine?: "auto" | "wasm" | "ts"; force?: boolean } = {}): Promise<MergeResult> {
   const t0 = performance.now();
+  const out = { overwrite: opts.force ?? false, inputs: [basePath, ...adapters.map((a) => a.path)] };
+  checkOutput(output, out);
   const math: TensorMath = await tensorMath(opts.engine ?? "auto");
   const base = openGguf(basePath);
   try {
     const loaded: { adapter: LoraAdapter; scale: number; path: string }[] = [];
     for (const a of adapters) {
+      const bad = scaleProblem(a.scale);
+      if (bad) throw new InvalidArgumentError(`${a.path}: bad scale: ${bad}`);
+    }
+    for (const a of adapters) {
       const f = openGguf(a.path);
       try {
-        const check = checkAdapter(base, f);
-        if (!check.ok) throw new AdapterMismatchError(a.path, basePath, check.problems);
+        if (adapterMeta(f).aloraInvocationTokens) {
+          throw new UnsupportedAdapterError(a.path, ALORA_INVOCATION_KEY, "an aLoRA adapter cannot be merged: it acts only from its " +
+            "invocation sequence on, and a merge bakes its delta into the base weights, where it would act on every token (a merge cannot keep activation)");
+        }
+        const refused = adapterCheckError(checkAdapter(base, f), a.path, basePath);
+        if (refused) throw refused;
       } finally {
         f.close();
       }
@@ -104,11 +120,21 @@ export async function mergeAdapters(basePath: string, adapters: readonly MergeAd
         if (!reencode) return bytes;
         peak = Math.max(peak, t.nElements * 4);
         const [cols, rows] = [t.ne[0], t.nElements / t.ne[0]];
-        return math.mergeTensor(t.type.id, bytes, rows, cols, ds.map((d) => ({ b: d.b, a: d.a, rank: d.rank, s: d.s })), out);
+        const merged = math.mergeTensor(t.type.id, bytes, rows, cols, ds.map((d) => ({ b: d.b, a: d.a, rank: d.rank, s: d.s })), out);
+        const traits = ggmlTypeById(out)!;
+        const nonFinite = findNonFinite(traits, merged);
+        if (nonFinite) {
+          throw new AdapterDataError(output, t.name, `the merged weight ${describeNonFinite(traits, nonFinite)}: ` +
+            `the adapters' deltas overflow ${traits.name} (check their values and scales); nothing was written`);
+        }
+        return merged;
       },
     }));
-    writeGguf(output, { kv, tensors, alignment: base.alignment });
-    bar.stop();
+    try {
+      await writeGgufAsync(output, { kv, tensors, alignment: base.alignment }, out);
+    } finally {
+      bar.stop();
+    }
     return {
       output, type, engine: math.engine, fallbackReason: math.fallbackReason, tensors: plan.length,
       merged: plan.filter((p) => p.ds.length > 0).length, reencoded: plan.filter((p) => p.reencode).length,

@@ -1,8 +1,12 @@
 // Mixes LoRA adapters into one with the meaning of PEFT's add_weighted_adapter: linear, cat or svd.
-import { UnsupportedAdapterError } from "./errors.js";
+import { UnsupportedAdapterError } from "../errors.js";
 import { LoraAdapter, LoraPair, pairScale, readAdapter, sortPairs, writeAdapter } from "./lora.js";
 import { lowRankSvd } from "./linalg.js";
 import { progressBar } from "./progress.js";
+import { checkOutput } from "../output-file.js";
+import { scaleProblem } from "../gguf/adapter.js";
+import { ALORA_INVOCATION_KEY } from "../gguf/alora.js";
+import { InvalidArgumentError } from "../errors.js";
 
 export type MixMethod = "linear" | "cat" | "svd";
 
@@ -32,8 +36,14 @@ interface Source { path: string; weight: number; adapter: LoraAdapter }
  * Modules missing from an adapter are skipped for it; in cat mode its block stays zero, as in PEFT.
  * The result has alpha = its rank, so llama.cpp's scale is 1 and every factor lives in A and B.
  */
-export function mixInMemory(sources: readonly Source[], method: MixMethod, svdRank?: number, showProgress = false): LoraAdapter {
+export async function mixInMemory(sources: readonly Source[], method: MixMethod, svdRank?: number, showProgress = false): Promise<LoraAdapter> {
   if (sources.length === 0) throw new TypeError("mix needs at least one adapter");
+  for (const s of sources) {
+    if (s.adapter.extraKv.some((e) => e.key === ALORA_INVOCATION_KEY)) {
+      throw new UnsupportedAdapterError(s.path, ALORA_INVOCATION_KEY, "an aLoRA adapter cannot be mixed: it acts only from its invocation " +
+        "sequence on, and a mixed adapter would carry one activation rule for all its parts (or none, and act on every token)");
+    }
+  }
   const arch = sources[0].adapter.architecture;
   for (const s of sources) {
     if (s.adapter.architecture !== arch) throw new UnsupportedAdapterError(s.path, "general.architecture", `is ${s.adapter.architecture}, the first adapter is ${arch}`);
@@ -98,16 +108,28 @@ export function mixInMemory(sources: readonly Source[], method: MixMethod, svdRa
       }
     }
     bar.tick(target);
+    // Back to the event loop between targets: SIGINT and SIGTERM are handled at once, not after the whole mix.
+    await new Promise<void>((r) => setImmediate(r));
   }
   bar.stop();
   return { architecture: arch, alpha: rank, pairs: sortPairs(out), extraKv: [] };
 }
 
-/** Reads the adapters, mixes them and writes the result atomically. */
-export function mixAdapters(inputs: readonly MixInput[], output: string, method: MixMethod, svdRank?: number, showProgress = false): MixResult {
+/**
+ * Reads the adapters, mixes them and writes the result atomically. An existing output is refused unless
+ * `force`; an output that is one of the inputs is always refused. Both are checked before any work.
+ */
+export async function mixAdapters(inputs: readonly MixInput[], output: string, method: MixMethod, svdRank?: number,
+  opts: { progress?: boolean; force?: boolean } = {}): Promise<MixResult> {
+  const out = { overwrite: opts.force ?? false, inputs: inputs.map((i) => i.path) };
+  checkOutput(output, out);
+  for (const i of inputs) {
+    const bad = scaleProblem(i.weight);
+    if (bad) throw new InvalidArgumentError(`${i.path}: bad weight: ${bad}`);
+  }
   const sources = inputs.map((i) => ({ path: i.path, weight: i.weight, adapter: readAdapter(i.path) }));
-  const mixed = mixInMemory(sources, method, svdRank, showProgress);
-  writeAdapter(output, mixed);
+  const mixed = await mixInMemory(sources, method, svdRank, opts.progress ?? false);
+  writeAdapter(output, mixed, undefined, undefined, out);
   return {
     output, method: sources.length === 1 ? "linear" : method, rank: mixed.alpha!, alpha: mixed.alpha!, pairs: mixed.pairs.length,
     inputs: sources.map((s) => ({ path: s.path, weight: s.weight, ranks: [...new Set(s.adapter.pairs.map((p) => p.rank))], alpha: s.adapter.alpha ?? null })),

@@ -1,5 +1,6 @@
 // Progress reporting for long tool runs: a cli-progress bar on an interactive stderr, silent otherwise.
 import cliProgress from "cli-progress";
+import { onInterrupt } from "../interrupt.js";
 
 export interface Progress {
   tick(label?: string): void;
@@ -17,9 +18,11 @@ export function progressBar(title: string, total: number, enabled = true): Progr
     hideCursor: true,
     clearOnComplete: true,
   }, cliProgress.Presets.shades_classic);
+  // The bar hides the cursor: SIGINT and SIGTERM must bring it back.
+  const release = onInterrupt(() => bar.stop());
   bar.start(total, 0, { label: "" });
   return {
     tick(label = "") { bar.increment(1, { label }); },
-    stop() { bar.stop(); },
+    stop() { bar.stop(); release(); },
   };
 }

@@ -2,6 +2,7 @@
 import { statSync } from "node:fs";
 import { GgmlType } from "../gguf/ggml-types.js";
 import { fixedType, readAdapter, writeAdapter } from "./lora.js";
+import { checkOutput } from "../output-file.js";
 
 export const ADAPTER_TYPES = { f32: GgmlType.F32, f16: GgmlType.F16, q8_0: GgmlType.Q8_0 } as const;
 export type AdapterTypeName = keyof typeof ADAPTER_TYPES;
@@ -17,11 +18,14 @@ export interface QuantizeAdapterResult {
   bytesOut: number;
 }
 
-export function quantizeAdapter(input: string, output: string, type: AdapterTypeName): QuantizeAdapterResult {
+/** Re-encodes `input` into `output` (an existing output is refused unless `force`; an input never is replaced). */
+export function quantizeAdapter(input: string, output: string, type: AdapterTypeName, opts: { force?: boolean } = {}): QuantizeAdapterResult {
   const id = ADAPTER_TYPES[type];
   if (id === undefined) throw new TypeError(`unknown adapter type ${String(type)} (f32, f16, q8_0)`);
+  const out = { overwrite: opts.force ?? false, inputs: [input] };
+  checkOutput(output, out);
   const ad = readAdapter(input);
-  const { types } = writeAdapter(output, ad, fixedType(id));
+  const { types } = writeAdapter(output, ad, fixedType(id), undefined, out);
   const counts: Record<string, number> = {};
   const fallbacks: string[] = [];
   const want = type.toUpperCase();

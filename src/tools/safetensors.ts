@@ -1,9 +1,8 @@
 // Bounded safetensors reader (F32, F16, BF16; every header field checked against the file size) and atomic writer.
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { AtomicFile, ioReason, type OutputOptions } from "../output-file.js";
 import { ByteSource, fileSource } from "../gguf/byte-source.js";
 import { GgmlType } from "../gguf/ggml-types.js";
-import { SafetensorsError } from "./errors.js";
+import { SafetensorsError } from "../errors.js";
 import { decodeToF32 } from "./tensor-codec.js";
 
 export type SafetensorsDtype = "F32" | "F16" | "BF16";
@@ -134,12 +133,22 @@ export function parseSafetensors(source: ByteSource, name: string): SafetensorsF
     tensors.push({ name: tname, dtype: dtype as SafetensorsDtype, shape: shape as number[], offset: dataStart + begin, byteLength: want, nElements: count });
   }
 
-  const sorted = [...tensors].sort((a, b) => a.offset - b.offset);
-  for (let i = 1; i < sorted.length; i++) {
-    const prev = sorted[i - 1];
-    if (sorted[i].byteLength > 0 && prev.byteLength > 0 && sorted[i].offset < prev.offset + prev.byteLength) {
-      fail(`${sorted[i].name}.data_offsets`, sorted[i].offset, `data overlaps tensor "${prev.name}"`);
+  // As the format requires: the tensors tile the data section, no gap and no overlap, and it ends exactly at
+  // the last tensor's end. (A header length lowered by 1 over a space-padded header still parses as JSON;
+  // only this check sees that every tensor would then be read one byte off.)
+  const sorted = [...tensors].sort((a, b) => a.offset - b.offset || a.byteLength - b.byteLength);
+  let end = dataStart;
+  for (const t of sorted) {
+    if (t.offset > end) fail(`${t.name}.data_offsets`, t.offset, `a gap of ${t.offset - end} bytes before this tensor's data (the tensors must tile the data section)`);
+    if (t.offset < end) {
+      const prev = sorted.find((p) => p !== t && p.offset <= t.offset && p.offset + p.byteLength > t.offset);
+      fail(`${t.name}.data_offsets`, t.offset, `data overlaps tensor "${prev?.name ?? "?"}"`);
     }
+    end = t.offset + t.byteLength;
+  }
+  if (end !== source.size) {
+    fail("header.length", 0, `the data section is ${dataSize} bytes but the tensors end at ${end - dataStart}: ` +
+      `${source.size - end} byte(s) left over (is the stored header length ${headerLen} right?)`);
   }
   return new SafetensorsFile(source, name, tensors, metadata);
 }
@@ -151,7 +160,7 @@ export function openSafetensors(path: string): SafetensorsFile {
     source = fileSource(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new SafetensorsError(path, "file", -1, code === "ENOENT" ? "no such file" : `cannot open (${code ?? String(e)})`);
+    throw new SafetensorsError(path, "file", -1, code === "ENOENT" ? "no such file" : `cannot open: ${ioReason(e)}`);
   }
   try {
     return parseSafetensors(source, path);
@@ -168,8 +177,11 @@ export interface SafetensorInput {
   data: Uint8Array;
 }
 
-/** Writes a safetensors file atomically (temp file beside it, fsync, rename); header padded to 8 bytes. */
-export function writeSafetensors(path: string, tensors: readonly SafetensorInput[], metadata?: Record<string, string>): void {
+/**
+ * Writes a safetensors file atomically (temp file beside it, fsync, rename; see writeGguf for `opts`);
+ * the header is padded with spaces to a multiple of 8 bytes.
+ */
+export function writeSafetensors(path: string, tensors: readonly SafetensorInput[], metadata?: Record<string, string>, opts: OutputOptions = {}): void {
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let off = 0;
@@ -187,19 +199,9 @@ export function writeSafetensors(path: string, tensors: readonly SafetensorInput
   const hb = Buffer.from(json, "utf8");
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(hb.byteLength));
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
-  const fd = openSync(tmp, "wx");
-  let ok = false;
-  try {
-    const put = (b: Uint8Array) => { let done = 0; while (done < b.byteLength) done += writeSync(fd, b, done, b.byteLength - done); };
-    put(len);
-    put(hb);
-    for (const t of tensors) put(t.data);
-    fsyncSync(fd);
-    ok = true;
-  } finally {
-    closeSync(fd);
-    if (!ok) try { unlinkSync(tmp); } catch { /* gone */ }
-  }
-  renameSync(tmp, path);
+  const f = new AtomicFile(path, { overwrite: true, ...opts });
+  f.write(len);
+  f.write(hb);
+  for (const t of tensors) f.write(t.data);
+  f.commit();
 }

@@ -1,11 +1,12 @@
 // Generated models and LoRA adapters of real shapes (random weights, valid tokenizer) for benchmarks and tests.
 
-import { writeGguf, type GgufKVInput, type GgufTensorInput } from "../gguf/writer.js";
+import { writeGguf, writeGgufAsync, type GgufKVInput, type GgufTensorInput } from "../gguf/writer.js";
 import { GgufValueType } from "../gguf/reader.js";
 import { GgmlType } from "../gguf/ggml-types.js";
 import { shapeById, projectionDims, PROJECTIONS, type ModelShape, type ProjectionName } from "./synth/shapes.js";
 import { generateVocab } from "./synth/vocab.js";
-import { Rng, randomF16, randomF32, randomQ4_0, randomQ8_0 } from "./synth/random.js";
+import { Rng } from "../random.js";
+import { randomF16, randomF32, randomQ4_0, randomQ8_0 } from "./synth/random.js";
 
 export { SHAPES, shapeById, PROJECTIONS, type ModelShape, type ProjectionName } from "./synth/shapes.js";
 
@@ -85,7 +86,7 @@ function weightData(type: SynthWeightType, ne: number[], seed: number, quantize?
       for (let start = 0, at = 0; start < n; start += chunk.length) {
         const len = Math.min(chunk.length, n - start);
         const x = len === chunk.length ? chunk : chunk.subarray(0, len);
-        for (let i = 0; i < len; i++) x[i] = (rng.float() * 2 - 1) * a;
+        for (let i = 0; i < len; i++) x[i] = (rng.next() * 2 - 1) * a;
         const q = quantize(typeId, x);
         if (q.byteLength !== (len / 32) * blockBytes) throw new Error(`quantizer returned ${q.byteLength} bytes for ${len} ${type} values`);
         out.set(q, at);
@@ -237,5 +238,22 @@ export function synthAdapterSpec(opts: SynthAdapterOptions): { kv: GgufKVInput[]
 export function synthAdapter(path: string, opts: SynthAdapterOptions): SynthResult {
   const { kv, tensors, shape } = synthAdapterSpec(opts);
   writeGguf(path, { kv, tensors });
+  return summarize(path, tensors, shape, tensorBytes);
+}
+
+/**
+ * synthModel for the CLI: an existing output is refused unless `force`, and the write returns to the event
+ * loop after each tensor (SIGINT and SIGTERM remove the temp file at once).
+ */
+export async function synthModelAsync(path: string, opts: SynthModelOptions, out: { force?: boolean } = {}): Promise<SynthResult> {
+  const { kv, tensors, shape } = synthModelSpec(opts);
+  await writeGgufAsync(path, { kv, tensors }, { overwrite: out.force ?? false });
+  return summarize(path, tensors, shape, tensorBytes);
+}
+
+/** synthAdapter for the CLI, as synthModelAsync. */
+export async function synthAdapterAsync(path: string, opts: SynthAdapterOptions, out: { force?: boolean } = {}): Promise<SynthResult> {
+  const { kv, tensors, shape } = synthAdapterSpec(opts);
+  await writeGgufAsync(path, { kv, tensors }, { overwrite: out.force ?? false });
   return summarize(path, tensors, shape, tensorBytes);
 }

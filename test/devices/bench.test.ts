@@ -2,10 +2,10 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { runBench } from "../../src/devices/bench/run.js";
-import { BENCH_SCHEMA, BenchSchemaError, REQUIRED_SECTIONS, validateBenchResult, type BenchResult } from "../../src/devices/bench/schema.js";
-import { compareMarkdown, toMarkdown, toSvg } from "../../src/devices/bench/report.js";
-import { figure } from "../../src/devices/bench/stats.js";
+import { runBench } from "../../src/device-bench/run.js";
+import { BENCH_SCHEMA, BenchSchemaError, REQUIRED_SECTIONS, validateBenchResult, type BenchResult } from "../../src/device-bench/schema.js";
+import { compareMarkdown, toMarkdown, toSvg } from "../../src/device-bench/report.js";
+import { figure } from "../../src/device-bench/stats.js";
 import { detectFromFacts } from "../../src/devices/detect.js";
 import { gatherFacts, recordedSource, type FactsRecording } from "../../src/devices/facts.js";
 import { main } from "../../src/cli/app.js";

@@ -19,6 +19,21 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("lora-edge devices", () => {
+  it("--profile NAME plans against that profile's reference memory (or --memory / --vram), not this machine's", async () => {
+    let r = await cli("devices", "-m", model, "--profile", "jetson-orin-nano", "--json");
+    expect(r.code, r.err).toBe(0);
+    let j = JSON.parse(r.out);
+    expect(j.plan.budget.totalBytes).toBe(8 * 2 ** 30);
+    expect(j.plan.backend).toBe("cuda");
+    expect(j.plan.notes[0]).toMatch(/^planned for jetson-orin-nano with 8 GiB of memory/);
+    r = await cli("devices", "-m", model, "--profile", "x64-nvidia", "--memory", "4", "--vram", "2", "--json");
+    j = JSON.parse(r.out);
+    expect(j.plan.budget.totalBytes).toBe(4 * 2 ** 30);
+    expect(j.plan.budget.gpuUsableBytes).toBeLessThanOrEqual(2 * 2 ** 30);
+    expect(j.plan.gpuLayers).toBeGreaterThan(0);
+    expect((await cli("devices", "--memory", "4")).code).toBe(2);
+  });
+
   it("prints the detected profile, build steps and power modes from a recording", async () => {
     const r = await cli("devices", "--facts", facts("jetson-orin-nano-8gb-super-jp62"));
     expect(r.code).toBe(0);

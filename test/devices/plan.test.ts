@@ -76,14 +76,15 @@ describe("plan arithmetic", () => {
     const all = planWithFacts({ model: smol, contextSize: 2048 }, f);
     expect(all.gpuLayers).toBe(5);
     expect(all.placement.hostBytes).toBeLessThan(all.bytes.total);
-    // A GPU with room for the compute buffer and two layers only.
+    // A GPU with room for the compute buffer, the output layer and one block only (llama.cpp offloads the output first).
     const small: SystemFacts = structuredClone(f);
-    const room = all.bytes.compute + 2 * (all.bytes.weightsPerLayer[3] + all.bytes.kvPerLayer) + 512 * MiB + 1000;
+    const room = all.bytes.compute + all.bytes.outputLayer + (all.bytes.weightsPerLayer[3] + all.bytes.kvPerLayer) + 512 * MiB + 1000;
     small.gpu.vram = { total: room, used: 0, free: room, unifiedSize: 0 };
     const part = planWithFacts({ model: smol, contextSize: 2048 }, small);
     expect(part.gpuLayers).toBe(2);
     expect(part.notes.join(" ")).toMatch(/2 of 5 layers fit in VRAM/);
     expect(part.placement.hostBytes).toBeGreaterThan(all.placement.hostBytes);
+    expect(part.placement.gpu!.weights).toBe(all.bytes.outputLayer + all.bytes.weightsPerLayer[3]);
   });
 
   it("refuses with the numbers and the largest context that fits", async () => {

@@ -1,6 +1,7 @@
 // Unmerged LoRA adapters in the wasm engine: s1, s2 and their mix against llama.cpp (exact f32 and compact int8 halves), live swap, rescale and unload.
 import { describe, expect, test } from "vitest";
-import { EngineConfigError, EngineContext, EngineModel, type AdapterPrecision } from "../../src/backends/wasm/engine/index.js";
+import { EngineContext, EngineModel, type AdapterPrecision } from "../../src/backends/wasm/engine/index.js";
+import { UnsupportedAdapterError } from "../../src/errors.js";
 import { openGguf } from "../../src/gguf/reader.js";
 import { fixture } from "../fixtures.js";
 import { compareLogits, engineFor, llamaReference, sharedCore } from "./helpers.js";
@@ -154,7 +155,7 @@ describe("live adapter changes on one model", () => {
     f.close();
     const a = openGguf(S1);
     try {
-      expect(() => tiny.loadAdapter(a)).toThrow(EngineConfigError);
+      expect(() => tiny.loadAdapter(a)).toThrow(UnsupportedAdapterError);
       expect(() => tiny.loadAdapter(a)).toThrow(/blk\.\d\.\w+\.weight/);
     } finally {
       a.close();

@@ -1,6 +1,6 @@
 // Test helper: a small generated grouped-query qwen2 model (q/k/v biases, neox RoPE, tied output) with Q4_K and Q6_K weights.
 import { synthModelSpec, type ModelShape } from "../../src/tools/synth.js";
-import { Rng } from "../../src/tools/synth/random.js";
+import { Rng } from "../../src/random.js";
 import { GgmlType } from "../../src/gguf/ggml-types.js";
 import { writeGguf, type GgufTensorInput } from "../../src/gguf/writer.js";
 import { f32ToF16 } from "../../src/core/reference/half.js";
@@ -17,7 +17,7 @@ export function randomQ4K(rng: Rng, n: number, a: number): Uint8Array {
   for (let o = 0; o < out.length; o += 144) {
     const sc: number[] = [], m: number[] = [];
     for (let j = 0; j < 8; j++) {
-      sc.push(4 + Math.floor(rng.float() * 5));
+      sc.push(4 + Math.floor(rng.next() * 5));
       m.push(Math.round(sc[j] * 7.5));
     }
     const d = a / (8 * 7.5);
@@ -28,7 +28,7 @@ export function randomQ4K(rng: Rng, n: number, a: number): Uint8Array {
       out[o + 8 + j] = (m[j] & 63) | ((m[j + 4] >> 4) << 6);
       out[o + 12 + j] = (sc[j + 4] & 15) | ((m[j + 4] & 15) << 4);
     }
-    for (let j = 0; j < 128; j++) out[o + 16 + j] = Math.floor(rng.float() * 256);
+    for (let j = 0; j < 128; j++) out[o + 16 + j] = Math.floor(rng.next() * 256);
   }
   return out;
 }
@@ -38,8 +38,8 @@ export function randomQ6K(rng: Rng, n: number, a: number): Uint8Array {
   const out = new Uint8Array((n / 256) * 210);
   const dv = new DataView(out.buffer);
   for (let o = 0; o < out.length; o += 210) {
-    for (let j = 0; j < 192; j++) out[o + j] = Math.floor(rng.float() * 256);
-    for (let j = 0; j < 16; j++) dv.setInt8(o + 192 + j, (rng.float() < 0.5 ? -1 : 1) * (8 + Math.floor(rng.float() * 9)));
+    for (let j = 0; j < 192; j++) out[o + j] = Math.floor(rng.next() * 256);
+    for (let j = 0; j < 16; j++) dv.setInt8(o + 192 + j, (rng.next() < 0.5 ? -1 : 1) * (8 + Math.floor(rng.next() * 9)));
     dv.setUint16(o + 208, f32ToF16(a / (12 * 32)), true);
   }
   return out;

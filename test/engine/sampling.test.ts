@@ -1,6 +1,7 @@
 // Sampling in the wasm engine: greedy, temperature, top-k, top-p and seeded reproducibility.
 import { describe, expect, test } from "vitest";
-import { Rng, argmax, sampleToken } from "../../src/backends/wasm/engine/index.js";
+import { argmax, sampleToken } from "../../src/backends/wasm/engine/index.js";
+import { Rng } from "../../src/random.js";
 
 const counts = (logits: number[], p: { temperature: number; topK: number; topP: number }, n = 20000, seed = 7) => {
   const rng = new Rng(seed);

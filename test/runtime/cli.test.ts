@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import runCommand from "../../src/cli/commands/run.js";
 import demoCommand from "../../src/cli/commands/demo.js";
 import { chatLoop } from "../../src/cli/commands/chat.js";
-import { parseAdapterFlag } from "../../src/cli/runtime-flags.js";
+import { parseAdapterFlag } from "../../src/cli/adapter-args.js";
 import { demoAdapterPaths, defaultModelPath } from "../../src/runtime/index.js";
 import { DEMO_ADAPTERS, writeDemoAdapters } from "../../src/tools/demo-adapters.js";
 import { repoRoot, scratchDir } from "../fixtures.js";
@@ -50,6 +50,15 @@ describe("lora-edge run", () => {
     expect(j.loaded.map((a: { name: string; scale: number }) => [a.name, a.scale])).toEqual([["s1", 1], ["s2", 0.5]]);
   });
 
+  it("--use NAME without a scale takes the scale NAME was loaded with; an unknown name is a usage error", async () => {
+    const { code, out } = await captureStdout(() =>
+      runCommand.run(["-m", MODEL, "-a", `s1=${S1}`, "-a", `s2=${S2}:0.8`, "-p", "Once", "--use", "s2,s1:0.25", "-n", "2", "--json", "--gpu", "off", "-t", "1"]),
+    );
+    expect(code).toBe(0);
+    expect(JSON.parse(out).adapters).toEqual({ s1: 0.25, s2: 0.8 });
+    await expect(runCommand.run(["-m", MODEL, "-a", `s1=${S1}`, "-p", "x", "--use", "nope", "--gpu", "off"])).rejects.toThrow('no adapter named "nope" is loaded (loaded: s1)');
+  });
+
   it("parses NAME=FILE[:SCALE], keeping other colons in the path", () => {
     expect(parseAdapterFlag("a=x.gguf")).toEqual({ name: "a", file: "x.gguf", scale: 1 });
     expect(parseAdapterFlag("a=x.gguf:0.5")).toEqual({ name: "a", file: "x.gguf", scale: 0.5 });
@@ -80,6 +89,48 @@ describe("lora-edge chat", () => {
       expect(out).toMatch(/swaps 1: p50 [\d.]+ ms/);
       expect(session.adapters).toEqual({ s1: 0.5, s2: 1 });
       expect(out).not.toContain("never read");
+    } finally {
+      await rt.dispose();
+    }
+  });
+});
+
+describe("lora-edge chat: Ctrl-C and /stats", () => {
+  it("/stats says \"1 thread\" and \"-\" for what is not measured yet; Ctrl-C stops a generation, a second one quits", async () => {
+    const rt = await openCpu();
+    try {
+      const session = rt.session();
+      await session.ready();
+      const input = new PassThrough();
+      const output = new PassThrough();
+      let out = "";
+      let interrupt: () => void = () => {};
+      let released = false;
+      let armed = false;
+      output.on("data", (d) => {
+        out += d.toString();
+        if (armed) { armed = false; interrupt(); } // the first generated piece: Ctrl-C
+      });
+      const done = chatLoop(rt, session, { maxTokens: 200, temperature: 0, seed: 0 }, input, output, (h) => {
+        interrupt = h;
+        return () => { released = true; };
+      });
+      input.write("/stats\n");
+      await new Promise((r) => setTimeout(r, 100));
+      expect(out).toMatch(/, 1 thread, context /);
+      expect(out).toContain("base: prefill - tok/s, decode - tok/s");
+      expect(out).not.toContain("0.000");
+      armed = true;
+      input.write("Once upon a time\n");
+      const t0 = Date.now();
+      while (!out.includes("[stopped after") && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 10));
+      expect(out).toMatch(/\[stopped after \d+ tokens?; Ctrl-C again quits\]/);
+      const generated = Number(/\[stopped after (\d+)/.exec(out)![1]);
+      expect(generated).toBeLessThan(200);
+      interrupt(); // the second Ctrl-C, at the prompt: quit without any more input
+      await done;
+      expect(released).toBe(true);
+      input.end();
     } finally {
       await rt.dispose();
     }

@@ -14,11 +14,12 @@ async function recorded(name: string): Promise<SystemFacts> {
 }
 
 describe("Runtime.open with a device profile", () => {
-  it("takes threads and context size from the plan of a named profile, and reports the profile", async () => {
+  it("takes threads (at most) and context size from the plan of a named profile, and reports the profile", async () => {
     const facts = await recorded("x64-xeon-2vcpu-cpu-only");
     await using rt = await Runtime.open({ model: MODEL, device: "generic-x64-cpu", facts, gpu: false });
     expect(rt.plan?.profile).toBe("generic-x64-cpu");
-    expect(rt.threads).toBe(rt.plan!.threads);
+    expect(rt.threads).toBeGreaterThanOrEqual(1);
+    expect(rt.threads).toBeLessThanOrEqual(rt.plan!.threads); // the fastest count up to the plan's, measured at open
     expect(rt.contextSize).toBe(rt.plan!.contextSize);
     expect(rt.plan!.gpuLayers).toBe(0);
     expect(rt.stats().profile).toBe("generic-x64-cpu");

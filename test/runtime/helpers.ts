@@ -1,5 +1,8 @@
 // Shared helpers of the runtime tests: fixture paths, a CPU runtime, and log-prob comparison with reference logits.
+import path from "node:path";
 import { fixture } from "../fixtures.js";
+import { GgufValueType, openGguf } from "../../src/gguf/reader.js";
+import { kvInputsFrom, tensorInputsFrom, writeGguf } from "../../src/gguf/writer.js";
 import { Runtime, type RuntimeOptions } from "../../src/runtime/index.js";
 
 export const MODEL = fixture("models/stories260K.gguf");
@@ -40,4 +43,30 @@ export function sameArray(a: Float64Array, b: Float64Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
   return true;
+}
+
+/**
+ * A chat template written for these tests (stories260K has none): roles as plain text, the vocabulary's BOS and
+ * EOS as control tokens, and a refusal of unknown roles through raise_exception.
+ */
+export const CHAT_TEMPLATE =
+  "{{ bos_token }}{% for m in messages %}" +
+  "{% if m['role'] == 'system' %}{{ m['content'] | trim }}\n\n" +
+  "{% elif m['role'] == 'user' %}Q: {{ m['content'] | trim }}\n" +
+  "{% elif m['role'] == 'assistant' %}A: {{ m['content'] | trim }}{{ eos_token }}\n" +
+  "{% else %}{{ raise_exception('unknown role ' + m['role']) }}{% endif %}" +
+  "{% endfor %}{% if add_generation_prompt %}A:{% endif %}";
+
+/** A copy of `model` with `tokenizer.chat_template` set, written by lora-edge's GGUF writer into `dir`. */
+export function withChatTemplate(model: string, template: string, dir: string): string {
+  const src = openGguf(model);
+  try {
+    const out = path.join(dir, path.basename(model).replace(/\.gguf$/, "-chat.gguf"));
+    const kv = kvInputsFrom(src).filter((k) => k.key !== "tokenizer.chat_template");
+    kv.push({ key: "tokenizer.chat_template", type: GgufValueType.STRING, value: template });
+    writeGguf(out, { kv, tensors: tensorInputsFrom(src), alignment: src.alignment });
+    return out;
+  } finally {
+    src.close();
+  }
 }

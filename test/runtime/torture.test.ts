@@ -1,6 +1,6 @@
 // Torture: 600 seeded interleavings of load, unload, swap, rescale and generate over 3 sessions.
 import { describe, expect, it } from "vitest";
-import { runTorture } from "../../src/runtime/torture.js";
+import { runTorture } from "../../bench/torture-check.js";
 import { S1, S2, openCpu } from "./helpers.js";
 
 describe("torture", () => {

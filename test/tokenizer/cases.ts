@@ -1,6 +1,7 @@
 // Shared tokenizer test inputs and helpers: the .inp/.out case format and strings compared against llama.cpp.
 import { readFileSync } from "node:fs";
 import { getLlama, type Llama, type Token } from "node-llama-cpp";
+import { mulberry32 } from "../../src/random.js";
 
 /** Reads a `.inp` / `.out` pair: inputs separated by "\n__ggml_vocab_test__\n", one line of ids per input. */
 export function readVocabCases(base: string): { text: string; ids: number[] }[] {
@@ -70,14 +71,7 @@ export function cpuLlama(): Promise<Llama> {
 
 /** Deterministic random strings drawn from pieces that stress splitting, merging and byte fallback. */
 export function randomStrings(seed: number, count: number, maxPieces = 12): string[] {
-  let s = seed >>> 0;
-  const rnd = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rnd = mulberry32(seed);
   const pieces = [
     " ", "  ", "\n", "\r\n", "\t", "\u00a0", "\u0085", "\u3000", "\ufeff",
     "the", "The", " the", "Once", " upon", "a", " time", "Lily", "girl", "play", "x", "Z",

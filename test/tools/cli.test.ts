@@ -3,7 +3,7 @@ import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { cli } from "../cli-capture.js";
-import { parseWeighted } from "../../src/cli/commands/mix.js";
+import { parseFileScale } from "../../src/cli/adapter-args.js";
 import { fixture, scratchDir } from "../fixtures.js";
 
 afterEach(() => vi.restoreAllMocks());
@@ -53,9 +53,9 @@ describe("tool commands", () => {
   });
 
   it("parses ADAPTER[:WEIGHT]", () => {
-    expect(parseWeighted("a.gguf:0.25")).toEqual({ path: "a.gguf", weight: 0.25 });
-    expect(parseWeighted("a.gguf")).toEqual({ path: "a.gguf", weight: 1 });
-    expect(parseWeighted("C:/x/a.gguf")).toEqual({ path: "C:/x/a.gguf", weight: 1 });
-    expect(parseWeighted("a.gguf:-1")).toEqual({ path: "a.gguf", weight: -1 });
+    expect(parseFileScale("a.gguf:0.25")).toEqual({ path: "a.gguf", scale: 0.25 });
+    expect(parseFileScale("a.gguf")).toEqual({ path: "a.gguf", scale: 1 });
+    expect(parseFileScale("C:/x/a.gguf")).toEqual({ path: "C:/x/a.gguf", scale: 1 });
+    expect(parseFileScale("a.gguf:-1")).toEqual({ path: "a.gguf", scale: -1 });
   });
 });

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { openGguf } from "../../src/gguf/reader.js";
-import { UnsupportedAdapterError } from "../../src/tools/errors.js";
+import { UnsupportedAdapterError } from "../../src/errors.js";
 import { peftToGguf } from "../../src/tools/peft/to-gguf.js";
 import { ggufToPeft } from "../../src/tools/peft/from-gguf.js";
 import { parsePeftConfig, moduleScaling } from "../../src/tools/peft/config.js";
@@ -235,7 +235,7 @@ describe("convert refusals leave nothing behind", () => {
   refused("dora", { use_dora: true }, /use_dora.*DoRA/);
   refused("modules_to_save", { modules_to_save: ["lm_head"] }, /modules_to_save/);
   refused("bias", { bias: "all" }, /bias "all" is not supported/);
-  refused("missing-half", {}, /missing half: model\.layers\.0\.self_attn\.k_proj has lora_A but no lora_B/, undefined, "dropB");
+  refused("missing-half", {}, /base_model\.model\.model\.layers\.0\.self_attn\.k_proj\.lora_B\.weight: missing half: the file has base_model\.model\.model\.layers\.0\.self_attn\.k_proj\.lora_A\.weight but not this one/, undefined, "dropB");
   refused("wrong-rank", { rank_pattern: { q_proj: 2 } }, /lora_A\.weight: shape \[4, 64\] .* need \[2, 64\]/);
   refused("gqa-shape", {}, /k_proj\.lora_B\.weight: shape \[64, 4\] but the base's blk\.0\.attn_k\.weight \[64, 32\]/, (m) => m.map((p) => ({ ...p, nOut: 64 })));
 

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { extractAdapter } from "../../src/tools/extract.js";
 import { readAdapter } from "../../src/tools/lora.js";
 import { truncatedSvd } from "../../src/tools/linalg.js";
-import { UnsupportedAdapterError } from "../../src/tools/errors.js";
+import { UnsupportedAdapterError } from "../../src/errors.js";
 import { fixture, scratchDir } from "../fixtures.js";
 import { logProbs, projections, randomArray, rng, TestDelta, worstError, writeMergedF32 } from "./helpers.js";
 

@@ -7,7 +7,7 @@ import { quantizeAdapter } from "../../src/tools/quantize-adapter.js";
 import { mixAdapters } from "../../src/tools/mix.js";
 import { LoraAdapter, pairScale, readAdapter, writeAdapter } from "../../src/tools/lora.js";
 import { truncatedSvd } from "../../src/tools/linalg.js";
-import { UnsupportedAdapterError } from "../../src/tools/errors.js";
+import { UnsupportedAdapterError } from "../../src/errors.js";
 import { fixture, scratchDir } from "../fixtures.js";
 import { logProbs, randomArray, rng, worstError } from "./helpers.js";
 
@@ -62,7 +62,7 @@ describe("mix", () => {
 
   it("cat: ΔW = Σ w_i s_i B_i A_i exactly, rank 8, alpha 8; llama.cpp equals both adapters applied at w_i", async () => {
     const out = join(dir, "cat.gguf");
-    const r = mixAdapters([{ path: S1, weight: w1 }, { path: S2, weight: w2 }], out, "cat");
+    const r = await mixAdapters([{ path: S1, weight: w1 }, { path: S2, weight: w2 }], out, "cat");
     expect(r).toMatchObject({ rank: 8, alpha: 8, pairs: 35 });
     const m = readAdapter(out);
     for (const p of m.pairs) {
@@ -77,9 +77,9 @@ describe("mix", () => {
     expect(err).toBeLessThan(3e-3);
   }, 30_000);
 
-  it("linear: A = Σ √(w_i s_i) A_i, B = Σ √(w_i s_i) B_i (PEFT's definition, cross terms included)", () => {
+  it("linear: A = Σ √(w_i s_i) A_i, B = Σ √(w_i s_i) B_i (PEFT's definition, cross terms included)", async () => {
     const out = join(dir, "linear.gguf");
-    const r = mixAdapters([{ path: S1, weight: w1 }, { path: S2, weight: w2 }], out, "linear");
+    const r = await mixAdapters([{ path: S1, weight: w1 }, { path: S2, weight: w2 }], out, "linear");
     expect(r).toMatchObject({ rank: 4, alpha: 4 });
     const m = readAdapter(out);
     for (const p of m.pairs) {
@@ -89,14 +89,14 @@ describe("mix", () => {
       expect(relErr(p.a, p1.a.map((v, i) => c1 * v + c2 * p2.a[i]))).toBeLessThan(1e-6);
       expect(relErr(p.b, p1.b.map((v, i) => c1 * v + c2 * p2.b[i]))).toBeLessThan(1e-6);
     }
-    expect(() => mixAdapters([{ path: S1, weight: -1 }, { path: S2, weight: 1 }], join(dir, "neg.gguf"), "linear")).toThrow(UnsupportedAdapterError);
+    await expect(mixAdapters([{ path: S1, weight: -1 }, { path: S2, weight: 1 }], join(dir, "neg.gguf"), "linear")).rejects.toThrow(UnsupportedAdapterError);
   });
 
-  it("svd: rank ≥ the sum of ranks reproduces Σ w_i s_i B_i A_i; a lower rank is the best approximation (matches a dense SVD)", () => {
+  it("svd: rank ≥ the sum of ranks reproduces Σ w_i s_i B_i A_i; a lower rank is the best approximation (matches a dense SVD)", async () => {
     const full = join(dir, "svd8.gguf");
-    mixAdapters([{ path: S1, weight: w1 }, { path: S2, weight: w2 }], full, "svd", 8);
+    await mixAdapters([{ path: S1, weight: w1 }, { path: S2, weight: w2 }], full, "svd", 8);
     const low = join(dir, "svd3.gguf");
-    const r = mixAdapters([{ path: S1, weight: w1 }, { path: S2, weight: w2 }], low, "svd", 3);
+    const r = await mixAdapters([{ path: S1, weight: w1 }, { path: S2, weight: w2 }], low, "svd", 3);
     expect(r).toMatchObject({ rank: 3, alpha: 3 });
     const m8 = readAdapter(full);
     const m3 = readAdapter(low);
@@ -117,14 +117,14 @@ describe("mix", () => {
     }
   });
 
-  it("cat pads modules missing from one adapter with zeros, as PEFT does", () => {
+  it("cat pads modules missing from one adapter with zeros, as PEFT does", async () => {
     const r = rng(5);
     const p0 = s1.pairs[0];
     const part: LoraAdapter = { architecture: "llama", alpha: 2, extraKv: [], pairs: [{ ...p0, rank: 2, a: randomArray(2 * p0.nIn, 0.2, r), b: randomArray(p0.nOut * 2, 0.2, r) }] };
     const path = join(dir, "one-module.gguf");
     writeAdapter(path, part);
     const out = join(dir, "cat-missing.gguf");
-    const res = mixAdapters([{ path: S1, weight: 1 }, { path, weight: 1 }], out, "cat");
+    const res = await mixAdapters([{ path: S1, weight: 1 }, { path, weight: 1 }], out, "cat");
     expect(res.rank).toBe(6);
     const m = readAdapter(out);
     const other = m.pairs.find((x) => x.target === s1.pairs[5].target)!;

@@ -3,10 +3,11 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { bufferSource } from "../../src/gguf/byte-source.js";
-import { SafetensorsError } from "../../src/tools/errors.js";
+import { SafetensorsError } from "../../src/errors.js";
 import { openSafetensors, parseSafetensors, writeSafetensors } from "../../src/tools/safetensors.js";
 import { encodeFromF32 } from "../../src/tools/tensor-codec.js";
 import { GgmlType } from "../../src/gguf/ggml-types.js";
+import { Rng } from "../../src/random.js";
 import { fixture, scratchDir } from "../fixtures.js";
 
 const dir = scratchDir("lora-edge-st-");
@@ -83,6 +84,24 @@ describe("safetensors", () => {
     const overlap = { a: { dtype: "F32", shape: [2], data_offsets: [0, 8] }, b: { dtype: "F32", shape: [2], data_offsets: [4, 12] } };
     const e = expectError(raw(overlap, data), /b\.data_offsets/, /overlaps/);
     expect(e.offset).toBeGreaterThan(8);
+    // The tensors must tile the data section exactly: no gap, nothing after the last tensor.
+    const gap = { a: { dtype: "F32", shape: [1], data_offsets: [0, 4] }, b: { dtype: "F32", shape: [2], data_offsets: [8, 16] } };
+    expectError(raw(gap, data), /b\.data_offsets/, /a gap of 4 bytes/);
+    expectError(raw({ t: { ...ok.t, shape: [3], data_offsets: [0, 12] } }, data), /header\.length/, /4 byte\(s\) left over/);
+    expectError(raw({ t: { ...ok.t, shape: [3], data_offsets: [4, 16] } }, data), /t\.data_offsets/, /a gap of 4 bytes/);
+    expect(parseSafetensors(bufferSource(raw({}, new Uint8Array(0))), "x").tensors).toHaveLength(0);
+    expectError(raw({}, new Uint8Array(1)), /header\.length/, /1 byte\(s\) left over/);
+  });
+
+  it("a header length lowered by 1 over a space-padded header is refused, though its JSON still parses (GPT-2 PEFT fixture)", () => {
+    const src = readFileSync(fixture("peft/gpt2-dialogpt-synthetic/adapter_model.safetensors"));
+    const n = src.readBigUInt64LE(0);
+    expect(src.subarray(8 + Number(n) - 2, 8 + Number(n)).toString()).toBe("  "); // its header ends in padding spaces
+    const bad = Buffer.from(src);
+    bad.writeBigUInt64LE(n - 1n, 0);
+    JSON.parse(bad.subarray(8, 8 + Number(n) - 1).toString()); // still valid JSON
+    const e = expectError(new Uint8Array(bad), /header\.length/, /1 byte\(s\) left over/);
+    expect(e.offset).toBe(0);
   });
 
   it("corrupted files either parse within bounds or throw SafetensorsError, never anything else", () => {
@@ -93,8 +112,8 @@ describe("safetensors", () => {
       { name: "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", dtype: "F16", shape: [8, 4], data: encodeFromF32(x.subarray(32), GgmlType.F16) },
     ]);
     const good = new Uint8Array(readFileSync(p));
-    let seed = 12345;
-    const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+    const rng = new Rng(12345);
+    const next = () => rng.u32();
     let parsed = 0;
     for (let iter = 0; iter < 2000; iter++) {
       const bytes = good.slice(0, iter % 7 === 0 ? next() % good.length : good.length);

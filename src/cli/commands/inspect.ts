@@ -1,7 +1,7 @@
 // lora-edge inspect: a GGUF file's header, metadata, tensor table by layer and adapter summary, as text or JSON.
-import { parseArgs } from "node:util";
-import { Command, EXIT, UsageError } from "../command.js";
-import { DEFAULT_MODEL } from "../../paths.js";
+import { EXIT } from "../command.js";
+import { defineCommand } from "../spec.js";
+import { defaultModelPath } from "../../paths.js";
 import { describeGguf, GgufDescription } from "../../gguf/describe.js";
 import { openGguf } from "../../gguf/reader.js";
 
@@ -16,6 +16,9 @@ function printText(d: GgufDescription): void {
   if (d.adapter) {
     const a = d.adapter;
     out.push(`  adapter: alpha ${a.alpha ?? "(none: scale = user scale)"}, rank ${a.ranks.join("/") || "?"}, ${a.pairs} pairs, targets ${a.targets.join(" ")}, layers ${a.layers.length ? `${a.layers[0]}..${a.layers[a.layers.length - 1]}` : "-"}, ${a.bytes} bytes`);
+    out.push(a.aloraInvocationTokens
+      ? `  aLoRA: acts from the last occurrence of the invocation tokens [${a.aloraInvocationTokens.join(", ")}] on (before it, the base)`
+      : "  plain LoRA: acts on every token (no adapter.alora.invocation_tokens)");
   }
   out.push("", "metadata:");
   for (const m of d.metadata) out.push(`  ${m.key.padEnd(40)} ${m.type.padEnd(8)} ${m.value}`);
@@ -27,22 +30,22 @@ function printText(d: GgufDescription): void {
   process.stdout.write(out.join("\n") + "\n");
 }
 
-const command: Command = {
+export default defineCommand({
   name: "inspect",
   summary: "header, metadata, tensor table and adapter summary of a GGUF file (--json)",
-  async run(argv) {
-    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: "boolean" } } });
-    if (positionals.length > 1) throw new UsageError("inspect takes one file: lora-edge inspect FILE [--json]");
-    const file = positionals[0] ?? DEFAULT_MODEL;
-    const g = openGguf(file);
-    try {
-      const d = describeGguf(g);
-      if (values.json) process.stdout.write(JSON.stringify(d) + "\n");
-      else printText(d);
-    } finally {
-      g.close();
-    }
-    return EXIT.ok;
-  },
-};
-export default command;
+  usage: ["[FILE.gguf] [--json]"],
+  options: { json: { kind: "flag", help: "print one JSON object" } },
+  positionals: { max: 1 },
+  notes: "Without FILE: the embedded default model.",
+}, async (values, positionals) => {
+  const file = positionals[0] ?? defaultModelPath();
+  const g = openGguf(file);
+  try {
+    const d = describeGguf(g);
+    if (values.json) process.stdout.write(JSON.stringify(d) + "\n");
+    else printText(d);
+  } finally {
+    g.close();
+  }
+  return EXIT.ok;
+});

@@ -1,41 +1,34 @@
 // lora-edge mix: combine LoRA adapters A[:w] B[:w] ... into one (linear, cat or svd, as PEFT's add_weighted_adapter).
-import { parseArgs } from "node:util";
-import { Command, EXIT, UsageError } from "../command.js";
+import { EXIT } from "../command.js";
+import { defineCommand, usage } from "../spec.js";
+import { parseFileScale } from "../adapter-args.js";
 import { MixMethod, mixAdapters } from "../../tools/mix.js";
 
-const USAGE = "usage: lora-edge mix A.gguf[:W] B.gguf[:W] ... -o OUT.gguf [--method linear|cat|svd] [--rank R] [--json]";
-
-/** "path:weight" -> { path, weight }; a suffix that is not a number belongs to the path. */
-export function parseWeighted(arg: string, defaultWeight = 1): { path: string; weight: number } {
-  const i = arg.lastIndexOf(":");
-  if (i > 0) {
-    const w = Number(arg.slice(i + 1));
-    if (arg.slice(i + 1).trim() !== "" && Number.isFinite(w)) return { path: arg.slice(0, i), weight: w };
-  }
-  return { path: arg, weight: defaultWeight };
-}
-
-const command: Command = {
+export default defineCommand({
   name: "mix",
-  summary: "combine adapters: lora-edge mix A[:w] B[:w] ... -o OUT --method linear|cat|svd [--rank R]",
-  async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv, allowPositionals: true,
-      options: { output: { type: "string", short: "o" }, method: { type: "string" }, rank: { type: "string", short: "r" }, json: { type: "boolean" } },
-    });
-    if (positionals.length === 0 || !values.output) throw new UsageError(USAGE);
-    const method = (values.method ?? "svd") as MixMethod;
-    if (!["linear", "cat", "svd"].includes(method)) throw new UsageError(`--method must be linear, cat or svd\n${USAGE}`);
-    let rank: number | undefined;
-    if (values.rank !== undefined) {
-      rank = Number(values.rank);
-      if (!Number.isInteger(rank) || rank < 1) throw new UsageError(`--rank must be a positive integer\n${USAGE}`);
-      if (method !== "svd") throw new UsageError("--rank applies to --method svd only");
-    }
-    const r = mixAdapters(positionals.map((p) => parseWeighted(p)), values.output, method, rank, !values.json);
-    if (values.json) process.stdout.write(JSON.stringify(r) + "\n");
-    else process.stdout.write(`wrote ${r.output}: ${r.method} mix of ${r.inputs.length} adapter(s), ${r.pairs} pairs, rank ${r.rank}, alpha ${r.alpha}\n`);
-    return EXIT.ok;
+  summary: "combine adapters: lora-edge mix A[:w] B[:w] ... -o OUT [--method svd|linear|cat] [--rank R] (default svd)",
+  usage: ["A.gguf[:W] B.gguf[:W] ... -o OUT.gguf [--method svd|linear|cat] [--rank R] [--force] [--json]"],
+  options: {
+    output: { kind: "string", short: "o", value: "FILE", help: "the mixed adapter to write (required)" },
+    method: { kind: "string", value: "M", choices: ["svd", "linear", "cat"], default: "svd", help: "how the adapters are combined" },
+    rank: { kind: "int", short: "r", min: 1, help: "rank of the svd mix (default: the largest input rank)" },
+    force: { kind: "flag", help: "replace an existing output (never an input)" },
+    json: { kind: "flag", help: "print one JSON object" },
   },
-};
-export default command;
+  positionals: { min: 1, max: Infinity },
+  notes: `Each input is FILE[:W] (weight W from -100 to 100, default 1). Methods, as PEFT's add_weighted_adapter:
+  svd (default)  the best rank-R approximation of the weighted sum of the deltas
+  linear         A and B summed with sqrt(W * scale) each (equal ranks, W * scale >= 0; PEFT's cross terms kept)
+  cat            A and B concatenated: the exact weighted sum, rank = the sum of the ranks
+aLoRA adapters are refused: each acts only from its own invocation sequence on, which a mix cannot keep.
+The output is written to a temp file beside it and renamed into place; a missing parent directory is refused.`,
+}, async (values, positionals) => {
+  if (!values.output) throw usage("mix needs an output: -o OUT.gguf");
+  const method = values.method as MixMethod;
+  if (values.rank !== undefined && method !== "svd") throw usage("--rank applies to --method svd only");
+  const inputs = positionals.map((p) => { const f = parseFileScale(p); return { path: f.path, weight: f.scale }; });
+  const r = await mixAdapters(inputs, values.output, method, values.rank, { progress: !values.json, force: values.force });
+  if (values.json) process.stdout.write(JSON.stringify(r) + "\n");
+  else process.stdout.write(`wrote ${r.output}: ${r.method} mix of ${r.inputs.length} adapter(s), ${r.pairs} pairs, rank ${r.rank}, alpha ${r.alpha}\n`);
+  return EXIT.ok;
+});

@@ -1,29 +1,28 @@
 // lora-edge quantize-adapter: re-encode a GGUF LoRA adapter as f16 or q8_0 (llama.cpp loads either).
-import { parseArgs } from "node:util";
-import { Command, EXIT, UsageError } from "../command.js";
+import { EXIT } from "../command.js";
+import { defineCommand, usage } from "../spec.js";
 import { ADAPTER_TYPES, AdapterTypeName, quantizeAdapter } from "../../tools/quantize-adapter.js";
 
-const USAGE = "usage: lora-edge quantize-adapter IN.gguf -o OUT.gguf --type f16|q8_0|f32 [--json]";
-
-const command: Command = {
+export default defineCommand({
   name: "quantize-adapter",
   summary: "re-encode a LoRA adapter: lora-edge quantize-adapter IN -o OUT --type f16|q8_0",
-  async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv, allowPositionals: true,
-      options: { output: { type: "string", short: "o" }, type: { type: "string", short: "t" }, json: { type: "boolean" } },
-    });
-    if (positionals.length !== 1 || !values.output || !values.type) throw new UsageError(USAGE);
-    const type = values.type.toLowerCase();
-    if (!(type in ADAPTER_TYPES)) throw new UsageError(`--type must be one of ${Object.keys(ADAPTER_TYPES).join(", ")}\n${USAGE}`);
-    const r = quantizeAdapter(positionals[0], values.output, type as AdapterTypeName);
-    if (values.json) process.stdout.write(JSON.stringify(r) + "\n");
-    else {
-      const t = Object.entries(r.types).map(([k, v]) => `${v} ${k}`).join(", ");
-      process.stdout.write(`wrote ${r.output}: ${t}; ${r.bytesIn} -> ${r.bytesOut} bytes` +
-        (r.fallbacks.length ? ` (${r.fallbacks.length} halves kept F16: rows not a multiple of 32)` : "") + "\n");
-    }
-    return EXIT.ok;
+  usage: ["IN.gguf -o OUT.gguf --type f16|q8_0|f32 [--force] [--json]"],
+  options: {
+    output: { kind: "string", short: "o", value: "FILE", help: "the adapter to write (required)" },
+    type: { kind: "string", short: "t", value: "T", choices: Object.keys(ADAPTER_TYPES), help: "tensor type (required); q8_0 halves whose rows are not whole blocks stay F16" },
+    force: { kind: "flag", help: "replace an existing output (never an input)" },
+    json: { kind: "flag", help: "print one JSON object" },
   },
-};
-export default command;
+  positionals: { min: 1, max: 1 },
+  notes: "The output is written to a temp file beside it and renamed into place; a missing parent directory is refused.",
+}, async (values, positionals) => {
+  if (!values.output || !values.type) throw usage("quantize-adapter needs -o OUT.gguf and --type");
+  const r = await quantizeAdapter(positionals[0], values.output, values.type as AdapterTypeName, { force: values.force });
+  if (values.json) process.stdout.write(JSON.stringify(r) + "\n");
+  else {
+    const t = Object.entries(r.types).map(([k, v]) => `${v} ${k}`).join(", ");
+    process.stdout.write(`wrote ${r.output}: ${t}; ${r.bytesIn} -> ${r.bytesOut} bytes` +
+      (r.fallbacks.length ? ` (${r.fallbacks.length} halves kept F16: rows not a multiple of 32)` : "") + "\n");
+  }
+  return EXIT.ok;
+});

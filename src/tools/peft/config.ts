@@ -1,6 +1,7 @@
 // PEFT adapter_config.json: parsing, refusals (DoRA, modules_to_save, bias, ...) and per-module rank/alpha/scale.
 import { readFileSync } from "node:fs";
-import { UnsupportedAdapterError } from "../errors.js";
+import { UnsupportedAdapterError } from "../../errors.js";
+import { invocationTokensProblem } from "../../gguf/alora.js";
 
 export interface PeftLoraConfig {
   r: number;
@@ -10,6 +11,8 @@ export interface PeftLoraConfig {
   alphaPattern: Record<string, number>;
   targetModules: string[] | string | null;
   baseModel: string | null;
+  /** aLoRA: alora_invocation_tokens, the token ids from whose last occurrence on the adapter acts; null for a plain LoRA. */
+  aloraInvocationTokens: number[] | null;
   /** The JSON as read, for fields carried through unchanged. */
   raw: Record<string, unknown>;
 }
@@ -56,6 +59,17 @@ export function parsePeftConfig(file: string, text?: string): PeftLoraConfig {
   if (typeof alpha !== "number" || !Number.isFinite(alpha) || alpha <= 0) refuse("lora_alpha", `must be a positive number, got ${JSON.stringify(alpha)}`);
   const rankPattern = numberMap(file, "rank_pattern", c.rank_pattern);
   for (const [k, v] of Object.entries(rankPattern)) if (!Number.isInteger(v)) refuse(`rank_pattern.${k}`, `rank ${v} is not an integer`);
+  // aLoRA (PEFT 0.17+): null or [] means a plain LoRA, as in PEFT and llama.cpp's converter.
+  const alora = c.alora_invocation_tokens;
+  const isAlora = Array.isArray(alora) && alora.length > 0;
+  if (alora !== undefined && alora !== null && !Array.isArray(alora)) refuse("alora_invocation_tokens", `must be a list of token ids or null, got ${JSON.stringify(alora)}`);
+  if (isAlora) {
+    const bad = invocationTokensProblem(alora);
+    if (bad) refuse("alora_invocation_tokens", bad);
+  } else if (typeof c.invocation_string === "string" && c.invocation_string !== "") {
+    refuse("invocation_string", "an aLoRA config with invocation_string but no alora_invocation_tokens (an older format) is not supported: " +
+      "tokenize the invocation with the base's tokenizer and give the ids as alora_invocation_tokens");
+  }
   const tm = c.target_modules;
   return {
     r: r as number,
@@ -65,6 +79,7 @@ export function parsePeftConfig(file: string, text?: string): PeftLoraConfig {
     alphaPattern: numberMap(file, "alpha_pattern", c.alpha_pattern),
     targetModules: Array.isArray(tm) ? tm.map(String) : typeof tm === "string" ? tm : null,
     baseModel: typeof c.base_model_name_or_path === "string" ? c.base_model_name_or_path : null,
+    aloraInvocationTokens: isAlora ? [...(alora as number[])] : null,
     raw: c,
   };
 }

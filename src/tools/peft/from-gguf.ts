@@ -1,13 +1,14 @@
 // llama.cpp adapter GGUF -> PEFT LoRA directory (adapter_config.json + adapter_model.safetensors) for PEFT, vLLM, LoRAX.
-import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync } from "node:fs";
-import { join } from "node:path";
+import { AtomicDir, checkOutput, writeText } from "../../output-file.js";
 import { GgmlType } from "../../gguf/ggml-types.js";
-import { UnsupportedAdapterError } from "../errors.js";
+import { UnsupportedAdapterError } from "../../errors.js";
 import { readAdapter, sortPairs, pairScale, TOKEN_EMBD, transpose32 } from "../lora.js";
 import { SafetensorInput, writeSafetensors } from "../safetensors.js";
 import { encodeFromF32 } from "../tensor-codec.js";
 import { hfModuleOf, shortModule, SUPPORTED_ARCHITECTURES } from "./names.js";
-import { openGguf } from "../../gguf/reader.js";
+import { openGguf, plainValue, type GgufValue } from "../../gguf/reader.js";
+import type { GgufKVInput } from "../../gguf/writer.js";
+import { ALORA_INVOCATION_KEY, invocationTokensProblem, vocabularySize } from "../../gguf/alora.js";
 import { ggufToHfRows, headCounts, ropeHeadsOf } from "./rope-order.js";
 
 export interface GgufToPeftResult {
@@ -18,6 +19,8 @@ export interface GgufToPeftResult {
   rankPattern: Record<string, number>;
   alphaPattern: Record<string, number>;
   dtype: "F32" | "F16";
+  /** aLoRA: the invocation token ids written as alora_invocation_tokens; null for a plain LoRA. */
+  aloraInvocationTokens: number[] | null;
 }
 
 function mostCommon(xs: number[]): number {
@@ -32,13 +35,17 @@ function mostCommon(xs: number[]): number {
  * alpha = its rank, through alpha_pattern where that differs from r). F16 halves stay F16, others become F32.
  * For the llama architecture, lora_b of attn_q/attn_k goes back to Hugging Face's RoPE row order, which needs
  * the base model's head counts (`base`, the GGUF the adapter was made for).
- * The directory is built beside the target and renamed into place; an existing non-empty target is refused.
+ * The directory is built beside the target under a temp name and renamed into place. An existing non-empty
+ * directory is refused unless `force`, which replaces the two files in it (others are left alone).
  */
-export function ggufToPeft(input: string, outDir: string, opts: { baseModel?: string; base?: string } = {}): GgufToPeftResult {
+export function ggufToPeft(input: string, outDir: string, opts: { baseModel?: string; base?: string; force?: boolean } = {}): GgufToPeftResult {
+  const out = { overwrite: opts.force ?? false, inputs: [input, ...(opts.base ? [opts.base] : [])] };
+  checkOutput(outDir, out, "directory");
   const ad = readAdapter(input);
   if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(ad.architecture)) {
     throw new UnsupportedAdapterError(input, "general.architecture", `architecture not supported: ${ad.architecture} (supported: ${SUPPORTED_ARCHITECTURES.join(", ")})`);
   }
+  const alora = aloraTokens(input, ad.extraKv, opts.base);
   const pairs = sortPairs(ad.pairs);
   const modules = pairs.map((p) => {
     const m = hfModuleOf(p.target);
@@ -93,21 +100,37 @@ export function ggufToPeft(input: string, outDir: string, opts: { baseModel?: st
     layers_pattern: null,
     inference_mode: true,
     revision: null,
+    // Written only for an aLoRA adapter, so that PEFT versions without aLoRA still read plain adapters.
+    ...(alora ? { alora_invocation_tokens: alora } : {}),
   };
-  if (existsSync(outDir)) {
-    throw new UnsupportedAdapterError(outDir, "output", "already exists; choose a new directory");
-  }
-  const tmp = `${outDir}.${process.pid}.${Date.now().toString(36)}.tmp`;
-  mkdirSync(tmp, { recursive: true });
+  const dir = new AtomicDir(outDir, out);
   try {
-    writeSafetensors(join(tmp, "adapter_model.safetensors"), tensors, { format: "pt" });
-    writeFileSync(join(tmp, "adapter_config.json"), JSON.stringify(config, null, 2) + "\n");
-    renameSync(tmp, outDir);
+    writeSafetensors(dir.file("adapter_model.safetensors"), tensors, { format: "pt" });
+    writeText(dir.file("adapter_config.json"), JSON.stringify(config, null, 2) + "\n");
   } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
+    dir.discard();
     throw e;
   }
-  return { output: outDir, pairs: pairs.length, r, loraAlpha, rankPattern, alphaPattern, dtype };
+  dir.commit();
+  return { output: outDir, pairs: pairs.length, r, loraAlpha, rankPattern, alphaPattern, dtype, aloraInvocationTokens: alora };
+}
+
+/**
+ * The adapter's aLoRA invocation ids, or null for a plain LoRA; with the base given, every id must lie inside
+ * its vocabulary (an id outside it would never occur, so the adapter would never act).
+ */
+function aloraTokens(input: string, extraKv: readonly GgufKVInput[], base: string | undefined): number[] | null {
+  const e = extraKv.find((k) => k.key === ALORA_INVOCATION_KEY);
+  if (!e) return null;
+  const tokens = plainValue(e.value as GgufValue) as number[];
+  let nVocab: number | undefined;
+  if (base) {
+    using f = openGguf(base);
+    nVocab = vocabularySize(f);
+  }
+  const bad = invocationTokensProblem(tokens, nVocab);
+  if (bad) throw new UnsupportedAdapterError(input, ALORA_INVOCATION_KEY, base ? `${bad} (${base})` : bad);
+  return tokens;
 }
 
 /** Heads to reorder per target (0: none); reads the base's head counts only when some pair needs them. */

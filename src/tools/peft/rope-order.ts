@@ -1,5 +1,5 @@
 // Row order of the q/k projections: Hugging Face's rotate-half RoPE layout against llama.cpp's interleaved pairs in llama GGUFs.
-import { UnsupportedAdapterError } from "../errors.js";
+import { UnsupportedAdapterError } from "../../errors.js";
 
 /**
  * llama.cpp rotates adjacent pairs (2i, 2i+1) of each head for the llama architecture, while Hugging Face's

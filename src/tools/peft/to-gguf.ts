@@ -3,10 +3,13 @@ import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { openGguf } from "../../gguf/reader.js";
 import { GgmlType } from "../../gguf/ggml-types.js";
-import { UnsupportedAdapterError } from "../errors.js";
+import { UnsupportedAdapterError } from "../../errors.js";
 import { LoraAdapter, LoraPair, transpose32, TypeChooser, writeAdapter } from "../lora.js";
 import { openSafetensors, SafetensorInfo } from "../safetensors.js";
+import { checkOutput } from "../../output-file.js";
+import { AdapterDataError } from "../../errors.js";
 import { moduleScaling, parsePeftConfig } from "./config.js";
+import { aloraInvocationKv, invocationTokensProblem, vocabularySize } from "../../gguf/alora.js";
 import { mapPeftKey, SUPPORTED_ARCHITECTURES } from "./names.js";
 import { headCounts, hfToGgufRows, ropeHeadsOf } from "./rope-order.js";
 
@@ -14,6 +17,8 @@ export interface PeftToGgufOptions {
   /** Output tensor type: "auto" keeps F16 when every source tensor is F16 and nothing is rescaled, else F32. */
   outType?: "auto" | "f32" | "f16";
   name?: string;
+  /** Replace an existing output (an input is never replaced). */
+  force?: boolean;
 }
 
 export interface PeftToGgufResult {
@@ -26,6 +31,8 @@ export interface PeftToGgufResult {
   /** Pairs whose PEFT scale differs from alpha / rank, with the factor folded into lora_b. */
   folded: { target: string; factor: number }[];
   types: string[];
+  /** aLoRA: the invocation token ids written as adapter.alora.invocation_tokens; null for a plain LoRA. */
+  aloraInvocationTokens: number[] | null;
 }
 
 /**
@@ -44,12 +51,27 @@ export function chooseAlpha(wanted: readonly number[]): number {
   return best;
 }
 
-/** Converts a PEFT LoRA directory for a llama-family base; every check runs before anything is written. */
+/** `x` when every value is finite, else an AdapterDataError naming the file and the tensor (its full key). */
+function finiteValues(file: string, key: string, x: Float32Array): Float32Array {
+  let count = 0;
+  let first = -1;
+  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) { if (count++ === 0) first = i; }
+  if (count) throw new AdapterDataError(file, key, `holds ${count} NaN or Inf value(s) (the first at element ${first})`);
+  return x;
+}
+
+/**
+ * Converts a PEFT LoRA directory for a llama-family base; every check runs before anything is written.
+ * Errors about a tensor of the PEFT file name it by its key as stored in adapter_model.safetensors.
+ */
 export function peftToGguf(dir: string, basePath: string, output: string, opts: PeftToGgufOptions = {}): PeftToGgufResult {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UnsupportedAdapterError(dir, "directory", "not a directory (a PEFT adapter directory holds adapter_config.json and adapter_model.safetensors)");
+  if (!existsSync(dir)) throw new UnsupportedAdapterError(dir, "file", "no such file or directory");
+  if (!statSync(dir).isDirectory()) throw new UnsupportedAdapterError(dir, "directory", "not a directory (a PEFT adapter directory holds adapter_config.json and adapter_model.safetensors)");
   const cfgPath = join(dir, "adapter_config.json");
-  const cfg = parsePeftConfig(cfgPath);
   const stPath = join(dir, "adapter_model.safetensors");
+  const out = { overwrite: opts.force ?? false, inputs: [dir, cfgPath, stPath, basePath] };
+  checkOutput(output, out);
+  const cfg = parsePeftConfig(cfgPath);
   if (!existsSync(stPath)) {
     const why = existsSync(join(dir, "adapter_model.bin")) ? "only adapter_model.bin (a pickle) is present; save the adapter with safetensors" : "missing";
     throw new UnsupportedAdapterError(stPath, "file", why);
@@ -68,7 +90,7 @@ export function peftToGguf(dir: string, basePath: string, output: string, opts: 
         throw new UnsupportedAdapterError(stPath, t.name, `architecture not supported${hint}: only the llama family (llama, mistral, qwen2, qwen3, smollm: q/k/v/o_proj, gate/up/down_proj, lm_head, embed_tokens) can be converted`);
       }
       const g = groups.get(m.target) ?? { module: m.module, embedding: m.embedding === true };
-      if (g[m.half]) throw new UnsupportedAdapterError(stPath, t.name, `a second lora_${m.half} for ${m.module}`);
+      if (g[m.half]) throw new UnsupportedAdapterError(stPath, t.name, `maps to the same ${m.target} half as ${g[m.half]!.name}`);
       g[m.half] = t;
       groups.set(m.target, g);
     }
@@ -85,11 +107,19 @@ export function peftToGguf(dir: string, basePath: string, output: string, opts: 
       if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(architecture)) {
         throw new UnsupportedAdapterError(basePath, "general.architecture", `architecture not supported: ${architecture || "(missing)"} (supported: ${SUPPORTED_ARCHITECTURES.join(", ")})`);
       }
+      if (cfg.aloraInvocationTokens) {
+        const bad = invocationTokensProblem(cfg.aloraInvocationTokens, vocabularySize(base));
+        if (bad) throw new UnsupportedAdapterError(cfgPath, "alora_invocation_tokens", `${bad} (${basePath})`);
+      }
       const heads = headCounts(base, architecture);
       for (const [target, g] of groups) {
-        if (!g.A || !g.B) throw new UnsupportedAdapterError(stPath, `${g.module}.lora_${g.A ? "B" : "A"}.weight`, `missing half: ${g.module} has lora_${g.A ? "A" : "B"} but no lora_${g.A ? "B" : "A"}`);
+        if (!g.A || !g.B) {
+          const present = (g.A ?? g.B)!.name;
+          const missing = g.A ? present.replace(/lora_(embedding_)?A/, "lora_$1B") : present.replace(/lora_(embedding_)?B/, "lora_$1A");
+          throw new UnsupportedAdapterError(stPath, missing, `missing half: the file has ${present} but not this one`);
+        }
         const w = base.tensor(target);
-        if (!w || w.ne.length !== 2) throw new UnsupportedAdapterError(basePath, target, `the base has no 2-D tensor ${target} for module ${g.module}`);
+        if (!w || w.ne.length !== 2) throw new UnsupportedAdapterError(basePath, target, `the base has no 2-D tensor ${target} for ${g.A.name}`);
         const [nIn, nOut] = w.ne;
         const { rank, alpha, scale } = moduleScaling(cfg, g.module);
         const sa = g.A.shape;
@@ -104,8 +134,8 @@ export function peftToGguf(dir: string, basePath: string, output: string, opts: 
           throw new UnsupportedAdapterError(stPath, g.B.name, `shape [${sb.join(", ")}] but the base's ${target} [${w.ne.join(", ")}] and rank ${rank} need [${wantB.join(", ")}]`);
         }
         void alpha;
-        let a = st.readF32(g.A);
-        let b = st.readF32(g.B);
+        let a = finiteValues(stPath, g.A.name, st.readF32(g.A));
+        let b = finiteValues(stPath, g.B.name, st.readF32(g.B));
         // ΔE = (B A)ᵀ = Aᵀ Bᵀ for an embedding: in the base weight's layout, B' = Aᵀ and A' = Bᵀ.
         if (g.embedding) [a, b] = [transpose32(b, nIn, rank), transpose32(a, rank, nOut)];
         const ropeHeads = ropeHeadsOf(architecture, target, heads.nHead, heads.nHeadKv);
@@ -132,12 +162,12 @@ export function peftToGguf(dir: string, basePath: string, output: string, opts: 
     const allF16 = pairs.every((p) => p.typeA === GgmlType.F16 && p.typeB === GgmlType.F16);
     const f16 = outType === "f16" || (outType === "auto" && allF16 && folded.length === 0);
     const choose: TypeChooser = () => (f16 ? GgmlType.F16 : GgmlType.F32);
-    const adapter: LoraAdapter = { architecture, alpha, pairs, extraKv: [] };
-    const { types } = writeAdapter(output, adapter, choose, opts.name);
+    const adapter: LoraAdapter = { architecture, alpha, pairs, extraKv: cfg.aloraInvocationTokens ? [aloraInvocationKv(cfg.aloraInvocationTokens)] : [] };
+    const { types } = writeAdapter(output, adapter, choose, opts.name, out);
     return {
       output, architecture, pairs: pairs.length,
       ranks: [...new Set(pairs.map((p) => p.rank))].sort((x, y) => x - y),
-      alpha, folded, types: [...new Set(Object.values(types))],
+      alpha, folded, types: [...new Set(Object.values(types))], aloraInvocationTokens: cfg.aloraInvocationTokens,
     };
   } finally {
     st.close();

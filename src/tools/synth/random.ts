@@ -1,49 +1,10 @@
 // Seeded random tensor bytes for generated models: F32, F16, and valid Q4_0 / Q8_0 blocks.
 import { f32ToF16 } from "../../core/reference/half.js";
-
-/** xoshiro128** generator: deterministic, fast, 32-bit outputs. */
-export class Rng {
-  private a: number; private b: number; private c: number; private d: number;
-  constructor(seed: number) {
-    // splitmix32 to spread the seed over the state
-    let s = seed >>> 0;
-    const next = () => {
-      s = (s + 0x9e3779b9) >>> 0;
-      let z = s;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-      return (z ^ (z >>> 16)) >>> 0;
-    };
-    this.a = next(); this.b = next(); this.c = next(); this.d = next() | 1;
-  }
-  u32(): number {
-    const m = Math.imul(this.b, 5);
-    const out = Math.imul((m << 7) | (m >>> 25), 9) >>> 0;
-    const t = this.b << 9;
-    this.c ^= this.a; this.d ^= this.b; this.b ^= this.c; this.a ^= this.d;
-    this.c ^= t; this.d = (this.d << 11) | (this.d >>> 21);
-    return out;
-  }
-  /** Uniform in [0, 1). */
-  float(): number {
-    return this.u32() / 4294967296;
-  }
-  /** Fills a byte array with random bytes. */
-  fill(bytes: Uint8Array): void {
-    const n4 = bytes.byteLength >>> 2;
-    const view = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteOffset % 4 === 0 ? n4 : 0);
-    if (view.length === n4) {
-      for (let i = 0; i < n4; i++) view[i] = this.u32();
-      for (let i = n4 * 4; i < bytes.byteLength; i++) bytes[i] = this.u32() & 255;
-    } else {
-      for (let i = 0; i < bytes.byteLength; i++) bytes[i] = this.u32() & 255;
-    }
-  }
-}
+import type { Rng } from "../../random.js";
 
 /** Approximately normal value (sum of 4 uniforms), mean 0, standard deviation `std`. */
 function gauss(rng: Rng, std: number): number {
-  return (rng.float() + rng.float() + rng.float() + rng.float() - 2) * 1.7320508 * std;
+  return (rng.next() + rng.next() + rng.next() + rng.next() - 2) * 1.7320508 * std;
 }
 
 /** `n` F32 values with the given standard deviation (or all `constant` when given). */

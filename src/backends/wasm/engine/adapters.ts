@@ -4,7 +4,8 @@ import type { Matrix } from "../../../core/types.js";
 import type { AdapterTerm, LoraHalves } from "../../../core/products.js";
 import { freeLoraQ8, loraQ8Fits, uploadLoraQ8 } from "../../../core/lora-q8.js";
 import { loraRank, pairLoraTensors } from "../../../gguf/lora-pairs.js";
-import { EngineConfigError, ModelSource } from "./config.js";
+import { ModelSource } from "./config.js";
+import { UnsupportedAdapterError } from "../../../errors.js";
 import type { ModelWeights } from "./weights.js";
 
 export type { LoraHalves };
@@ -75,26 +76,26 @@ function freePair(core: Core, p: LoraPair): void {
  */
 export function loadAdapter(core: Core, src: ModelSource, base: ReadonlyMap<string, Matrix>, architecture: string, precision: AdapterPrecision = "f32"): EngineAdapter {
   const type = src.get("general.type");
-  if (type !== undefined && type !== "adapter") throw new EngineConfigError(src.path, "general.type", `'${String(type)}', expected 'adapter'`);
+  if (type !== undefined && type !== "adapter") throw new UnsupportedAdapterError(src.path, "general.type", `'${String(type)}', expected 'adapter'`);
   const at = src.get("adapter.type");
-  if (at !== "lora") throw new EngineConfigError(src.path, "adapter.type", `'${String(at)}', expected 'lora'`);
+  if (at !== "lora") throw new UnsupportedAdapterError(src.path, "adapter.type", `'${String(at)}', expected 'lora'`);
   const arch = src.get("general.architecture");
-  if (arch !== architecture) throw new EngineConfigError(src.path, "general.architecture", `'${String(arch)}', the model is '${architecture}'`);
+  if (arch !== architecture) throw new UnsupportedAdapterError(src.path, "general.architecture", `'${String(arch)}', the model is '${architecture}'`);
   const alphaRaw = src.get("adapter.lora.alpha");
   const alpha = typeof alphaRaw === "number" ? alphaRaw : 0;
   const { pairs: halves, unexpected } = pairLoraTensors(src.tensors);
-  if (unexpected.length) throw new EngineConfigError(src.path, unexpected[0].name, "not a .lora_a/.lora_b tensor");
+  if (unexpected.length) throw new UnsupportedAdapterError(src.path, unexpected[0].name, "not a .lora_a/.lora_b tensor");
   const pairs = new Map<string, LoraPair>();
   let bytes = 0;
   try {
     for (const [name, { a: ta, b: tb }] of halves) {
-      if (name === "token_embd.weight") throw new EngineConfigError(src.path, name, "adapters on the token embedding are not supported by this engine");
+      if (name === "token_embd.weight") throw new UnsupportedAdapterError(src.path, name, "adapters on the token embedding are not supported by this engine");
       const w = base.get(name);
-      if (!w) throw new EngineConfigError(src.path, name, "the model has no such product matrix");
-      if (!ta || !tb) throw new EngineConfigError(src.path, name, "needs both .lora_a and .lora_b");
+      if (!w) throw new UnsupportedAdapterError(src.path, name, "the model has no such product matrix");
+      if (!ta || !tb) throw new UnsupportedAdapterError(src.path, name, "needs both .lora_a and .lora_b");
       const rank = loraRank(tb);
       if (ta.ne[0] !== w.cols || ta.ne[1] !== rank || tb.ne[1] !== w.rows) {
-        throw new EngineConfigError(src.path, name, `lora_a [${ta.ne.join(", ")}] / lora_b [${tb.ne.join(", ")}] do not fit the base [${w.cols}, ${w.rows}]`);
+        throw new UnsupportedAdapterError(src.path, name, `lora_a [${ta.ne.join(", ")}] / lora_b [${tb.ne.join(", ")}] do not fit the base [${w.cols}, ${w.rows}]`);
       }
       // halves of any type (F32, F16, quantized) as f32 values, once at load
       const av = core.dequantize(ta.type.id, src.readTensor(ta), rank * w.cols);

@@ -2,7 +2,8 @@
 import type { EngineAdapter, ModelTerms } from "./adapters.js";
 import type { KvCache } from "./kv-cache.js";
 import { EngineModel, type SequenceRows } from "./model.js";
-import { Rng, SamplingParams, sampleToken } from "./sampling.js";
+import { Rng } from "../../../random.js";
+import { SamplingParams, sampleToken } from "./sampling.js";
 
 export interface ActiveEngineAdapter {
   adapter: EngineAdapter;

@@ -6,7 +6,7 @@ export { EngineAdapter } from "./adapters.js";
 export type { AdapterPrecision } from "./adapters.js";
 export { readConfig, supportedArchitectures, EngineConfigError } from "./config.js";
 export type { EngineConfig, ModelSource, TensorEntry } from "./config.js";
-export { Rng, sampleToken, argmax } from "./sampling.js";
+export { sampleToken, argmax } from "./sampling.js";
 export type { SamplingParams } from "./sampling.js";
 export { KvCache } from "./kv-cache.js";
 export type { WeightOptions } from "./weights.js";

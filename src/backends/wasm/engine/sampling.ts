@@ -1,4 +1,5 @@
 // Next-token sampling for the engine: greedy, or top-k, then top-p, then temperature, drawn with a seeded generator.
+import type { Rng } from "../../../random.js";
 
 export interface SamplingParams {
   /** 0 (or less) = greedy. */
@@ -8,46 +9,6 @@ export interface SamplingParams {
   /** 1 = no limit. */
   topP: number;
   seed: number;
-}
-
-/** A small seeded generator (xorshift128+ on 32-bit halves, i.e. xoshiro-like quality for sampling). */
-export class Rng {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
-  constructor(seed: number) {
-    // splitmix32 to spread the seed over the state
-    let s = seed >>> 0;
-    const next = () => {
-      s = (s + 0x9e3779b9) >>> 0;
-      let z = s;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-      return (z ^ (z >>> 16)) >>> 0;
-    };
-    this.a = next();
-    this.b = next();
-    this.c = next();
-    this.d = next() | 1;
-  }
-  /** Uniform in [0, 1). */
-  next(): number {
-    // xoshiro128**
-    const r = Math.imul(rotl(Math.imul(this.b, 5), 7), 9) >>> 0;
-    const t = this.b << 9;
-    this.c ^= this.a;
-    this.d ^= this.b;
-    this.b ^= this.c;
-    this.a ^= this.d;
-    this.c ^= t;
-    this.d = rotl(this.d, 11);
-    return r / 4294967296;
-  }
-}
-
-function rotl(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
 
 /** Index of the largest value (the first on ties). */

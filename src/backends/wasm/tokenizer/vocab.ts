@@ -1,4 +1,5 @@
 // Tokenizer vocabulary built from GGUF `tokenizer.ggml.*` metadata, with the defaults the reference runtime applies.
+import { LoraEdgeError } from "../../../errors.js";
 
 import { TokenAttr, TokenType } from "./token-attrs.js";
 import type { PreFamily } from "./pretokenize.js";
@@ -43,12 +44,11 @@ export interface TokenizerVocab {
 }
 
 /** Bad or missing tokenizer metadata. */
-export class VocabError extends Error {
+export class VocabError extends LoraEdgeError {
   readonly file: string;
   readonly field: string;
   constructor(file: string, field: string, message: string) {
-    super(`${file}: ${field}: ${message}`);
-    this.name = "VocabError";
+    super("VOCAB", `${file}: ${field}: ${message}`);
     this.file = file;
     this.field = field;
   }

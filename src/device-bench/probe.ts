@@ -8,7 +8,7 @@ import path from "node:path";
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
-import { parseBufferSizes, type LlamaBufferSizes } from "../llama-log.js";
+import { parseBufferSizes, type LlamaBufferSizes } from "../devices/llama-log.js";
 
 export interface ProbeOptions {
   modelPath: string;

@@ -1,6 +1,7 @@
 // The bench result schema (one JSON per device run) and its validator.
+import { LoraEdgeError } from "../errors.js";
 
-import type { SystemFacts } from "../facts.js";
+import type { SystemFacts } from "../devices/facts.js";
 import type { Figure } from "./stats.js";
 
 export const BENCH_SCHEMA = "lora-edge-bench/1";
@@ -21,6 +22,8 @@ export interface BenchResult {
     coldLoad: "process" | "in-process" };
   /** Section -> figure name -> figure. */
   sections: Record<string, Record<string, Figure>>;
+  /** The GPU the run used (a software one is a CPU-type device such as lavapipe). */
+  gpu?: { api: string; devices: string[]; software: boolean; layers: number; totalLayers: number };
   /** The memory plan against what llama.cpp allocated. */
   plan?: { plannedBytes: Record<string, number>; measuredBytes: Record<string, number>; errorPct: Record<string, number> };
   notes: string[];
@@ -30,10 +33,9 @@ export interface BenchResult {
 export const REQUIRED_SECTIONS = ["load", "context", "adapter", "swap", "tokens", "memory"] as const;
 
 /** A bench result file is malformed: names the field. */
-export class BenchSchemaError extends Error {
+export class BenchSchemaError extends LoraEdgeError {
   constructor(readonly file: string, readonly field: string, message: string) {
-    super(`${file}: ${field}: ${message}`);
-    this.name = "BenchSchemaError";
+    super("BENCH_SCHEMA", `${file}: ${field}: ${message}`);
   }
 }
 

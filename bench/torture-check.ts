@@ -1,8 +1,8 @@
 // Randomised consistency check: seeded interleavings of load, unload, swap, rescale and generate over sessions.
-import { adapterSetKey, normalizeAdapterSet } from "./adapter-set.js";
-import type { Runtime } from "./runtime.js";
-import type { GenerateOptions, Session } from "./session.js";
-import { mulberry32 } from "../random.js";
+import { adapterSetKey, normalizeAdapterSet } from "../src/runtime/adapter-set.js";
+import type { Runtime } from "../src/runtime/runtime.js";
+import type { GenerateOptions, Session } from "../src/runtime/session.js";
+import { mulberry32 } from "../src/random.js";
 
 export interface TortureOptions {
   /** Adapter files the names are loaded from. */

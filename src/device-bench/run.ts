@@ -5,17 +5,21 @@ import os from "node:os";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import path from "node:path";
-import { NativeBackend } from "../../backends/native.js";
-import type { ActiveAdapter, BackendContext, SamplingOptions } from "../../backends/backend.js";
-import { detect, type Detection } from "../detect.js";
-import { planWithFacts, type MemoryPlan } from "../plan.js";
-import { profilesDir } from "../profiles.js";
-import { shapeById, synthAdapter, synthModel, PROJECTIONS, type ProjectionName, type SynthWeightType, type Quantizer } from "../../tools/synth.js";
-import { coreQuantizer } from "../../tools/synth/core-quantizer.js";
+import { NativeBackend } from "../backends/native.js";
+import type { ActiveAdapter, BackendContext, GpuReport, SamplingOptions } from "../backends/backend.js";
+import { askForVulkanDevice, VULKAN_VISIBLE_DEVICES } from "../devices/vulkan.js";
+import { usableCores } from "../devices/cores.js";
+import { detect, type Detection } from "../devices/detect.js";
+import { planWithFacts, type MemoryPlan } from "../devices/plan.js";
+import { profilesDir } from "../devices/profiles.js";
+import { shapeById, synthAdapter, synthModel, PROJECTIONS, type ProjectionName, type SynthWeightType, type Quantizer } from "../tools/synth.js";
+import { coreQuantizer } from "../tools/synth/core-quantizer.js";
 import { figure, timeMs, type Figure } from "./stats.js";
 import { probeLoad, type ProbeResult } from "./probe.js";
 import { BENCH_SCHEMA, type BenchResult } from "./schema.js";
-import { openGguf } from "../../gguf/reader.js";
+import { openGguf } from "../gguf/reader.js";
+import { packageRoot } from "../paths.js";
+import { Rng } from "../random.js";
 
 export interface BenchOptions {
   shape: string;
@@ -41,6 +45,8 @@ export interface BenchOptions {
   detection?: Detection;
   /** Kernel section: the core's compiled benchmark when present (default), the in-process GEMV only, or none. */
   kernels?: "auto" | "inline" | "none";
+  /** A GPU API asked for explicitly (default: the detected one). "vulkan" also takes a CPU-type device (lavapipe). */
+  gpu?: "vulkan" | "cuda" | "metal";
 }
 
 const GREEDY: SamplingOptions = { temperature: 0, topK: 1, topP: 1, seed: 1 };
@@ -82,11 +88,8 @@ export async function benchModels(o: BenchOptions): Promise<{ model: string; ada
 /** Random valid prompt tokens (past the control and byte tokens), BOS first. */
 function promptTokens(n: number, vocab: number, seed: number): number[] {
   const out = [1];
-  let s = seed;
-  for (let i = 1; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    out.push(259 + (s % Math.max(1, vocab - 259)));
-  }
+  const rng = new Rng(seed);
+  for (let i = 1; i < n; i++) out.push(259 + (rng.u32() % Math.max(1, vocab - 259)));
   return out;
 }
 
@@ -146,7 +149,7 @@ interface CoreBenchOutput {
 
 /** The core's own kernel benchmark (compiled bench/kernels.js), Q4_0 4096x4096 only; undefined when it is not built. */
 async function coreKernelBench(o: BenchOptions, notes: string[]): Promise<Record<string, Figure> | undefined> {
-  const script = path.join(path.dirname(profilesDir()), "build", "bench", "kernels.js");
+  const script = path.join(packageRoot(), "build", "bench", "kernels.js");
   if (!existsSync(script)) return undefined;
   const rounds = o.quick ? 2 : 5;
   try {
@@ -175,7 +178,7 @@ async function kernelSection(o: BenchOptions, notes: string[]): Promise<Record<s
   const fromCore = o.kernels === "inline" ? undefined : await coreKernelBench(o, notes);
   if (fromCore) return fromCore;
   try {
-    const { loadCore } = await import("../../core/index.js");
+    const { loadCore } = await import("../core/index.js");
     const core = await loadCore();
     const rows = 2048;
     const cols = 8192;
@@ -220,9 +223,19 @@ async function kernelSection(o: BenchOptions, notes: string[]): Promise<Record<s
 export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const log = o.log ?? (() => {});
   const notes: string[] = [];
+  if (o.gpu === "vulkan" && !o.detection) {
+    const vk = await askForVulkanDevice();
+    if (vk?.cpuType) notes.push(`asked for Vulkan: ${vk.name} is a CPU-type device (a software GPU), used through ${VULKAN_VISIBLE_DEVICES}=${vk.index}; ` +
+      "its speed is the CPU running Vulkan shaders: this run shows the GPU pipeline end to end, not a GPU's speed");
+  }
   const d = o.detection ?? await detect();
-  const threads = o.threads ?? d.threads;
-  const gpu = d.facts.gpu.type;
+  const cores = usableCores();
+  const threads = Math.min(o.threads ?? d.threads, cores);
+  if ((o.threads ?? d.threads) > cores) notes.push(`threads: ${o.threads ?? d.threads} asked for, but this process may use ${cores} cores: using ${cores}`);
+  const gpu = o.gpu ?? d.facts.gpu.type;
+  if (o.gpu && d.facts.gpu.type !== o.gpu) {
+    throw new Error(`asked for ${o.gpu}, but node-llama-cpp found ${d.facts.gpu.type || "no GPU"}${d.facts.gpu.error ? ` (${d.facts.gpu.error})` : ""}`);
+  }
   const { model, adapter, quantizer } = await benchModels(o);
   const shape = shapeById(o.shape);
   const vocab = o.vocab ?? shape.nVocab;
@@ -257,6 +270,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
 
   const backend = await NativeBackend.open({ modelPath: model, gpu, threads });
   const rssLoaded = process.memoryUsage().rss;
+  let gpuReport: GpuReport | undefined;
   try {
     log("context creation");
     const ctxTimes: number[] = [];
@@ -284,6 +298,17 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const base = await backend.createContext({ contextSize: o.contextSize, adapters: [], live: true });
     const lora = await backend.createContext({ contextSize: o.contextSize, adapters: withAdapter, live: true });
     const rssContexts = process.memoryUsage().rss;
+    gpuReport = await backend.gpuReport();
+    if (gpuReport) {
+      // What llama.cpp placed on the device: layers, and its bytes there for the model and the two contexts.
+      sections.offload = {
+        gpu_layers: figure([gpuReport.layers], "layers"),
+        model_on_device_mib: figure([gpuReport.modelBytes / 2 ** 20], "MiB"),
+        contexts_on_device_mib: figure([gpuReport.contextBytes / 2 ** 20], "MiB"),
+        model_on_host_mib: figure([gpuReport.hostModelBytes / 2 ** 20], "MiB"),
+        contexts_on_host_mib: figure([gpuReport.hostContextBytes / 2 ** 20], "MiB"),
+      };
+    }
     await generateTimed(base, prompt.slice(0, 8), 2); // warm-up: first graph build and repack
     await generateTimed(lora, prompt.slice(0, 8), 2);
     const pre = { base: [] as number[], lora: [] as number[] };
@@ -326,11 +351,15 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         swap.firstPlain.push(plain.prefillMs);
         swap.live.push(await timeMs(() => base.setAdapters([])));
       }
-    } else notes.push("live swap unavailable in this node-llama-cpp: only new-context swaps measured");
+    } else notes.push(`no live swap (${backend.liveSwapNote ?? "unavailable in this node-llama-cpp"}): swaps make new contexts`);
     await base.dispose();
     const recreate = await backend.createContext({ contextSize: o.contextSize, adapters: [], live: false });
+    const firstAfterNew: number[] = [];
+    const firstSameContext: number[] = [];
     for (let i = 0; i < o.runs; i++) {
       swap.fresh.push(await timeMs(() => recreate.setAdapters(withAdapter)));
+      firstAfterNew.push((await generateTimed(recreate, prompt.slice(0, 1), 0)).prefillMs);
+      firstSameContext.push((await generateTimed(recreate, prompt.slice(0, 1), 0)).prefillMs);
       swap.fresh.push(await timeMs(() => recreate.setAdapters([])));
     }
     await recreate.dispose();
@@ -341,6 +370,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         first_token_no_swap_ms: figure(swap.firstPlain, "ms"),
       } : {}),
       new_context_ms: figure(swap.fresh, "ms"),
+      first_token_after_new_context_ms: figure(firstAfterNew, "ms"),
+      first_token_same_context_ms: figure(firstSameContext, "ms"),
     };
 
     const mem = await backend.memory();
@@ -388,8 +419,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const measured = { weights: probes[0].modelSize, adapters: b.loraBytes, kvCache: b.kvBytes, compute: b.computeBytes + b.outputBytes,
       total: probes[0].modelSize + b.loraBytes + b.kvBytes + b.computeBytes + b.outputBytes,
       rssGrowth: probes[0].rss.afterContext - probes[0].rss.start };
-    const planned = { weights: p.bytes.weights, adapters: p.bytes.adapters, kvCache: p.bytes.kvCache, compute: p.bytes.compute + p.bytes.output,
-      total: p.bytes.total, rssGrowth: p.bytes.total };
+    // With a discrete GPU the plan has a compute buffer on each side (the host's holds the staging and the logits).
+    const compute = p.placement.gpu && p.placement.host ? p.placement.gpu.compute + p.placement.host.compute : p.bytes.compute + p.bytes.output;
+    const total = p.bytes.weights + p.bytes.adapters + p.bytes.kvCache + compute;
+    const planned = { weights: p.bytes.weights, adapters: p.bytes.adapters, kvCache: p.bytes.kvCache, compute, total, rssGrowth: total };
     const errorPct: Record<string, number> = {};
     for (const k of Object.keys(measured) as (keyof typeof measured)[]) {
       errorPct[k] = measured[k] > 0 ? Number(pct(planned[k], measured[k]).toFixed(2)) : 0;
@@ -401,7 +434,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
 
   notes.push(`system load average (1 min): ${loadBefore.toFixed(2)} at the start, ${os.loadavg()[0].toFixed(2)} at the end, on ${d.facts.cpu.logicalCores} logical CPUs` +
     (os.loadavg()[0] > d.facts.cpu.logicalCores * 0.75 ? " (other work competed for the CPU: figures are noisy)" : ""));
-  const root = path.dirname(profilesDir());
+  const root = packageRoot();
   const llamaPkg = path.join(root, "node_modules", "node-llama-cpp");
   const modelBytes = statSync(model).size;
   return {
@@ -420,6 +453,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       decodeTokens: o.decodeTokens, runs: o.runs, coldLoad: "process" },
     sections,
     ...(planCheck ? { plan: planCheck } : {}),
+    ...(gpuReport ? { gpu: { api: gpuReport.api, devices: gpuReport.devices, software: gpuReport.software, layers: gpuReport.layers,
+      totalLayers: gpuReport.totalLayers } } : {}),
     notes,
   };
 }

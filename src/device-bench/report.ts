@@ -10,7 +10,7 @@ const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 /** One line naming the device, for headings and chart titles. */
 export function deviceLine(r: BenchResult): string {
   const f = r.facts;
-  const gpu = f.gpu.type ? `, ${f.gpu.type} ${f.gpu.devices.join("/")}` : "";
+  const gpu = f.gpu.type ? `, ${f.gpu.type} ${f.gpu.devices.join("/")}${r.gpu?.software ? " (a software GPU)" : ""}` : "";
   return `${r.profile.name}: ${f.cpu.model} (${f.cpu.logicalCores} logical CPUs), ${gib(f.memory.totalBytes)}${gpu}`;
 }
 
@@ -22,6 +22,7 @@ export function headline(r: BenchResult): Record<string, Figure | undefined> {
     "load (cold)": s.load?.cold_ms,
     "swap (live)": s.swap?.live_ms,
     "swap (new context)": s.swap?.new_context_ms,
+    "first token after swap": s.swap?.first_token_after_swap_ms ?? s.swap?.first_token_after_new_context_ms,
     "swap (reload)": s.swap?.reload_ms,
     "decode base": s.tokens?.decode_base_tps,
     "decode + adapter": s.tokens?.decode_adapter_tps,
@@ -38,6 +39,8 @@ export function toMarkdown(r: BenchResult): string {
   out.push(`- system: ${r.facts.os} ${r.facts.arch} ${r.facts.osRelease}${r.facts.deviceTreeModel ? `, ${r.facts.deviceTreeModel}` : ""}${r.facts.l4t ? `, L4T ${r.facts.l4t}` : ""}`);
   out.push(`- versions: lora-edge ${r.versions.loraEdge}, node ${r.versions.node}, node-llama-cpp ${r.versions.nodeLlamaCpp} (llama.cpp ${r.versions.llamaCpp}), backend ${r.versions.backend}`);
   out.push(`- model: generated ${m.title} shape, ${m.type} (${m.quantizer}), vocab ${m.vocab}, ${m.layers} layers, ${(m.parameters / 1e6).toFixed(0)}M parameters, ${mib(m.bytes)}`);
+  if (r.gpu) out.push(`- GPU: ${r.gpu.api} on ${r.gpu.devices.join(", ")}, ${r.gpu.layers} of ${r.gpu.totalLayers} layers offloaded` +
+    (r.gpu.software ? "; a software GPU (a CPU-type Vulkan device): the figures show the pipeline end to end, not a GPU's speed" : ""));
   out.push(`- adapter: rank ${r.adapter.rank} on ${r.adapter.modules.join(", ")}, ${r.adapter.type}, ${mib(r.adapter.bytes)}`);
   out.push(`- settings: ${r.settings.threads} threads, context ${r.settings.contextSize}, prompt ${r.settings.promptTokens} tokens, decode ${r.settings.decodeTokens} tokens, ${r.settings.runs} runs`);
   out.push(`- command: \`${r.command}\`, ${r.createdAt}`, "");

@@ -1,0 +1,60 @@
+// The scheduler's pure parts: the fair queue (FCFS within a set, round-robin across sets) and the turn policy.
+import { describe, expect, it } from "vitest";
+import { FairQueue } from "../../src/runtime/fair-queue.js";
+import { TurnPolicy } from "../../src/runtime/turns.js";
+
+describe("fair queue", () => {
+  it("serves the oldest item of each key in rotation", () => {
+    const q = new FairQueue<string>();
+    for (const x of ["a1", "a2", "a3", "b1", "b2", "c1"]) q.push(x[0], x);
+    expect(q.size).toBe(6);
+    const out: string[] = [];
+    for (let x = q.next(); x !== undefined; x = q.next()) out.push(x);
+    expect(out).toEqual(["a1", "b1", "c1", "a2", "b2", "a3"]);
+    expect(q.size).toBe(0);
+  });
+
+  it("removes one item, drains by key", () => {
+    const q = new FairQueue<string>();
+    for (const x of ["a1", "b1", "a2", "c1"]) q.push(x[0], x);
+    expect(q.remove("a", "a1")).toBe(true);
+    expect(q.remove("a", "a1")).toBe(false);
+    expect(q.drain((k) => k === "c")).toEqual(["c1"]);
+    expect(q.items()).toEqual(["a2", "b1"]);
+    expect(q.next()).toBe("a2"); // key a has not been served yet: it keeps its place in the rotation
+    expect(q.size).toBe(1);
+  });
+});
+
+describe("turn policy", () => {
+  const run = (keys: string[], waiting: string[] = []) => keys.map((key, id) => ({ key, id, started: !waiting.includes(key) }));
+
+  it("gives each set its turn for turnTokens steps, in rotation", () => {
+    const p = new TurnPolicy(2);
+    const r = run(["a", "b", "c"]);
+    expect(Array.from({ length: 8 }, () => p.pick(r))).toEqual(["a", "a", "b", "b", "c", "c", "a", "a"]);
+  });
+
+  it("a request waiting for its prompt gets one step out of turn; a set with nothing left leaves the rotation", () => {
+    const p = new TurnPolicy(3);
+    expect(p.pick(run(["a", "b"]))).toBe("a");
+    expect(p.pick(run(["a", "b", "d"], ["d"]))).toBe("d");
+    expect(p.pick(run(["a", "b", "d"]))).toBe("a"); // back to the holder, which keeps its turn
+    expect(p.pick(run(["a", "b", "d"]))).toBe("a");
+    expect(p.pick(run(["a", "b", "d"]))).toBe("b");
+    expect(p.pick(run(["d"]))).toBe("d");
+    expect(p.pick([])).toBeNull();
+  });
+
+  it("chooses the turn length so that the measured swap cost is about 5% of a turn", () => {
+    const p = new TurnPolicy();
+    expect(p.turnTokens).toBe(4); // nothing measured yet
+    p.observe(10, false);
+    p.observe(12, true);
+    expect(p.swapExtraMs).toBeCloseTo(2);
+    expect(p.turnTokens).toBe(4); // 2 ms against 5% of 10 ms
+    for (let i = 0; i < 50; i++) p.observe(40, true);
+    expect(p.turnTokens).toBe(16); // capped
+    expect(new TurnPolicy(1).turnTokens).toBe(1);
+  });
+});
