@@ -149,7 +149,7 @@ async function main() {
       const k = KERNELS.get(t.id)!;
       const bytes = weights(t, rows, cols, rows + t.id);
       const vs: Variant[] = [];
-      const x8 = k.gemvX8 !== undefined;
+      const x8 = k.int8 !== undefined;
       const mode = x8 ? "x8" : "f32x";
       const sc = copies(simd, t, bytes, rows, cols);
       const bc = best.build === "relaxed" ? copies(best, t, bytes, rows, cols) : [];

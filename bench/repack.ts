@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util";
 import os from "node:os";
 import { GgmlType, ggmlTypeById } from "../src/gguf/ggml-types.js";
-import { loadCore, Core, Matrix, repackQ4_0x4, GEMV_Q4_0X4 } from "../src/core/index.js";
+import { loadCore, Core, Matrix, KERNELS, ACTIVATIONS } from "../src/core/index.js";
 import { Rng } from "../src/random.js";
 
 const { values: args } = parseArgs({
@@ -19,6 +19,7 @@ const { values: args } = parseArgs({
 const ROUNDS = Number(args.rounds), WS = Number(args["ws-mib"]) * 2 ** 20, HOT = Number(args["hot-kib"]) * 1024;
 const SAMPLE_MS = Number(args["sample-ms"]);
 const Q4_0 = ggmlTypeById(GgmlType.Q4_0)!;
+const Q4_0_KERNELS = KERNELS.get(Q4_0.id)!;
 const log = (s: string) => (args.json ? process.stderr.write(s + "\n") : console.log(s));
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
@@ -54,20 +55,20 @@ async function main() {
     const bytes = weights(rows, cols, rows * 31 + cols);
     const x = Float32Array.from({ length: cols }, (_, i) => Math.sin(i * 0.37));
     const qx = core.arena.alloc(cols), dx = core.arena.alloc(cols / 8), xs = core.arena.alloc(cols / 8), y = core.arena.alloc(rows * 4);
-    core.arena.scoped((s) => core.call("quantize_x8_f16", s.put(x), cols, qx, dx, xs));
+    core.arena.scoped((s) => core.call(ACTIVATIONS[Q4_0_KERNELS.int8!.x].kernel!, s.put(x), cols, qx, dx, xs));
     const n = Math.max(2, Math.min(64, Math.floor(WS / bytes.length)));
     const plain: Matrix[] = Array.from({ length: n }, () => core.upload(Q4_0.id, bytes, rows, cols));
-    const packed: Matrix[] = Array.from({ length: n }, () => repackQ4_0x4(core, core.upload(Q4_0.id, bytes, rows, cols)));
+    const packed: Matrix[] = Array.from({ length: n }, () => core.repack(core.upload(Q4_0.id, bytes, rows, cols)));
     // cache-resident: a slice of whole groups about HOT bytes long
     const hotRows = Math.min(rows, Math.max(4, Math.floor(HOT / (bytes.length / rows) / 4) * 4));
     const hotBytes = bytes.subarray(0, hotRows * (bytes.length / rows));
-    const hp = core.upload(Q4_0.id, hotBytes, hotRows, cols), hq = repackQ4_0x4(core, core.upload(Q4_0.id, hotBytes, hotRows, cols));
+    const hp = core.upload(Q4_0.id, hotBytes, hotRows, cols), hq = core.repack(core.upload(Q4_0.id, hotBytes, hotRows, cols));
     const k = (fn: string, ms: Matrix[], r: number) => (i: number) => core.call(fn, ms[i].ptr, qx, dx, xs, y, r, cols);
     const vs: Variant[] = [
-      { name: "plain", mode: "cold", bytes: bytes.length, call: k("gemv_q4_0_q8", plain, rows), n, samples: [] },
-      { name: "grouped", mode: "cold", bytes: bytes.length, call: k(GEMV_Q4_0X4, packed, rows), n, samples: [] },
-      { name: "plain", mode: "hot", bytes: hotBytes.length, call: k("gemv_q4_0_q8", [hp], hotRows), n: 1, samples: [] },
-      { name: "grouped", mode: "hot", bytes: hotBytes.length, call: k(GEMV_Q4_0X4, [hq], hotRows), n: 1, samples: [] },
+      { name: "plain", mode: "cold", bytes: bytes.length, call: k(Q4_0_KERNELS.int8!.gemv, plain, rows), n, samples: [] },
+      { name: "grouped", mode: "cold", bytes: bytes.length, call: k(Q4_0_KERNELS.layout!.int8.gemv, packed, rows), n, samples: [] },
+      { name: "plain", mode: "hot", bytes: hotBytes.length, call: k(Q4_0_KERNELS.int8!.gemv, [hp], hotRows), n: 1, samples: [] },
+      { name: "grouped", mode: "hot", bytes: hotBytes.length, call: k(Q4_0_KERNELS.layout!.int8.gemv, [hq], hotRows), n: 1, samples: [] },
     ];
     const pos = vs.map(() => ({ i: 0 }));
     vs.forEach((v, j) => sample(v, pos[j]));

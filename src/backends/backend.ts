@@ -1,4 +1,4 @@
-// The interface every inference backend implements: native (llama.cpp through node-llama-cpp) and wasm (lora-edge's own engine).
+// The interface every inference backend implements (native llama.cpp, the wasm engine), with optional capabilities such as batched decoding.
 import type { GgufFile } from "../gguf/reader.js";
 
 /** Which GPU API to use; false forces the CPU. */
@@ -73,6 +73,24 @@ export interface BackendContext {
   dispose(): Promise<void>;
 }
 
+/** One context's share of a batched decoding step (see `Backend.decodeBatch`). */
+export interface DecodeStep {
+  /** A context of this backend; each context at most once per call. */
+  readonly context: BackendContext;
+  /**
+   * Tokens to evaluate after the context's cached ones, at least one: on a generation's first step its prompt
+   * (or the part not cached yet), then each step the token the last step returned.
+   */
+  readonly tokens: readonly number[];
+  /** How to pick the next token (temperature 0: greedy). */
+  readonly sampling: SamplingOptions;
+  /**
+   * Restart seeded sampling's random stream from `sampling.seed` (set it on a generation's first step): the
+   * tokens are then those `context.sample(tokens, sampling)` would yield. Otherwise the context's stream goes on.
+   */
+  readonly restart?: boolean;
+}
+
 /** Where a backend's model runs on a GPU: the API, its devices, the layers offloaded and the bytes on the device. */
 export interface GpuReport {
   api: "cuda" | "vulkan" | "metal";
@@ -131,6 +149,16 @@ export interface Backend {
   freeAdapter(adapter: BackendAdapter): Promise<void>;
   /** A new context; `live: false` forces the re-create path for adapter changes. */
   createContext(options: { contextSize: number; adapters: readonly ActiveAdapter[]; live: boolean }): Promise<BackendContext>;
+  /**
+   * Optional capability, present where a backend can batch sequences whatever their adapter sets (the wasm
+   * backend): one call advances several contexts by one step. Every step's tokens are evaluated in shared
+   * forward passes (the base weights read once per pass for all rows, each adapter applied to the rows of the
+   * contexts using it), and each step's next token is returned, in order. Each context ends exactly as if it
+   * had evaluated its tokens alone: same cached states, same logits, same tokens. The returned tokens are not
+   * evaluated yet (pass each as its context's next step). A step that cannot run (a context of another
+   * backend or disposed, one given twice, no tokens, a full context) fails the call before anything runs.
+   */
+  decodeBatch?(steps: readonly DecodeStep[]): Promise<number[]>;
   /** A context hosting several sequences that a scheduler advances together (see BackendBatchContext). */
   createBatchContext(options: { slots: number; contextSize: number }): Promise<BackendBatchContext>;
   memory(): Promise<BackendMemory>;

@@ -4,6 +4,8 @@ import { openGguf, type GgufFile } from "../gguf/reader.js";
 import { createPool, loadCore, type Core, type KernelPool } from "../core/index.js";
 import { EngineAdapter, EngineContext, EngineModel, type WeightOptions } from "./wasm/engine/index.js";
 import { createTokenizer, vocabFromMetadata, type Tokenizer } from "./wasm/tokenizer/index.js";
+import { Rng } from "../random.js";
+import { sampleToken, type SamplingParams } from "./wasm/engine/sampling.js";
 import type {
   ActiveAdapter,
   Backend,
@@ -12,6 +14,7 @@ import type {
   BackendContext,
   BackendMemory,
   BackendOpenOptions,
+  DecodeStep,
   BackendSequence,
   SamplingOptions,
 } from "./backend.js";
@@ -68,7 +71,9 @@ function engineSet(active: readonly ActiveAdapter[]): { adapter: EngineAdapter; 
 
 class WasmContext implements BackendContext {
   readonly liveSwap = true;
-  constructor(private readonly backend: WasmBackend, readonly engine: EngineContext) {}
+  /** The random stream of batched steps' seeded sampling (see DecodeStep.restart). */
+  rng: Rng | undefined;
+  constructor(readonly backend: WasmBackend, readonly engine: EngineContext) {}
 
   get cachedTokens(): readonly number[] {
     return this.engine.cachedTokens;
@@ -297,6 +302,23 @@ export class WasmBackend implements Backend {
     const c = new WasmContext(this, new EngineContext(this.model, o.contextSize, engineSet(o.adapters)));
     this.contexts.add(c);
     return c;
+  }
+
+  /** Several contexts advanced by one step in shared forward passes (see Backend.decodeBatch). */
+  async decodeBatch(steps: readonly DecodeStep[]): Promise<number[]> {
+    const ctxs = steps.map((s) => {
+      const c = s.context as WasmContext;
+      if (!(c instanceof WasmContext) || c.backend !== this || !this.contexts.has(c)) throw new Error("decodeBatch: a context not open on this backend");
+      return c;
+    });
+    const out = new Array<number>(steps.length);
+    EngineContext.evaluateTogether(steps.map((s, i) => ({ context: ctxs[i].engine, tokens: s.tokens })), (i, row) => {
+      const s = steps[i], c = ctxs[i];
+      const p: SamplingParams = { temperature: s.sampling.temperature, topK: s.sampling.topK, topP: s.sampling.topP, seed: s.sampling.seed };
+      if (s.restart || !c.rng) c.rng = new Rng(p.seed);
+      out[i] = p.temperature > 0 ? sampleToken(this.model.logits(row), p, c.rng) : this.model.argmax(row);
+    });
+    return out;
   }
 
   async createBatchContext(o: { slots: number; contextSize: number }): Promise<BackendBatchContext> {

@@ -1,38 +1,13 @@
-// The wasm kernel core: typed calls over typed arrays and resident matrices, one instance, one arena.
-import { LoraEdgeError } from "../errors.js";
+// The wasm kernel core: typed calls over typed arrays and resident matrices, one instance, one arena; products through the type table.
 import { GgmlType, GgmlTypeTraits, ggmlTypeById } from "../gguf/ggml-types.js";
-import { Arena, Scope } from "./arena.js";
-import { kernelsFor, TypeKernels } from "./kernels.js";
-import { gemvX8KernelOf } from "./repack.js";
+import { Arena } from "./arena.js";
+import { KERNELS, kernelsFor } from "./kernels.js";
+import { Products, type TermRows } from "./products.js";
+import { CoreError, type BuildName, type KernelFn, type KernelHost, type Matrix, type ParallelRunner } from "./types.js";
 import type { WasmInstance, WasmMemory } from "./wasm-api.js";
 
-/** Which compiled build an instance runs. */
-export type BuildName = "simd" | "relaxed" | "threads" | "threads-relaxed";
-
-/** One kernel invocation: export name and numeric arguments. */
-export interface KernelCall {
-  fn: string;
-  args: number[];
-}
-
-/** Runs lists of calls on several threads at once: parts[0] on the calling thread. */
-export interface ParallelRunner {
-  readonly threads: number;
-  /** Work (bytes of weights) below which a product stays on one thread. */
-  readonly minParallelBytes: number;
-  run(parts: KernelCall[][]): void;
-}
-
-/** A weight matrix resident in wasm memory: rows of `cols` values of one ggml type. */
-export interface Matrix {
-  readonly ptr: number;
-  readonly type: GgmlTypeTraits;
-  readonly rows: number;
-  readonly cols: number;
-  readonly rowBytes: number;
-  /** "q4_0x4": Q4_0 rows interleaved in groups of four (see repack.ts); absent: rows one after another. */
-  readonly layout?: "q4_0x4";
-}
+export { CoreError };
+export type { BuildName, KernelCall, Matrix, ParallelRunner } from "./types.js";
 
 /** One low-rank adapter pair on a matrix: y += scale * B (A x). A is r x cols, B is rows x r, both F32. */
 export interface LowRankPair {
@@ -42,40 +17,44 @@ export interface LowRankPair {
 }
 
 export interface GemvOptions {
-  /** Quantize x to 8-bit blocks first and use integer dot products (default: where the type has such a kernel). */
+  /** Quantize x to 8-bit blocks first and use integer dot products (default: where the type has such kernels). */
   x8?: boolean;
-  /** Output array (length rows); a new one by default. */
+  /** Output array (length rows, or n x rows for gemm); a new one by default. */
   out?: Float32Array;
 }
-
-export class CoreError extends LoraEdgeError {
-  constructor(message: string) {
-    super("CORE", message);
-  }
-}
-
-type Fn = (...args: number[]) => number | void;
 
 /** Scratch bytes the K-quant quantizers need (assembly/quant-k.ts). */
 const QUANT_SCRATCH_BYTES = 512;
 
-export class Core {
+export class Core implements KernelHost {
   readonly arena: Arena;
   /** Set by a worker pool sharing this core's memory. */
   parallel: ParallelRunner | undefined;
-  private readonly fns = new Map<string, Fn>();
+  private readonly fns = new Map<string, KernelFn>();
+  private profile: Map<string, number> | undefined;
 
   constructor(readonly instance: WasmInstance, readonly memory: WasmMemory, readonly build: BuildName, maxBytes?: number) {
     const base = (instance.exports.heap_base as () => number)() >>> 0;
     this.arena = new Arena(memory, base, maxBytes);
   }
 
-  /** An exported kernel by name. */
-  fn(name: string): Fn {
+  /** An exported kernel by name (timed while a profile is running). */
+  fn(name: string): KernelFn {
     let f = this.fns.get(name);
     if (!f) {
-      f = this.instance.exports[name] as Fn | undefined;
-      if (typeof f !== "function") throw new CoreError(`wasm core has no export ${name}`);
+      const raw = this.instance.exports[name] as KernelFn | undefined;
+      if (typeof raw !== "function") throw new CoreError(`wasm core has no export ${name}`);
+      const prof = this.profile;
+      f = prof
+        ? (...args: number[]) => {
+            const t0 = performance.now();
+            try {
+              return raw(...args);
+            } finally {
+              prof.set(name, (prof.get(name) ?? 0) + performance.now() - t0);
+            }
+          }
+        : raw;
       this.fns.set(name, f);
     }
     return f;
@@ -84,6 +63,23 @@ export class Core {
   /** Calls a kernel directly (pointers are passed as unsigned offsets). */
   call(name: string, ...args: number[]): number | void {
     return this.fn(name)(...args);
+  }
+
+  /**
+   * Times every kernel called on this thread from now on, by export name (milliseconds), until stopProfile.
+   * Off by default: then kernels are called directly, with nothing in between.
+   */
+  startProfile(): void {
+    this.profile = new Map();
+    this.fns.clear();
+  }
+
+  /** Ends the profile and returns it. */
+  stopProfile(): Map<string, number> {
+    const p = this.profile ?? new Map<string, number>();
+    this.profile = undefined;
+    this.fns.clear();
+    return p;
   }
 
   // ---- conversions ----
@@ -143,37 +139,61 @@ export class Core {
     this.arena.release(m.ptr);
   }
 
-  // ---- products ----
+  /** True when the matrix can take its type's repacked layout (see `repack`). */
+  canRepack(m: Matrix): boolean {
+    const layout = KERNELS.get(m.type.id)?.layout;
+    if (!layout || m.layout !== undefined || m.rows < layout.groupRows) return false;
+    return layout.accepts(this.arena.u8(m.ptr, m.rows * m.rowBytes));
+  }
+
+  /**
+   * Rearranges a resident matrix in place into its type's repacked layout (the table's `layout`, e.g. Q4_0 rows
+   * in groups of four) and returns its new description; the old one must not be used for products any more.
+   * A matrix that cannot take the layout comes back unchanged. Products give the same bits in either layout.
+   */
+  repack(m: Matrix): Matrix {
+    if (!this.canRepack(m)) return m;
+    const layout = KERNELS.get(m.type.id)!.layout!;
+    this.arena.scoped((s) => this.call(layout.repack, m.ptr, m.rows, m.cols, s.alloc(layout.groupRows * m.rowBytes)));
+    return Object.freeze({ ...m, layout: layout.name });
+  }
+
+  // ---- products (the engine's: same kernels, same bits) ----
 
   /** y = W x. */
   gemv(m: Matrix, x: Float32Array, opts: GemvOptions = {}): Float32Array {
     return this.gemvAdapted(m, x, [], opts);
   }
 
-  /** y = W x + sum_i s_i B_i (A_i x), the adapter terms applied in the same row pass as W x. */
+  /** y = W x + sum_i s_i B_i (A_i x), the adapter terms applied in the same row pass as W x where the kernels allow. */
   gemvAdapted(m: Matrix, x: Float32Array, pairs: readonly LowRankPair[], opts: GemvOptions = {}): Float32Array {
     if (x.length !== m.cols) throw new CoreError(`gemv: x has ${x.length} values, matrix has ${m.cols} columns`);
-    const out = opts.out ?? new Float32Array(m.rows);
-    if (out.length < m.rows) throw new CoreError(`gemv: out has ${out.length} values, need ${m.rows}`);
-    const k = kernelsFor(m.type.id, "gemv");
+    return this.products(m, x, 1, pairs, opts);
+  }
+
+  /** Y = X W^T for n rows of x (n x cols, row after row): n x rows, each row as gemv gives it. */
+  gemm(m: Matrix, x: Float32Array, n: number, opts: GemvOptions = {}): Float32Array {
+    if (!Number.isInteger(n) || n < 1 || x.length !== n * m.cols) throw new CoreError(`gemm: x has ${x.length} values, not ${n} rows of ${m.cols}`);
+    return this.products(m, x, n, [], opts);
+  }
+
+  private products(m: Matrix, x: Float32Array, n: number, pairs: readonly LowRankPair[], opts: GemvOptions): Float32Array {
+    const out = opts.out ?? new Float32Array(n * m.rows);
+    if (out.length < n * m.rows) throw new CoreError(`gemv: out has ${out.length} values, need ${n * m.rows}`);
     for (const p of pairs) checkPair(m, p);
+    const terms: TermRows[] = pairs.map((p) => ({ term: { a: p.a, b: p.b, rank: p.a.rows, scale: p.scale }, row0: 0, n }));
     return this.arena.scoped((s) => {
       const xp = s.put(x);
-      const yp = s.alloc(m.rows * 4);
-      const tps = pairs.map((p) => {
-        const tp = s.alloc(p.a.rows * 4);
-        this.call("gemv_f32", p.a.ptr, xp, tp, p.a.rows, p.a.cols);
-        return tp;
-      });
-      const rowCalls = this.gemvCalls(s, k, m, xp, yp, opts.x8 ?? k.gemvX8 !== undefined);
-      this.runRows(m.rows * m.rowBytes, m.rows, (r0, n, t) => {
-        const calls = rowCalls(r0, n, t);
-        pairs.forEach((p, i) => {
-          calls.push({ fn: "gemv_f32_acc", args: [p.b.ptr + r0 * p.b.rowBytes, tps[i], yp + r0 * 4, n, p.b.cols, p.scale] });
-        });
-        return calls;
-      });
-      out.set(this.arena.f32(yp, m.rows));
+      const yp = s.alloc(n * m.rows * 4);
+      const P = new Products(this, m.cols, n);
+      try {
+        P.x8 = opts.x8 ?? true;
+        P.setInput(xp, m.cols, n);
+        P.run([{ w: m, y: yp, terms }]);
+      } finally {
+        P.dispose();
+      }
+      out.set(this.arena.f32(yp, n * m.rows));
       return out;
     });
   }
@@ -190,7 +210,7 @@ export class Core {
     return this.arena.scoped((sc) => {
       const tp = sc.put(t);
       const yp = sc.put(y);
-      this.call("gemv_f32_acc", b.ptr, tp, yp, b.rows, b.cols, s);
+      this.call(kernelsFor(GgmlType.F32).float.gemmAcc!, b.ptr, tp, yp, b.rows, b.cols, 1, b.rows, s);
       y.set(this.arena.f32(yp, b.rows));
       return y;
     });
@@ -215,40 +235,6 @@ export class Core {
       this.call("matmul_f32", ap, bp, cp, m, k, n);
       return this.arena.f32(cp, m * n).slice();
     });
-  }
-
-  // ---- row splitting ----
-
-  /** The calls computing rows [r0, r0+n) of y = W x on thread t. */
-  private gemvCalls(s: Scope, k: TypeKernels, m: Matrix, xp: number, yp: number, x8: boolean): (r0: number, n: number, t: number) => KernelCall[] {
-    const w = (r0: number) => m.ptr + r0 * m.rowBytes;
-    if (m.layout && !x8) throw new CoreError(`gemv: a ${m.layout} matrix takes 8-bit x only`);
-    if (x8 && k.gemvX8) {
-      const nb = m.cols / 32;
-      if (m.cols % 32 !== 0) throw new CoreError(`gemv x8: ${m.cols} columns is no multiple of 32`);
-      const qx = s.alloc(m.cols), dx = s.alloc(nb * 4), xs = s.alloc(nb * 4);
-      this.call("quantize_x8", xp, m.cols, qx, dx, xs);
-      const fn = gemvX8KernelOf(m, k.gemvX8)!;
-      return (r0, n) => [{ fn, args: [w(r0), qx, dx, xs, yp + r0 * 4, n, m.cols] }];
-    }
-    if (!k.gemvF32Scratch) return (r0, n) => [{ fn: k.gemvF32, args: [w(r0), xp, yp + r0 * 4, n, m.cols] }];
-    const threads = this.parallel?.threads ?? 1;
-    const scratch = Array.from({ length: threads }, () => s.alloc(m.cols * 4));
-    return (r0, n, t) => [{ fn: k.gemvF32, args: [w(r0), xp, yp + r0 * 4, n, m.cols, scratch[t]] }];
-  }
-
-  /** Runs row-range calls on one thread, or split by rows over the pool when the work is large. */
-  private runRows(workBytes: number, rows: number, make: (r0: number, n: number, t: number) => KernelCall[]): void {
-    const p = this.parallel;
-    if (!p || p.threads < 2 || workBytes < p.minParallelBytes || rows < 2 * p.threads) {
-      for (const c of make(0, rows, 0)) this.call(c.fn, ...c.args);
-      return;
-    }
-    const parts: KernelCall[][] = [];
-    // multiples of 4 rows, so that ranges start on a group of a q4_0x4 matrix
-    const per = Math.ceil(rows / p.threads / 4) * 4;
-    for (let t = 0, r0 = 0; t < p.threads && r0 < rows; t++, r0 += per) parts.push(make(r0, Math.min(per, rows - r0), t));
-    p.run(parts);
   }
 }
 

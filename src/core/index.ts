@@ -6,9 +6,12 @@ import type { Core } from "./core.js";
 import type { Platform } from "./platform.js";
 
 export { Core, CoreError } from "./core.js";
-export type { Matrix, LowRankPair, GemvOptions, BuildName, KernelCall } from "./core.js";
-export { KERNELS, kernelsFor, UnsupportedTypeError } from "./kernels.js";
-export type { TypeKernels } from "./kernels.js";
+export type { LowRankPair, GemvOptions } from "./core.js";
+export type { Matrix, BuildName, KernelCall, KernelHost, ParallelRunner } from "./types.js";
+export { KERNELS, ACTIVATIONS, kernelsFor, productKernels, q4_0ScalesFinite, UnsupportedTypeError } from "./kernels.js";
+export type { TypeKernels, ProductKernels, Layout, Activation, ActivationForm } from "./kernels.js";
+export { Products } from "./products.js";
+export type { Product, AdapterTerm, TermRows, LoraHalves } from "./products.js";
 export { KernelPool } from "./pool.js";
 export type { PoolOptions } from "./pool.js";
 export { gemvStreamed, dequantizeStreamed, tensorRows, uploadTensor, gemvTensor } from "./stream.js";
@@ -47,4 +50,3 @@ export async function relaxedSimdProblem(platform: Platform = nodePlatform): Pro
 export function createPool(opts: PoolOptions & { platform?: Platform } = {}): Promise<KernelPool> {
   return KernelPool.create(opts.platform ?? nodePlatform, opts);
 }
-export { Q4_0X4, GEMV_Q4_0X4, repackQ4_0x4, canRepackQ4_0x4, q4_0ScalesFinite } from "./repack.js";

@@ -1,20 +1,10 @@
 // Compact adapter halves for quantized bases: A as Q8_0 rows, B as int8 rows with a scale and an integer sum per row, and their resident layout.
-import type { Core, Matrix } from "./core.js";
-import { CoreError } from "./core.js";
+import type { Core } from "./core.js";
+import { CoreError } from "./types.js";
 import { GgmlType } from "../gguf/ggml-types.js";
+import { LORA_T_HEADER, loraRankPad, loraTBytes, type LoraQ8Pair } from "./lora-layout.js";
 
-/** Bytes before the t values in a quantized-t block (lora_quantize_t): the f32 scale, padded to 16. */
-export const LORA_T_HEADER = 16;
-
-/** The rank padded to the 16 int8 lanes the B kernel reads per step. */
-export function loraRankPad(rank: number): number {
-  return Math.ceil(rank / 16) * 16;
-}
-
-/** Bytes of a quantized-t block for a rank. */
-export function loraTBytes(rank: number): number {
-  return LORA_T_HEADER + loraRankPad(rank);
-}
+export { LORA_T_HEADER, loraRankPad, loraTBytes, type LoraQ8Pair };
 
 /** B packed for lora_b_q8_acc: rows of rPad int8 (zero-padded past the rank), and per row its f32 scale and the i32 sum of its int8 values. */
 export interface PackedLoraB {
@@ -75,20 +65,6 @@ export function unpackLoraB(p: PackedLoraB): Float32Array {
     for (let k = 0; k < p.rank; k++) out[r * p.rank + k] = p.q[r * p.rPad + k] * d;
   }
   return out;
-}
-
-/** An adapter pair resident in compact form: y += s B (A x) with A a Q8_0 matrix and B packed int8 rows. */
-export interface LoraQ8Pair {
-  /** A (rank x cols) as Q8_0 rows. */
-  readonly a: Matrix;
-  /** Pointer to B's int8 rows (rows x rPad). */
-  readonly b: number;
-  /** Pointer to B's per-row f32 scale and i32 sum (8 bytes a row). */
-  readonly meta: number;
-  readonly rows: number;
-  readonly rank: number;
-  readonly rPad: number;
-  readonly bytes: number;
 }
 
 /** True when A (rank x cols) can be stored as Q8_0 rows. */

@@ -1,11 +1,14 @@
 // Worker pool over one shared wasm memory: large products split by rows, calls handed over through Atomics slots.
 import { LoraEdgeError } from "../errors.js";
-import type { Core, KernelCall, ParallelRunner } from "./core.js";
+import type { Core } from "./core.js";
+import type { KernelCall, ParallelRunner } from "./types.js";
 import type { HostWorker, Platform } from "./platform.js";
 import { compileBuilds, instantiate, newMemory } from "./loader.js";
 
+/** Numbers one call slot holds: a call takes 2 (function, argument count) plus its arguments. */
+const SLOT_NUMBERS = 2048;
 /** Slot layout: Int32 [0] call seq, [1] done seq, [2] call count (-1 quits), [4] error; Float64 calls from byte 64. */
-const SLOT_BYTES = 64 + 8 * 256;
+const SLOT_BYTES = 64 + 8 * SLOT_NUMBERS;
 /** A worker silent this long is taken for dead (no single kernel call runs anywhere near this). */
 const WORKER_TIMEOUT_S = 120;
 
@@ -34,8 +37,13 @@ export class KernelPool implements ParallelRunner {
     readonly minParallelBytes: number,
     private readonly workers: HostWorker[],
     private readonly slots: Int32Array[],
-    private readonly names: string[],
-  ) {}
+    names: readonly string[],
+  ) {
+    this.index = new Map(names.map((n, i) => [n, i]));
+  }
+
+  /** Function number of each export in the workers' table. */
+  private readonly index: Map<string, number>;
 
   /** Starts threads-1 workers sharing one memory with `pool.core` (a core whose large products run in parallel). */
   static async create(platform: Platform, opts: PoolOptions = {}): Promise<KernelPool> {
@@ -65,19 +73,31 @@ export class KernelPool implements ParallelRunner {
     return pool;
   }
 
-  /** Runs parts[0] here and parts[i] on worker i-1, returning when all are done. */
+  /**
+   * Runs parts[0] here and parts[i] on worker i-1, returning when all are done. A part that does not fit a
+   * slot is cut into slot-sized pieces run in rounds (piece k of every part in round k), so each part's calls
+   * keep their order; parts are independent of each other by contract.
+   */
   run(parts: KernelCall[][]): void {
     if (this.disposed) throw new PoolError("pool is disposed");
     if (parts.length - 1 > this.workers.length) throw new PoolError(`${parts.length} parts for ${this.workers.length + 1} threads`);
+    const pieces = parts.map((p, i) => (i === 0 ? [p] : slotPieces(p)));
+    const rounds = Math.max(...pieces.map((p) => p.length));
+    for (let k = 0; k < rounds; k++) this.round(pieces.map((p) => p[k] ?? []));
+  }
+
+  /** One round: parts[i] (each fitting a slot) handed to worker i-1, parts[0] run here. */
+  private round(parts: KernelCall[][]): void {
     const seqs: number[] = [];
     for (let i = 1; i < parts.length; i++) {
+      seqs.push(NaN);
+      if (parts[i].length === 0) continue;
       const slot = this.slots[i - 1];
       const f64 = new Float64Array(slot.buffer, 64);
       let o = 0;
       for (const c of parts[i]) {
-        const idx = this.names.indexOf(c.fn);
-        if (idx < 0) throw new PoolError(`no kernel ${c.fn}`);
-        if (o + 2 + c.args.length > f64.length) throw new PoolError("too many calls for one slot");
+        const idx = this.index.get(c.fn);
+        if (idx === undefined) throw new PoolError(`no kernel ${c.fn}`);
         f64[o++] = idx;
         f64[o++] = c.args.length;
         for (const a of c.args) f64[o++] = a;
@@ -85,7 +105,7 @@ export class KernelPool implements ParallelRunner {
       slot[2] = parts[i].length;
       slot[4] = 0;
       const seq = (Atomics.load(slot, 0) + 1) | 0;
-      seqs.push(seq);
+      seqs[i - 1] = seq;
       Atomics.store(slot, 0, seq);
       Atomics.notify(slot, 0);
     }
@@ -96,6 +116,7 @@ export class KernelPool implements ParallelRunner {
       error = e;
     }
     for (let i = 1; i < parts.length; i++) {
+      if (Number.isNaN(seqs[i - 1])) continue;
       const slot = this.slots[i - 1];
       let waited = 0;
       for (;;) {
@@ -126,4 +147,21 @@ export class KernelPool implements ParallelRunner {
   [Symbol.dispose](): void {
     this.dispose();
   }
+}
+
+/** A worker's calls cut into pieces that each fit one slot (a single call never exceeds it). */
+function slotPieces(calls: KernelCall[]): KernelCall[][] {
+  const pieces: KernelCall[][] = [[]];
+  let used = 0;
+  for (const c of calls) {
+    const size = 2 + c.args.length;
+    if (size > SLOT_NUMBERS) throw new PoolError(`kernel call ${c.fn} has ${c.args.length} arguments, more than a slot holds`);
+    if (used + size > SLOT_NUMBERS) {
+      pieces.push([]);
+      used = 0;
+    }
+    pieces[pieces.length - 1].push(c);
+    used += size;
+  }
+  return pieces;
 }

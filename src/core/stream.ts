@@ -1,7 +1,8 @@
 // Products over weights streamed in row chunks, for tensors larger than one wasm memory (or than a set budget).
 import type { GgmlTypeTraits } from "../gguf/ggml-types.js";
 import type { GgufTensorInfo } from "../gguf/reader.js";
-import { Core, CoreError, GemvOptions, Matrix } from "./core.js";
+import { Core, CoreError, type GemvOptions } from "./core.js";
+import type { Matrix } from "./types.js";
 
 /** Rows of a weight tensor that can be read piecewise. */
 export interface RowSource {

@@ -107,7 +107,7 @@ export class DoesNotFitError extends LoraEdgeError {
 const pad = (n: number, m: number) => Math.ceil(n / m) * m;
 
 /** Bytes of llama.cpp's compute buffer for one micro-batch (fitted to CPU buffers of llama-style graphs). */
-export function computeBufferBytes(h: ModelHparams, kvCells: number, microBatch: number, flashAttention: boolean): number {
+export function computeBufferBytes(h: Pick<ModelHparams, "nEmbd" | "nVocab" | "nFf" | "nHead">, kvCells: number, microBatch: number, flashAttention: boolean): number {
   const e = h.nEmbd;
   const logits = h.nVocab + 2 * e;
   const ffn = 3 * h.nFf + 4 * e + (flashAttention ? kvCells / 2 : kvCells);

@@ -1,6 +1,7 @@
 // Checks a LoRA adapter GGUF against its base model's tensor table, as llama.cpp's loader would, and reports every problem.
 import { GgufFile, GgufTensorInfo } from "./reader.js";
 import { adapterMeta, fileKind } from "./metadata.js";
+import { LORA_A, LORA_B, loraRank, pairLoraTensors, type LoraHalfPair } from "./lora-pairs.js";
 import { describeNonFinite, findNonFinite } from "./finite.js";
 import { ALORA_INVOCATION_KEY, invocationTokensProblem, vocabularySize } from "./alora.js";
 import { AdapterDataError, AdapterMismatchError, LoraEdgeError } from "../errors.js";
@@ -53,31 +54,17 @@ export function scaleProblem(scale: unknown): string | undefined {
   return undefined;
 }
 
-const SUFFIX_A = ".lora_a";
-const SUFFIX_B = ".lora_b";
-
 const shape = (ne: readonly number[]) => `[${ne.join(", ")}]`;
 /** Token ids as a short list: the first 8, then how many in all. */
 const idList = (ids: readonly number[]) => `[${ids.slice(0, 8).join(", ")}${ids.length > 8 ? `, ... (${ids.length} ids)` : ""}]`;
 
-interface Pair { a?: GgufTensorInfo; b?: GgufTensorInfo }
+type Pair = LoraHalfPair<GgufTensorInfo>;
 
 /** Groups an adapter's tensors into lora_a/lora_b pairs by base tensor name; reports other suffixes. */
 function pairTensors(adapter: GgufFile, problems: AdapterProblem[]): Map<string, Pair> {
-  const pairs = new Map<string, Pair>();
-  for (const t of adapter.tensors) {
-    let base: string;
-    let half: "a" | "b";
-    if (t.name.endsWith(SUFFIX_A)) { base = t.name.slice(0, -SUFFIX_A.length); half = "a"; }
-    else if (t.name.endsWith(SUFFIX_B)) { base = t.name.slice(0, -SUFFIX_B.length); half = "b"; }
-    else if (t.name.endsWith("_norm.weight")) continue; // llama.cpp ignores norm vectors in adapters
-    else {
-      problems.push({ tensor: t.name, expected: "", actual: "", message: `unexpected tensor name: adapter tensors must end in ${SUFFIX_A} or ${SUFFIX_B}` });
-      continue;
-    }
-    const p = pairs.get(base) ?? {};
-    p[half] = t;
-    pairs.set(base, p);
+  const { pairs, unexpected } = pairLoraTensors(adapter.tensors);
+  for (const t of unexpected) {
+    problems.push({ tensor: t.name, expected: "", actual: "", message: `unexpected tensor name: adapter tensors must end in ${LORA_A} or ${LORA_B}` });
   }
   return pairs;
 }
@@ -85,7 +72,7 @@ function pairTensors(adapter: GgufFile, problems: AdapterProblem[]): Map<string,
 /** Checks one pair against its base tensor, adding what is wrong to `problems`. */
 function checkPair(name: string, p: Pair, base: GgufFile, problems: AdapterProblem[]): void {
   if (!p.a || !p.b) {
-    const missing = p.a ? SUFFIX_B : SUFFIX_A;
+    const missing = p.a ? LORA_B : LORA_A;
     problems.push({ tensor: name + missing, expected: "present", actual: "missing", message: `the pair for ${name} lacks its ${missing} half` });
     return;
   }
@@ -102,7 +89,7 @@ function checkPair(name: string, p: Pair, base: GgufFile, problems: AdapterProbl
   const [nIn, nOut] = [w.ne[0], w.ne[1]];
   const tokenEmbd = name.endsWith("token_embd.weight");
   // token_embd is the special case (llama.cpp looks rows up, so A and B are flipped): A ne [r, n_vocab], B ne [r, n_embd].
-  const rank = b.ne[0];
+  const rank = loraRank(b);
   const expA = tokenEmbd ? [rank, nOut] : [nIn, rank];
   const expB = tokenEmbd ? [rank, nIn] : [rank, nOut];
   for (const [t, exp] of [[a, expA], [b, expB]] as const) {
@@ -171,7 +158,7 @@ function summarize(adapter: GgufFile, pairs: Map<string, Pair>): AdapterSummary 
   let bytes = 0;
   for (const [name, p] of pairs) {
     bytes += (p.a?.byteSize ?? 0) + (p.b?.byteSize ?? 0);
-    if (p.b && p.b.ne.length === 2) ranks.add(p.b.ne[0]);
+    if (p.b && p.b.ne.length === 2) ranks.add(loraRank(p.b));
     const m = /^blk\.(\d+)\.(.+?)(?:\.weight)?$/.exec(name);
     if (m) { layers.add(Number(m[1])); targets.add(m[2]); }
     else targets.add(name.replace(/\.weight$/, ""));

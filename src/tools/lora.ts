@@ -3,6 +3,7 @@ import { GgufFile, GgufValueType, openGguf } from "../gguf/reader.js";
 import { GgufKVInput, GgufTensorInput, writeGguf } from "../gguf/writer.js";
 import type { OutputOptions } from "../output-file.js";
 import { adapterMeta } from "../gguf/metadata.js";
+import { pairLoraTensors } from "../gguf/lora-pairs.js";
 import { GgmlType, GgmlTypeTraits, ggmlTypeById } from "../gguf/ggml-types.js";
 import { UnsupportedAdapterError } from "../errors.js";
 import { AdapterDataError } from "../errors.js";
@@ -74,17 +75,8 @@ export function adapterFromGguf(f: GgufFile): LoraAdapter {
   if (meta.generalType !== "adapter") throw new UnsupportedAdapterError(f.path, "general.type", `not an adapter (general.type is ${meta.generalType ?? "missing"})`);
   if (meta.adapterType !== "lora") throw new UnsupportedAdapterError(f.path, "adapter.type", `adapter.type is ${meta.adapterType ?? "missing"}, only "lora" is supported`);
   if (!meta.architecture) throw new UnsupportedAdapterError(f.path, "general.architecture", "missing");
-  const halves = new Map<string, { a?: (typeof f.tensors)[number]; b?: (typeof f.tensors)[number] }>();
-  for (const t of f.tensors) {
-    const m = /^(.*)\.lora_([ab])$/.exec(t.name);
-    if (!m) {
-      if (t.name.endsWith("_norm.weight")) continue;
-      throw new UnsupportedAdapterError(f.path, t.name, "not a .lora_a/.lora_b tensor");
-    }
-    const e = halves.get(m[1]) ?? {};
-    e[m[2] as "a" | "b"] = t;
-    halves.set(m[1], e);
-  }
+  const { pairs: halves, unexpected } = pairLoraTensors(f.tensors);
+  if (unexpected.length) throw new UnsupportedAdapterError(f.path, unexpected[0].name, "not a .lora_a/.lora_b tensor");
   const pairs: LoraPair[] = [];
   for (const [target, { a, b }] of halves) {
     if (!a || !b) throw new UnsupportedAdapterError(f.path, target, `the pair lacks its ${a ? "lora_b" : "lora_a"} half`);

@@ -1,8 +1,7 @@
 // Batch products: each GEMM kernel against the scalar reference and, token by token, against its single-token GEMV kernel bit for bit.
 import { beforeAll, describe, expect, test } from "vitest";
 import { GgmlType, ggmlTypeById } from "../../src/gguf/ggml-types.js";
-import { loadCore, Core, KERNELS } from "../../src/core/index.js";
-import { BATCH_KERNELS } from "../../src/core/batch-kernels.js";
+import { loadCore, Core, KERNELS, ACTIVATIONS, type ProductKernels } from "../../src/core/index.js";
 import { gemmAccRef, gemmByRows, x8Values } from "../../src/core/reference/gemm.js";
 import { f16ToF32, f32ToF16 } from "../../src/core/reference/half.js";
 import { randomBlocks, randomF32, normwise, sameBits } from "./helpers.js";
@@ -13,11 +12,12 @@ beforeAll(async () => {
 });
 
 const TOKENS = [1, 3, 4, 5, 17];
-/** The engine's choice of 8-bit x form per weight type (see Products). */
-const QUANTIZER: Record<number, string> = {
-  [GgmlType.Q4_0]: "quantize_x8_f16", [GgmlType.Q4_1]: "quantize_x8_f16", [GgmlType.Q8_0]: "quantize_x8_f16",
-  [GgmlType.Q4_K]: "quantize_x8_k", [GgmlType.Q6_K]: "quantize_x8_k",
-};
+
+/** The batch kernels of the type table: per type, its product kernels that have a multi-row form. */
+const BATCH: [number, ProductKernels][] = [...KERNELS].flatMap(([id, k]) => {
+  const p = k.int8?.gemm ? k.int8 : k.float.gemm ? k.float : undefined;
+  return p ? [[id, p] as [number, ProductKernels]] : [];
+});
 
 /** y rows are written with this stride (more than rows): the gaps must stay untouched. */
 const PAD = 3;
@@ -33,8 +33,8 @@ interface Outcome {
 }
 
 /** Runs a batch kernel and the matching single-token kernel once per token on the same inputs. */
-function runBoth(core: Core, id: number, bytes: Uint8Array, rows: number, cols: number, x: Float32Array, n: number): Outcome {
-  const k = KERNELS.get(id)!, bk = BATCH_KERNELS.get(id)!;
+function runBoth(core: Core, id: number, k: ProductKernels, bytes: Uint8Array, rows: number, cols: number, x: Float32Array, n: number): Outcome {
+  const act = ACTIVATIONS[k.x];
   const m = core.upload(id, bytes, rows, cols);
   try {
     return core.arena.scoped((s) => {
@@ -43,19 +43,19 @@ function runBoth(core: Core, id: number, bytes: Uint8Array, rows: number, cols: 
       const yb = s.put(new Float32Array(n * stride).fill(NaN));
       const ys = s.alloc(n * rows * 4);
       let xUsed: Float32Array;
-      if (bk.gemmX8) {
+      if (act.eightBit) {
         const nb = cols / 32;
         const qx = s.alloc(n * cols), dx = s.alloc(n * nb * 4), xs = s.alloc(n * nb * 4);
-        for (let t = 0; t < n; t++) core.call(QUANTIZER[id], xp + t * cols * 4, cols, qx + t * cols, dx + t * nb * 4, xs + t * nb * 4);
-        core.call(bk.gemmX8, m.ptr, qx, dx, xs, yb, rows, cols, n, stride);
-        for (let t = 0; t < n; t++) core.call(k.gemvX8!, m.ptr, qx + t * cols, dx + t * nb * 4, xs + t * nb * 4, ys + t * rows * 4, rows, cols);
+        for (let t = 0; t < n; t++) core.call(act.kernel!, xp + t * cols * 4, cols, qx + t * cols, dx + t * nb * 4, xs + t * nb * 4);
+        core.call(k.gemm!, m.ptr, qx, dx, xs, yb, rows, cols, n, stride);
+        for (let t = 0; t < n; t++) core.call(k.gemv, m.ptr, qx + t * cols, dx + t * nb * 4, xs + t * nb * 4, ys + t * rows * 4, rows, cols);
         const q = core.arena.u8(qx, n * cols);
         xUsed = x8Values(new Int8Array(q.buffer, q.byteOffset, q.length).slice(), core.arena.f32(dx, n * nb).slice());
       } else {
-        xUsed = id === GgmlType.F16 ? x.map((v) => f16ToF32(f32ToF16(v))) : x;
+        xUsed = act.ref(x);
         const xq = s.put(xUsed);
-        core.call(bk.gemmF32!, m.ptr, xq, yb, rows, cols, n, stride);
-        for (let t = 0; t < n; t++) core.call(k.gemvF32, m.ptr, xq + t * cols * 4, ys + t * rows * 4, rows, cols);
+        core.call(k.gemm!, m.ptr, xq, yb, rows, cols, n, stride);
+        for (let t = 0; t < n; t++) core.call(k.gemv, m.ptr, xq + t * cols * 4, ys + t * rows * 4, rows, cols);
       }
       const all = core.arena.f32(yb, n * stride).slice();
       const batch = new Float32Array(n * rows);
@@ -72,7 +72,7 @@ function runBoth(core: Core, id: number, bytes: Uint8Array, rows: number, cols: 
 }
 
 describe("GEMM per type", () => {
-  for (const [id] of BATCH_KERNELS) {
+  for (const [id, k] of BATCH) {
     const t = ggmlTypeById(id)!;
     test(`${t.name}: n = ${TOKENS.join(", ")} tokens equal the single-token kernel bit for bit and the reference within 1e-6`, () => {
       const bs = t.blockSize;
@@ -87,7 +87,7 @@ describe("GEMM per type", () => {
           const x = randomF32(n * cols, n * 7 + cols);
           for (const core of cores) {
             const label = `${core.build} ${rows}x${cols} n ${n}`;
-            const o = runBoth(core, id, bytes, rows, cols, x, n);
+            const o = runBoth(core, id, k, bytes, rows, cols, x, n);
             expect(o.padIntact, label).toBe(true);
             expect(sameBits(o.batch, o.single), label).toBe(true);
             expect(normwise(o.batch, gemmByRows(row, o.xUsed, n, rows, cols)), label).toBeLessThanOrEqual(1e-6);
@@ -97,8 +97,11 @@ describe("GEMM per type", () => {
     });
   }
 
-  test("every type with an 8-bit single-token kernel has a batch kernel", () => {
-    for (const [id, k] of KERNELS) if (k.gemvX8) expect(BATCH_KERNELS.get(id)?.gemmX8, k.traits.name).toBeDefined();
+  test("every type with 8-bit kernels has a batch kernel, and so has every repacked layout", () => {
+    for (const [, k] of KERNELS) {
+      if (k.int8) expect(k.int8.gemm, k.traits.name).toBeDefined();
+      if (k.layout) expect(k.layout.int8.gemm, `${k.traits.name} ${k.layout.name}`).toBeDefined();
+    }
   });
 
   test.each([[21, 16], [6, 37], [16, 768]])("gemm_f32 and gemm_f32_acc equal gemv_f32 and gemv_f32_acc per token (%i x %i)", (rows, cols) => {

@@ -2,8 +2,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { GgmlType, ggmlTypeById } from "../../src/gguf/ggml-types.js";
 import { openGguf } from "../../src/gguf/reader.js";
-import { loadCore, createPool, Core, KERNELS, KernelPool, gemvStreamed, tensorRows, dequantizeStreamed, uploadTensor, gemvTensor } from "../../src/core/index.js";
-import { gemvByRows, x8Effective, gemvQ4_0Plain, gemvF32Ordered } from "../../src/core/reference/gemv.js";
+import { loadCore, createPool, Core, KERNELS, ACTIVATIONS, KernelPool, gemvStreamed, tensorRows, dequantizeStreamed, uploadTensor, gemvTensor } from "../../src/core/index.js";
+import { gemvByRows, gemvQ4_0Plain, gemvF32Ordered } from "../../src/core/reference/gemv.js";
 import { matVec, mergeRef, matmulRef } from "../../src/core/reference/lowrank.js";
 import { randomBlocks, randomF32, normwise, sameBits, F16_FIELDS } from "./helpers.js";
 import { fixture } from "../fixtures.js";
@@ -39,9 +39,10 @@ describe("GEMV per type against the scalar reference (normwise <= 1e-6)", () => 
       for (const [rows, cols] of shapes) {
         const bytes = randomBlocks(k.traits, (rows * cols) / bs, rows * 31 + cols + id, true);
         const x = randomF32(cols, cols + 5);
-        const want = refGemv(id, bytes, rows, cols, x);
+        // the x the kernels effectively multiply with: the table's activation form of each product kind
+        const want = refGemv(id, bytes, rows, cols, ACTIVATIONS[k.float.x].ref(x));
         const abs = refGemv(id, bytes, rows, cols, x, true);
-        const wantX8 = k.gemvX8 ? refGemv(id, bytes, rows, cols, x8Effective(x)) : undefined;
+        const wantX8 = k.int8 ? refGemv(id, bytes, rows, cols, ACTIVATIONS[k.int8.x].ref(x)) : undefined;
         for (const core of cores) {
           const m = core.upload(id, bytes, rows, cols);
           check(core.gemv(m, x, { x8: false }), want, abs, `${core.build} f32 x ${rows}x${cols}`);
@@ -55,7 +56,7 @@ describe("GEMV per type against the scalar reference (normwise <= 1e-6)", () => 
   test("x8 kernels stay exact with every weight byte and every x at its extreme (16-bit partial sums)", () => {
     const rows = 3, cols = 512;
     for (const [id, k] of KERNELS) {
-      if (!k.gemvX8) continue;
+      if (!k.int8) continue;
       const t = k.traits;
       // every byte but the f16 scales set to one value: nibbles and 6-bit values at 0 or their maximum, int8 at -128/127
       const scaleBytes = new Set((F16_FIELDS[t.name] ?? []).flatMap((f) => [f, f + 1]));
@@ -65,7 +66,7 @@ describe("GEMV per type against the scalar reference (normwise <= 1e-6)", () => 
         for (let o = 0; o < bytes.length; o++) if (!scaleBytes.has(o % t.typeSize)) bytes[o] = fill;
         for (const sign of [1, -1]) {
           const x = new Float32Array(cols).fill(sign);
-          const want = refGemv(id, bytes, rows, cols, x8Effective(x));
+          const want = refGemv(id, bytes, rows, cols, ACTIVATIONS[k.int8.x].ref(x));
           for (const core of cores) {
             const m = core.upload(id, bytes, rows, cols);
             expect(normwise(core.gemv(m, x, { x8: true }), want), `${t.name} ${core.build} fill ${fill} x ${sign}`).toBeLessThanOrEqual(1e-6);
@@ -146,7 +147,8 @@ describe("fused adapter GEMV", () => {
 });
 
 function x8EffectiveRef(id: number, bytes: Uint8Array, rows: number, cols: number, x: Float32Array): Float32Array {
-  return refGemv(id, bytes, rows, cols, KERNELS.get(id)!.gemvX8 ? x8Effective(x) : x);
+  const k = KERNELS.get(id)!;
+  return refGemv(id, bytes, rows, cols, ACTIVATIONS[(k.int8 ?? k.float).x].ref(x));
 }
 
 describe("low-rank and dense f32 math", () => {

@@ -1,14 +1,16 @@
 // The grouped Q4_0 layout: in-place repack and the four-rows-per-pass kernel against their scalar references and the plain kernel.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { GgmlType, ggmlTypeById } from "../../src/gguf/ggml-types.js";
-import { loadCore, createPool, Core, KernelPool, repackQ4_0x4, canRepackQ4_0x4, GEMV_Q4_0X4 } from "../../src/core/index.js";
-import { GEMV_Q4_0X4_LORA } from "../../src/core/repack.js";
+import { loadCore, createPool, Core, KernelPool, KERNELS } from "../../src/core/index.js";
 import { packLoraB, loraBMeta, loraTBytes } from "../../src/core/lora-q8.js";
 import { quantizeX8 } from "../../src/core/reference/quant.js";
 import { repackQ4_0x4Ref, gemvQ4_0x4X8Ref } from "../../src/core/reference/repack.js";
 import { randomBlocks, randomF32, sameBits } from "./helpers.js";
 
 const Q4_0 = ggmlTypeById(GgmlType.Q4_0)!;
+/** The grouped layout's kernels, from the type table. */
+const LAYOUT = KERNELS.get(Q4_0.id)!.layout!;
+const GEMV_Q4_0X4 = LAYOUT.int8.gemv, GEMV_Q4_0X4_LORA = LAYOUT.int8.gemvLora!;
 let cores: Core[];
 let pool: KernelPool;
 beforeAll(async () => {
@@ -44,7 +46,7 @@ describe("batches of tokens over the grouped layout", () => {
       const nb = cols / 32, rowBytes = nb * 18;
       for (const core of cores) {
         const plain = core.upload(Q4_0.id, bytes, rows, cols);
-        const m = repackQ4_0x4(core, core.upload(Q4_0.id, bytes, rows, cols));
+        const m = core.repack(core.upload(Q4_0.id, bytes, rows, cols));
         const out = core.arena.scoped((s) => {
           const qx = s.alloc(n * cols), dx = s.alloc(n * nb * 4), xsum = s.alloc(n * nb * 4);
           xs8.forEach((v, i) => {
@@ -75,7 +77,7 @@ describe("Q4_0 grouped by four rows", () => {
     for (const [rows, cols] of SHAPES) {
       const bytes = weights(rows, cols, rows * 7 + cols);
       for (const core of cores) {
-        const m = repackQ4_0x4(core, core.upload(Q4_0.id, bytes, rows, cols));
+        const m = core.repack(core.upload(Q4_0.id, bytes, rows, cols));
         expect(m.layout, `${rows}x${cols}`).toBe(rows >= 4 ? "q4_0x4" : undefined);
         expect(Buffer.compare(core.arena.u8(m.ptr, bytes.length), repackQ4_0x4Ref(bytes, rows, cols)), `${core.build} ${rows}x${cols}`).toBe(0);
         core.free(m);
@@ -93,7 +95,7 @@ describe("Q4_0 grouped by four rows", () => {
         const want = gemvQ4_0x4X8Ref(packed, qx, dx, xs, rows, cols, lanesOf(core));
         const plain = core.upload(Q4_0.id, bytes, rows, cols);
         const old = runKernel(core, "gemv_q4_0_q8", plain.ptr, x, rows, cols);
-        const m = repackQ4_0x4(core, core.upload(Q4_0.id, bytes, rows, cols));
+        const m = core.repack(core.upload(Q4_0.id, bytes, rows, cols));
         const got = runKernel(core, GEMV_Q4_0X4, m.ptr, x, rows, cols);
         const label = `${core.build} ${rows}x${cols}`;
         expect(sameBits(got, want), label).toBe(true);
@@ -115,7 +117,7 @@ describe("Q4_0 grouped by four rows", () => {
         const { qx, dx, xs } = quantizeX8(x);
         for (const core of cores) {
           const want = gemvQ4_0x4X8Ref(repackQ4_0x4Ref(bytes, rows, cols), qx, dx, xs, rows, cols, lanesOf(core));
-          const m = repackQ4_0x4(core, core.upload(Q4_0.id, bytes, rows, cols));
+          const m = core.repack(core.upload(Q4_0.id, bytes, rows, cols));
           expect(sameBits(runKernel(core, GEMV_Q4_0X4, m.ptr, x, rows, cols), want), `${core.build} fill ${fill} x ${sign}`).toBe(true);
           core.free(m);
         }
@@ -129,7 +131,7 @@ describe("Q4_0 grouped by four rows", () => {
     const x = randomF32(cols, 3);
     for (const core of [...cores, pool.core]) {
       const plain = core.upload(Q4_0.id, bytes, rows, cols);
-      const m = repackQ4_0x4(core, core.upload(Q4_0.id, bytes, rows, cols));
+      const m = core.repack(core.upload(Q4_0.id, bytes, rows, cols));
       expect(sameBits(core.gemv(m, x), core.gemv(plain, x)), core.build).toBe(true);
       expect(() => core.gemv(m, x, { x8: false })).toThrow(/8-bit x/);
       core.free(plain);
@@ -142,13 +144,13 @@ describe("Q4_0 grouped by four rows", () => {
     const bytes = weights(8, 64, 11);
     bytes[18 * 5 + 1] = 0x7c; // block 5's scale: Inf
     const m = core.upload(Q4_0.id, bytes, 8, 64);
-    expect(canRepackQ4_0x4(core, m)).toBe(false);
-    expect(repackQ4_0x4(core, m)).toBe(m);
+    expect(core.canRepack(m)).toBe(false);
+    expect(core.repack(m)).toBe(m);
     expect(Buffer.compare(core.arena.u8(m.ptr, bytes.length), bytes)).toBe(0);
     const q8 = core.upload(GgmlType.Q8_0, randomBlocks(ggmlTypeById(GgmlType.Q8_0)!, 8, 2), 4, 64);
-    expect(repackQ4_0x4(core, q8)).toBe(q8);
+    expect(core.repack(q8)).toBe(q8);
     const three = core.upload(Q4_0.id, weights(3, 64, 4), 3, 64);
-    expect(repackQ4_0x4(core, three)).toBe(three);
+    expect(core.repack(three)).toBe(three);
   });
 });
 
@@ -185,7 +187,7 @@ describe("the grouped kernel with an adapter's B in its row pass", () => {
       const bytes = weights(rows, cols, rows * 5 + cols);
       const x = randomF32(cols, cols + rows);
       for (const core of cores) {
-        const m = repackQ4_0x4(core, core.upload(Q4_0.id, bytes, rows, cols));
+        const m = core.repack(core.upload(Q4_0.id, bytes, rows, cols));
         for (const rank of [8, 16, 20, 32]) {
           const { fused, separate } = fusedAndSeparate(core, m.ptr, x, rows, cols, kind, rank, rows + rank);
           expect(sameBits(fused, separate), `${core.build} ${rows}x${cols} rank ${rank}`).toBe(true);

@@ -130,10 +130,12 @@ describe("batched prompt evaluation equals the per-token pass", () => {
     const ctx = new EngineContext(model, 8);
     expect(() => ctx.evaluate([1, 2, 3, 4, 5, 6, 7, 8, 9])).toThrow(/cannot take/);
     expect(() => ctx.evaluate([1, 2, model.config.nVocab])).toThrow(/outside the vocabulary/);
-    const cache = model.newKvCache(4);
-    expect(() => model.forwardBatch([1, 2, 3], 2, cache, model.terms([]), true)).toThrow(/context full/);
-    expect(() => model.forwardBatch(new Array(EngineModel.BATCH_TOKENS + 1).fill(1), 0, model.newKvCache(64), model.terms([]), true)).toThrow(/at most/);
+    const cache = model.newKvCache(4), big = model.newKvCache(64), terms = model.terms([]);
+    expect(() => model.forward([{ cache, terms, tokens: [1, 2, 3], pos0: 2, logits: true }])).toThrow(/context full/);
+    expect(() => model.forward([{ cache: big, terms, tokens: new Array(EngineModel.BATCH_TOKENS + 1).fill(1), pos0: 0, logits: true }])).toThrow(/at most/);
+    expect(() => model.forward([{ cache: big, terms, tokens: [], pos0: 0, logits: true }])).toThrow(/no tokens/);
     cache.dispose();
+    big.dispose();
     ctx.dispose();
   });
 });

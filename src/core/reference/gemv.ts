@@ -1,6 +1,5 @@
 // Scalar reference products: y = W x over dequantized rows (f64 sums), and a plain fused Q4_0 loop for the benchmark.
 import { f16ToF32 } from "./half.js";
-import { quantizeX8 } from "./quant.js";
 
 /** y = W x with W given by a row dequantizer; sums in f64. */
 export function gemvByRows(dequantRow: (r: number) => Float32Array, x: Float32Array, rows: number): Float32Array {
@@ -12,14 +11,6 @@ export function gemvByRows(dequantRow: (r: number) => Float32Array, x: Float32Ar
     y[r] = s;
   }
   return y;
-}
-
-/** The f32 vector the integer GEMV paths effectively multiply with: x rounded to 8-bit blocks. */
-export function x8Effective(x: Float32Array): Float32Array {
-  const { qx, dx } = quantizeX8(x);
-  const e = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) e[i] = qx[i] * dx[i >> 5];
-  return e;
 }
 
 /** Q4_0 y = W x written as a plain TypeScript loop over the packed bytes (the "plain TS" baseline). */

@@ -1,5 +1,5 @@
 // Scalar reference quantizers (F16, BF16, Q4_0, Q4_1, Q8_0 as ggml's reference) and the 8-bit x blocks of the GEMV paths.
-import { f32ToF16, f32ToBf16 } from "./half.js";
+import { f32ToF16, f32ToBf16, f16ToF32 } from "./half.js";
 
 const fr = Math.fround;
 
@@ -108,6 +108,12 @@ export interface X8 {
   xs: Float32Array;
 }
 
+/** Nearest integer, ties to even (the wasm `nearest`). */
+function nearestEven(v: number): number {
+  const f = Math.floor(v), r = v - f;
+  return r > 0.5 ? f + 1 : r < 0.5 ? f : f % 2 === 0 ? f : f + 1;
+}
+
 /** Same rounding as the wasm quantize_x8 (nearest, ties to even). */
 export function quantizeX8(x: Float32Array): X8 {
   const nb = x.length / 32;
@@ -119,9 +125,7 @@ export function quantizeX8(x: Float32Array): X8 {
     const id = d !== 0 ? fr(1 / d) : 0;
     let s = 0;
     for (let j = 0; j < 32; j++) {
-      const v = fr(x[b * 32 + j] * id);
-      const f = Math.floor(v), r = v - f;
-      const q = r > 0.5 ? f + 1 : r < 0.5 ? f : f % 2 === 0 ? f : f + 1;
+      const q = nearestEven(fr(x[b * 32 + j] * id));
       qx[b * 32 + j] = q;
       s += q;
     }
@@ -129,4 +133,64 @@ export function quantizeX8(x: Float32Array): X8 {
     xs[b] = fr(d * s);
   }
   return { qx, dx, xs };
+}
+
+/** As the wasm quantize_x8_f16 (ggml's activations for Q4_0, Q4_1, Q8_0): scale kept in f16, q = nearest(x * 127/amax). */
+export function quantizeX8F16(x: Float32Array): X8 {
+  const nb = x.length / 32;
+  const qx = new Int8Array(x.length), dx = new Float32Array(nb), xs = new Float32Array(nb);
+  for (let b = 0; b < nb; b++) {
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b * 32 + j]));
+    const d = fr(amax / 127);
+    const id = amax !== 0 ? fr(127 / amax) : 0;
+    let s = 0;
+    for (let j = 0; j < 32; j++) {
+      const q = nearestEven(fr(x[b * 32 + j] * id));
+      qx[b * 32 + j] = q;
+      s += q;
+    }
+    const dh = f16ToF32(f32ToF16(d));
+    dx[b] = dh;
+    xs[b] = fr(dh * s);
+  }
+  return { qx, dx, xs };
+}
+
+/**
+ * As the wasm quantize_x8_k (ggml's activations for K-quants): one f32 scale per 256 values from the value of
+ * largest magnitude, written per 32 values (dx repeated, xs per 32-value sub-block).
+ */
+export function quantizeX8K(x: Float32Array): X8 {
+  const nb = x.length / 256;
+  const qx = new Int8Array(x.length), dx = new Float32Array(x.length / 32), xs = new Float32Array(x.length / 32);
+  for (let b = 0; b < nb; b++) {
+    let amax = 0, mx = 0;
+    for (let j = 0; j < 256; j++) {
+      const v = x[b * 256 + j];
+      if (Math.abs(v) > amax) {
+        amax = Math.abs(v);
+        mx = v;
+      }
+    }
+    const iscale = amax !== 0 ? fr(-127 / mx) : 0;
+    const d = amax !== 0 ? fr(1 / iscale) : 0;
+    for (let s = 0; s < 8; s++) {
+      let sum = 0;
+      for (let j = 0; j < 32; j++) {
+        const k = b * 256 + s * 32 + j;
+        const q = Math.min(127, nearestEven(fr(iscale * x[k])));
+        qx[k] = q;
+        sum += q;
+      }
+      dx[b * 8 + s] = d;
+      xs[b * 8 + s] = fr(d * sum);
+    }
+  }
+  return { qx, dx, xs };
+}
+
+/** The values a product on 8-bit x effectively multiplies with: q * d per block of 32. */
+export function x8Dequantized(v: X8): Float32Array {
+  return Float32Array.from(v.qx, (q, i) => q * v.dx[i >> 5]);
 }

@@ -1,18 +1,20 @@
-// LoRA adapters for the engine: reads <tensor>.lora_a / .lora_b pairs from an adapter source into core memory, never merged into the base.
-import type { Core, Matrix } from "../../../core/core.js";
-import { freeLoraQ8, loraQ8Fits, uploadLoraQ8, type LoraQ8Pair } from "../../../core/lora-q8.js";
-import { GgmlType } from "../../../gguf/ggml-types.js";
+// LoRA adapters for the engine: <tensor>.lora_a / .lora_b pairs from an adapter source into core memory (never merged into the base), and the terms of an active set per layer.
+import type { Core } from "../../../core/core.js";
+import type { Matrix } from "../../../core/types.js";
+import type { AdapterTerm, LoraHalves } from "../../../core/products.js";
+import { freeLoraQ8, loraQ8Fits, uploadLoraQ8 } from "../../../core/lora-q8.js";
+import { loraRank, pairLoraTensors } from "../../../gguf/lora-pairs.js";
 import { ModelSource } from "./config.js";
 import { UnsupportedAdapterError } from "../../../errors.js";
-import type { LoraTerm } from "./products.js";
+import type { ModelWeights } from "./weights.js";
 
-/** An adapter pair's halves in core memory: f32 A (rank x cols) and B (rows x rank), or the compact form alone. */
-export type LoraHalves =
-  | { a: Matrix; b: Matrix; q8?: undefined }
-  /** Compact form (Q8_0 A, int8 B): what decoding and prompts use; the f32 halves are not kept. */
-  | { q8: LoraQ8Pair; a?: undefined; b?: undefined };
+export type { LoraHalves };
 
+/** An adapter pair's halves in core memory (f32, or the compact form alone) and its rank. */
 export type LoraPair = LoraHalves & { rank: number };
+
+/** One adapter term on a product: y += scale * B (A x). */
+export type LoraTerm = AdapterTerm;
 
 /**
  * How adapter halves are kept for products: "f32" (default) repeats llama.cpp's arithmetic; "q8" keeps A as
@@ -26,9 +28,13 @@ function compactFor(precision: AdapterPrecision, w: Matrix): boolean {
   return precision === "q8" && loraQ8Fits(w.cols);
 }
 
+let nextAdapterId = 1;
+
 /** An adapter resident in core memory. */
 export class EngineAdapter {
   private freed_ = false;
+  /** Distinct per adapter loaded in this process (groups rows of a batch by adapter). */
+  readonly id = nextAdapterId++;
   constructor(
     private readonly core: Core,
     readonly name: string,
@@ -64,13 +70,6 @@ function freePair(core: Core, p: LoraPair): void {
   }
 }
 
-/** Adapter halves in another type (F16, quantized) are widened to F32 once at load. */
-function f32Values(core: Core, typeId: number, bytes: Uint8Array, n: number): Float32Array {
-  if (typeId !== GgmlType.F32) return core.dequantize(typeId, bytes, n);
-  if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, n);
-  return new Float32Array(bytes.slice(0, n * 4).buffer);
-}
-
 /**
  * Loads an adapter checked against the base's product matrices (`base` by tensor name).
  * Norm entries are skipped as llama.cpp does; adapters on token_embd are refused.
@@ -84,28 +83,23 @@ export function loadAdapter(core: Core, src: ModelSource, base: ReadonlyMap<stri
   if (arch !== architecture) throw new UnsupportedAdapterError(src.path, "general.architecture", `'${String(arch)}', the model is '${architecture}'`);
   const alphaRaw = src.get("adapter.lora.alpha");
   const alpha = typeof alphaRaw === "number" ? alphaRaw : 0;
-  const names = new Set<string>();
-  for (const t of src.tensors) {
-    const m = /^(.*)\.lora_[ab]$/.exec(t.name);
-    if (!m) throw new UnsupportedAdapterError(src.path, t.name, "not a .lora_a/.lora_b tensor");
-    if (m[1].endsWith("_norm.weight")) continue;
-    names.add(m[1]);
-  }
+  const { pairs: halves, unexpected } = pairLoraTensors(src.tensors);
+  if (unexpected.length) throw new UnsupportedAdapterError(src.path, unexpected[0].name, "not a .lora_a/.lora_b tensor");
   const pairs = new Map<string, LoraPair>();
   let bytes = 0;
   try {
-    for (const name of names) {
+    for (const [name, { a: ta, b: tb }] of halves) {
       if (name === "token_embd.weight") throw new UnsupportedAdapterError(src.path, name, "adapters on the token embedding are not supported by this engine");
       const w = base.get(name);
       if (!w) throw new UnsupportedAdapterError(src.path, name, "the model has no such product matrix");
-      const ta = src.tensor(name + ".lora_a"), tb = src.tensor(name + ".lora_b");
       if (!ta || !tb) throw new UnsupportedAdapterError(src.path, name, "needs both .lora_a and .lora_b");
-      const rank = tb.ne[0];
+      const rank = loraRank(tb);
       if (ta.ne[0] !== w.cols || ta.ne[1] !== rank || tb.ne[1] !== w.rows) {
         throw new UnsupportedAdapterError(src.path, name, `lora_a [${ta.ne.join(", ")}] / lora_b [${tb.ne.join(", ")}] do not fit the base [${w.cols}, ${w.rows}]`);
       }
-      const av = f32Values(core, ta.type.id, src.readTensor(ta), rank * w.cols);
-      const bv = f32Values(core, tb.type.id, src.readTensor(tb), w.rows * rank);
+      // halves of any type (F32, F16, quantized) as f32 values, once at load
+      const av = core.dequantize(ta.type.id, src.readTensor(ta), rank * w.cols);
+      const bv = core.dequantize(tb.type.id, src.readTensor(tb), w.rows * rank);
       const pair: LoraPair = compactFor(precision, w)
         ? { q8: uploadLoraQ8(core, av, bv, w.rows, w.cols, rank), rank }
         : { a: core.uploadF32(av, rank, w.cols), b: core.uploadF32(bv, w.rows, rank), rank };
@@ -120,7 +114,7 @@ export function loadAdapter(core: Core, src: ModelSource, base: ReadonlyMap<stri
 }
 
 /** Adapter terms per base tensor name for an active set of (adapter, user scale). */
-export function termsFor(active: readonly { adapter: EngineAdapter; scale: number }[]): Map<string, LoraTerm[]> {
+function termsByName(active: readonly { adapter: EngineAdapter; scale: number }[]): Map<string, LoraTerm[]> {
   const out = new Map<string, LoraTerm[]>();
   for (const { adapter, scale } of active) {
     if (adapter.freed) throw new Error(`adapter ${adapter.name} was freed`);
@@ -132,4 +126,26 @@ export function termsFor(active: readonly { adapter: EngineAdapter; scale: numbe
     }
   }
   return out;
+}
+
+const NO_TERMS: readonly LoraTerm[] = [];
+
+/** Adapter terms of an active set, per layer and projection, in the set's order. */
+export interface ModelTerms {
+  layers: { q: readonly LoraTerm[]; k: readonly LoraTerm[]; v: readonly LoraTerm[]; o: readonly LoraTerm[]; gate: readonly LoraTerm[]; up: readonly LoraTerm[]; down: readonly LoraTerm[] }[];
+  output: readonly LoraTerm[];
+}
+
+/** The terms of an active set of (adapter, user scale) for a model's layers; scale 0 drops an adapter. */
+export function modelTerms(weights: ModelWeights, active: readonly { adapter: EngineAdapter; scale: number }[]): ModelTerms {
+  const byName = termsByName(active);
+  const get = (name: string) => byName.get(name) ?? NO_TERMS;
+  const layers = weights.layers.map((_, l) => {
+    const p = `blk.${l}.`;
+    return {
+      q: get(p + "attn_q.weight"), k: get(p + "attn_k.weight"), v: get(p + "attn_v.weight"), o: get(p + "attn_output.weight"),
+      gate: get(p + "ffn_gate.weight"), up: get(p + "ffn_up.weight"), down: get(p + "ffn_down.weight"),
+    };
+  });
+  return { layers, output: get("output.weight") };
 }

@@ -1,5 +1,6 @@
-// Model hyper-parameters for the wasm engine, read from GGUF metadata through a minimal, host-neutral source interface.
+// What the engine reads models from (a host-neutral source interface) and the model configuration it runs: hyper-parameters from gguf/hparams.ts, architecture checks.
 import { LoraEdgeError } from "../../../errors.js";
+import { modelHparams, type ModelHparams } from "../../../gguf/hparams.js";
 
 /** A tensor's table entry as the engine needs it (a GGUF reader's tensor info satisfies it). */
 export interface TensorEntry {
@@ -25,24 +26,10 @@ export class EngineConfigError extends LoraEdgeError {
   }
 }
 
-export interface EngineConfig {
-  architecture: string;
-  nEmbd: number;
-  nLayer: number;
-  nHead: number;
-  nHeadKv: number;
-  headDim: number;
-  nFf: number;
-  nVocab: number;
-  /** Rotary dimensions per head. */
-  nRot: number;
-  ropeBase: number;
-  /** 1 / linear scaling factor. */
-  ropeFreqScale: number;
-  /** Rotate pairs (i, i + nRot/2) instead of (2i, 2i+1). */
+/** The model's hyper-parameters (read by the one GGUF reader of them) and what the engine derives. */
+export interface EngineConfig extends ModelHparams {
+  /** Rotate pairs (i, i + ropeDims/2) instead of (2i, 2i+1). */
   ropeNeox: boolean;
-  rmsEps: number;
-  contextLength: number;
 }
 
 /** Architectures this engine runs and whether their RoPE is the neox variant. */
@@ -57,56 +44,19 @@ export function supportedArchitectures(): string[] {
   return Object.keys(ARCHES);
 }
 
-function num(src: ModelSource, key: string): number | undefined {
-  const v = src.get(key);
-  if (v === undefined) return undefined;
-  if (typeof v === "number") return v;
-  if (typeof v === "bigint") return Number(v);
-  if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "number")) return Math.max(...(v as number[]));
-  throw new EngineConfigError(src.path, key, `expected a number, got ${typeof v}`);
-}
-
-function need(src: ModelSource, key: string): number {
-  const v = num(src, key);
-  if (v === undefined || !Number.isFinite(v)) throw new EngineConfigError(src.path, key, "missing");
-  return v;
-}
-
+/** The hyper-parameters of a model the engine can run; refuses architectures, RoPE scalings and shapes it cannot. */
 export function readConfig(src: ModelSource): EngineConfig {
-  const architecture = src.get("general.architecture");
-  if (typeof architecture !== "string") throw new EngineConfigError(src.path, "general.architecture", "missing or not a string");
-  const arch = ARCHES[architecture];
-  if (!arch) throw new EngineConfigError(src.path, "general.architecture", `unsupported '${architecture}' (supported: ${supportedArchitectures().join(", ")})`);
-  const a = architecture;
-  const nEmbd = need(src, `${a}.embedding_length`);
-  const nHead = need(src, `${a}.attention.head_count`);
-  const nHeadKv = num(src, `${a}.attention.head_count_kv`) ?? nHead;
-  const headDim = num(src, `${a}.attention.key_length`) ?? nEmbd / nHead;
-  const embd = src.tensor("token_embd.weight");
-  if (!embd) throw new EngineConfigError(src.path, "token_embd.weight", "tensor missing");
-  const scaling = src.get(`${a}.rope.scaling.type`);
-  if (scaling !== undefined && scaling !== "none" && scaling !== "linear") {
-    throw new EngineConfigError(src.path, `${a}.rope.scaling.type`, `unsupported rope scaling '${String(scaling)}'`);
+  const h = modelHparams(src);
+  const a = h.architecture;
+  const arch = ARCHES[a];
+  if (!arch) throw new EngineConfigError(src.path, "general.architecture", `unsupported '${a}' (supported: ${supportedArchitectures().join(", ")})`);
+  if (!src.tensor("token_embd.weight")) throw new EngineConfigError(src.path, "token_embd.weight", "tensor missing");
+  if (h.ropeScaling !== undefined && h.ropeScaling !== "none" && h.ropeScaling !== "linear") {
+    throw new EngineConfigError(src.path, `${a}.rope.scaling.type`, `unsupported rope scaling '${h.ropeScaling}'`);
   }
-  const factor = num(src, `${a}.rope.scaling.factor`) ?? num(src, `${a}.rope.scale_linear`) ?? 0;
-  const cfg: EngineConfig = {
-    architecture,
-    nEmbd,
-    nLayer: need(src, `${a}.block_count`),
-    nHead,
-    nHeadKv,
-    headDim,
-    nFf: need(src, `${a}.feed_forward_length`),
-    nVocab: embd.ne[1],
-    nRot: num(src, `${a}.rope.dimension_count`) ?? headDim,
-    ropeBase: num(src, `${a}.rope.freq_base`) ?? 10000,
-    ropeFreqScale: factor === 0 ? 1 : 1 / factor,
-    ropeNeox: arch.neox,
-    rmsEps: num(src, `${a}.attention.layer_norm_rms_epsilon`) ?? 1e-5,
-    contextLength: num(src, `${a}.context_length`) ?? 2048,
-  };
-  if (!Number.isInteger(cfg.headDim) || cfg.nHead % cfg.nHeadKv !== 0 || cfg.nRot > cfg.headDim || cfg.nRot % 2 !== 0) {
-    throw new EngineConfigError(src.path, `${a}.attention`, `inconsistent heads: ${cfg.nHead} heads, ${cfg.nHeadKv} KV heads, head dim ${cfg.headDim}, rope dims ${cfg.nRot}`);
+  if (!(h.nFf > 0)) throw new EngineConfigError(src.path, `${a}.feed_forward_length`, "missing");
+  if (!Number.isInteger(h.headDim) || h.nHead % h.nHeadKv !== 0 || h.ropeDims > h.headDim || h.ropeDims % 2 !== 0) {
+    throw new EngineConfigError(src.path, `${a}.attention`, `inconsistent heads: ${h.nHead} heads, ${h.nHeadKv} KV heads, head dim ${h.headDim}, rope dims ${h.ropeDims}`);
   }
-  return cfg;
+  return { ...h, ropeNeox: arch.neox };
 }

@@ -1,7 +1,6 @@
 // Loads a llama-family model's tensors from a model source into core memory: matrices for products, f32 vectors for norms and biases.
-import type { Core, Matrix } from "../../../core/core.js";
-import { GgmlType } from "../../../gguf/ggml-types.js";
-import { repackQ4_0x4 } from "../../../core/repack.js";
+import type { Core } from "../../../core/core.js";
+import type { Matrix } from "../../../core/types.js";
 import { EngineConfig, EngineConfigError, ModelSource, TensorEntry } from "./config.js";
 
 /** An f32 vector in core memory. */
@@ -55,14 +54,7 @@ function matrix(core: Core, src: ModelSource, name: string, rows: number, cols: 
 function vector(core: Core, src: ModelSource, name: string, n: number): Vec {
   const t = entry(src, name);
   if (t.ne[0] !== n || t.ne.slice(1).some((d) => d !== 1)) throw new EngineConfigError(src.path, name, `shape [${t.ne.join(", ")}], expected [${n}]`);
-  const bytes = src.readTensor(t);
-  let ptr: number;
-  if (t.type.id === GgmlType.F32) ptr = core.arena.put(bytes);
-  else {
-    const v = core.dequantize(t.type.id, bytes, n);
-    ptr = core.arena.put(v);
-  }
-  return { ptr, n };
+  return { ptr: core.arena.put(core.dequantize(t.type.id, src.readTensor(t), n)), n };
 }
 
 function optVector(core: Core, src: ModelSource, name: string, n: number): Vec | undefined {
@@ -70,7 +62,10 @@ function optVector(core: Core, src: ModelSource, name: string, n: number): Vec |
 }
 
 export interface WeightOptions {
-  /** Repack Q4_0 product matrices into groups of four rows for the four-rows-per-pass kernel (default true). */
+  /**
+   * Repack product matrices whose type has a repacked layout in the type table (Q4_0: groups of four rows for
+   * the four-rows-per-pass kernel) at load; default true. Products give the same bits either way.
+   */
   repackQ4_0?: boolean;
 }
 
@@ -80,7 +75,7 @@ export function loadWeights(core: Core, src: ModelSource, c: EngineConfig, onPro
   const mat = (name: string, rows: number, cols: number): Matrix => {
     let m = matrix(core, src, name, rows, cols);
     // token_embd rows are also read one at a time for the embedding: it keeps the plain layout
-    if ((opts.repackQ4_0 ?? true) && name !== "token_embd.weight") m = repackQ4_0x4(core, m);
+    if ((opts.repackQ4_0 ?? true) && name !== "token_embd.weight") m = core.repack(m);
     byName.set(name, m);
     bytes += m.rows * m.rowBytes;
     return m;

@@ -1,0 +1,34 @@
+// Resident layout of compact adapter halves (Q8_0 A, int8 B rows with scale and sum, t in 7 bits): sizes the products need.
+import type { Matrix } from "./types.js";
+
+/** Bytes before the t values in a quantized-t block (lora_quantize_t): the f32 scale, padded to 16. */
+export const LORA_T_HEADER = 16;
+
+/** The rank padded to the 16 int8 lanes the B kernel reads per step. */
+export function loraRankPad(rank: number): number {
+  return Math.ceil(rank / 16) * 16;
+}
+
+/** Bytes of a quantized-t block for a rank. */
+export function loraTBytes(rank: number): number {
+  return LORA_T_HEADER + loraRankPad(rank);
+}
+
+/** An adapter pair resident in compact form: y += s B (A x) with A a Q8_0 matrix and B packed int8 rows. */
+export interface LoraQ8Pair {
+  /** A (rank x cols) as Q8_0 rows. */
+  readonly a: Matrix;
+  /** Pointer to B's int8 rows (rows x rPad). */
+  readonly b: number;
+  /** Pointer to B's per-row f32 scale and i32 sum (8 bytes a row). */
+  readonly meta: number;
+  readonly rows: number;
+  readonly rank: number;
+  readonly rPad: number;
+  readonly bytes: number;
+}
+
+/** wasm export (t, rank, rPad, tq): t (f32) to 7-bit integers with one scale, the operand of the int8 B rows. */
+export const LORA_QUANTIZE_T = "lora_quantize_t";
+/** wasm export (b, meta, tq, tqStride, y, rows, rPad, s, n, yStride): y += s B t for n rows of t over int8 B rows. */
+export const LORA_B_Q8 = "lora_b_q8_acc_batch";
