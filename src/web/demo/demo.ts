@@ -4,7 +4,7 @@ import { Runtime, type Generation, type WebSession, type WebSource } from "../in
 interface El { textContent: string | null; innerHTML: string; className: string; disabled?: boolean; value?: string; files?: ArrayLike<File>;
   addEventListener(t: string, f: (ev: DropEvent) => void): void; appendChild(c: unknown): unknown; classList: { add(c: string): void; remove(c: string): void; toggle(c: string, on: boolean): void } }
 interface DropEvent { preventDefault(): void; dataTransfer?: { files: ArrayLike<File> } }
-const doc = (globalThis as unknown as { document: { getElementById(id: string): El; createElement(t: string): El } }).document;
+const doc = (globalThis as unknown as { document: { getElementById(id: string): El; createElement(t: string): El; querySelector(s: string): El | null } }).document;
 const $ = (id: string) => doc.getElementById(id);
 
 const params = new URLSearchParams((globalThis as unknown as { location: { search: string } }).location.search);
@@ -70,6 +70,12 @@ function escapeHtml(s: string): string {
 async function setScale(name: string, scale: number): Promise<void> {
   if (!session) return;
   state.adapters[name] = scale;
+  const slider = doc.querySelector(`input[data-adapter="${escapeHtml(name)}"]`);
+  if (slider && Number(slider.value) !== scale) {
+    slider.value = String(scale);
+    const label = doc.querySelector(`input[data-adapter="${escapeHtml(name)}"] + span`);
+    if (label) label.textContent = scale.toFixed(2);
+  }
   const set = Object.fromEntries(Object.entries(state.adapters).filter(([, s]) => s > 0));
   try {
     await session.setAdapters(set);
@@ -90,7 +96,7 @@ async function renderStats(): Promise<void> {
     ["decode tokens/s", tok.decodeTokensPerSecond.toFixed(0)],
     ["prefill tokens/s", tok.prefillTokensPerSecond.toFixed(0)],
     ["swap (median)", s.swaps.count ? `${s.swaps.p50Ms.toFixed(3)} ms` : "–"],
-    ["memory", `${(s.memory.rss / 2 ** 20).toFixed(1)} MiB`],
+    ["memory (engine)", `${(s.memory.rss / 2 ** 20).toFixed(1)} MiB`],
     ["threads", `${s.threads} (${s.threadsMode === "workers" ? "Web Workers, shared memory" : "one thread"})`],
     ["model", s.model],
     ["load", `${s.load.totalMs.toFixed(0)} ms`],
