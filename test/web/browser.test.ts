@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Runtime } from "../../src/runtime/index.js";
 import { startPageServer, type PageServer } from "../../src/serve/page-server.js";
 import { fixture, repoRoot, scratchDir } from "../fixtures.js";
-import { announceSkip, findChromium, launchChromium } from "./chromium.js";
+import { announceSkip, findChromium, launchChromium } from "../../bench/chromium.js";
 
 const chromium = findChromium();
 if ("reason" in chromium) announceSkip("browser", chromium.reason);

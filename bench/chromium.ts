@@ -1,4 +1,4 @@
-// Headless Chromium for the browser tests: the system's executable (CHROMIUM_PATH, else Debian's), or a reason to skip.
+// Headless Chromium for the browser tests and benchmark: the system's executable (CHROMIUM_PATH, else Debian's), or a reason to skip.
 import { existsSync } from "node:fs";
 import puppeteer, { type Browser } from "puppeteer-core";
 
