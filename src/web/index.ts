@@ -69,7 +69,7 @@ export class Runtime {
     const url = o.workerUrl ?? new URL("./engine-worker.js", import.meta.url);
     const rt = new Runtime(new W(url, { type: "module", name: "lora-edge engine" }));
     try {
-      const args = { ...o, model: forWorker(o.model), workerUrl: undefined, wasmBase: o.wasmBase === undefined ? undefined : String(new URL(String(o.wasmBase), String(url))) };
+      const args = { ...o, model: forWorker(o.model), workerUrl: undefined, wasmBase: o.wasmBase === undefined ? undefined : String(forWorker(o.wasmBase)) };
       rt.opened = (await rt.call("open", args)) as WebRuntimeStats;
       return rt;
     } catch (e) {
