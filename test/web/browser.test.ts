@@ -56,12 +56,12 @@ function pageGreedy(page: Page, threads: number): Promise<{ texts: string[]; thr
 }
 
 /** Greedy texts of a Node runtime for each set. */
-async function nodeGreedy(rt: Runtime): Promise<string[]> {
+async function nodeGreedy(rt: Runtime, maxTokens = GREEDY.maxTokens): Promise<string[]> {
   const s = rt.session();
   const out: string[] = [];
   for (const set of SETS) {
     await s.setAdapters(set);
-    out.push((await s.complete(PROMPT, GREEDY)).text);
+    out.push((await s.complete(PROMPT, { ...GREEDY, maxTokens })).text);
   }
   await s.dispose();
   return out;
@@ -204,6 +204,22 @@ describe.skipIf("reason" in chromium)("lora-edge/web in headless Chromium", () =
 
     expect(await page.evaluate("Object.keys(window.demo.state.adapters)")).toEqual(["A", "B"]);
     expect(await page.evaluate("window.demo.generate()")).toBe(before);
+  });
+
+  it("takes an adapter dropped on the page: checked, loaded, given a slider, applied live", async () => {
+    const page = isolated;
+    await page.evaluate(`(async () => {
+      const bytes = await (await fetch("/gguf/stories260K-demo-b.gguf")).arrayBuffer();
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], "dropped b.gguf"));
+      document.getElementById("drop-adapters").dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+    })()`);
+    await page.waitForFunction("'dropped_b' in window.demo.state.adapters", { timeout: 30_000 });
+    expect(await page.$$eval("#sliders input[type=range]", (els) => els.length)).toBe(3);
+    await page.evaluate("window.demo.setScale('dropped_b', 1)");
+    const viaDrop = (await page.evaluate("window.demo.generate()")) as string;
+    await page.evaluate("window.demo.setScale('dropped_b', 0)");
+    expect(viaDrop).toBe((await nodeGreedy(native, 200))[2]);
   });
 
   it("saves a screenshot of the demo after a live swap", async () => {
