@@ -46,7 +46,8 @@ export class WebRuntimeError extends LoraEdgeError {
   readonly actual?: string;
   readonly adapter?: string;
   constructor(data: ErrorData) {
-    super(data.code, data.message);
+    const code = data.code; // the original error's code, passed on
+    super(code, data.message);
     this.name = data.name;
     Object.assign(this, data.fields);
   }
