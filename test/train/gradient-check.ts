@@ -15,7 +15,7 @@ export interface GradientCheck {
 }
 
 /**
- * For each A and B: d/dh loss(p + h d) at 0 along a seeded random direction d (the whole tensor's gradient,
+ * For each A and B: d/ds loss(p + s d) at 0 along a seeded random unit direction d (the whole tensor's gradient,
  * projected), and `perTensor` single entries of the pairs `sampleEntries` picks (default: all), each by central
  * differences with step h, against the analytic gradient.
  */
@@ -32,7 +32,10 @@ export function checkModelGradients(
     const g = grads.get(key)!;
     for (const half of ["a", "b"] as const) {
       const p = pair[half], gh = g[half];
+      // a unit direction: the step moves the tensor by h in all, as a single entry's step does
       const d = randomArray(p.length, seed++);
+      const dn = Math.hypot(...d);
+      for (let i = 0; i < d.length; i++) d[i] /= dn;
       let an = 0;
       for (let i = 0; i < p.length; i++) an += gh[i] * d[i];
       const p0 = p.slice();
