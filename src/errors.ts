@@ -169,7 +169,7 @@ export class ChatTemplateError extends LoraEdgeError {
 
 /** A model, adapter or training input the trainer cannot use (unsupported architecture, missing tensor, bad shape, bad option). */
 export class TrainInputError extends ToolInputError {
-  constructor(file: string, field: string, reason: string) {
-    super("TRAIN_INPUT", file, field, -1, reason);
+  constructor(file: string, field: string, reason: string, offset = -1) {
+    super("TRAIN_INPUT", file, field, offset, reason);
   }
 }

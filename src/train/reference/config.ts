@@ -19,20 +19,26 @@ export function trainableArchitectures(): string[] {
   return Object.keys(ARCHITECTURES);
 }
 
+/** A refusal naming the metadata key, and its offset in the file when known. */
+function refuse(src: HparamSource, key: string, reason: string): TrainInputError {
+  return new TrainInputError(src.path, key, reason, src.kv?.get(key)?.offset ?? -1);
+}
+
 /** The hyper-parameters of a model the reference can train on; refuses other architectures, RoPE scalings and inconsistent heads. */
 export function referenceConfig(src: HparamSource): ReferenceConfig {
-  const h = modelHparams(src);
-  const arch = ARCHITECTURES[h.architecture];
+  const name = src.get("general.architecture");
+  const arch = typeof name === "string" ? ARCHITECTURES[name] : undefined;
   if (!arch) {
-    throw new TrainInputError(src.path, "general.architecture", `unsupported architecture '${h.architecture}' (supported: ${trainableArchitectures().join(", ")})`);
+    throw refuse(src, "general.architecture", `unsupported architecture '${String(name)}' (supported: ${trainableArchitectures().join(", ")})`);
   }
+  const h = modelHparams(src);
   if (h.ropeScaling !== undefined && h.ropeScaling !== "none" && h.ropeScaling !== "linear") {
-    throw new TrainInputError(src.path, `${h.architecture}.rope.scaling.type`, `unsupported RoPE scaling '${h.ropeScaling}'`);
+    throw refuse(src, `${h.architecture}.rope.scaling.type`, `unsupported RoPE scaling '${h.ropeScaling}'`);
   }
-  if (!(h.nFf > 0)) throw new TrainInputError(src.path, `${h.architecture}.feed_forward_length`, "missing");
-  if (!(h.nVocab > 0)) throw new TrainInputError(src.path, `${h.architecture}.vocab_size`, "the vocabulary size is unknown");
+  if (!(h.nFf > 0)) throw refuse(src, `${h.architecture}.feed_forward_length`, "missing");
+  if (!(h.nVocab > 0)) throw refuse(src, `${h.architecture}.vocab_size`, "the vocabulary size is unknown");
   if (!Number.isInteger(h.headDim) || h.nHead % h.nHeadKv !== 0 || h.ropeDims > h.headDim || h.ropeDims % 2 !== 0) {
-    throw new TrainInputError(src.path, `${h.architecture}.attention`, `inconsistent heads: ${h.nHead} heads, ${h.nHeadKv} KV heads, head dim ${h.headDim}, RoPE dims ${h.ropeDims}`);
+    throw refuse(src, `${h.architecture}.attention.head_count`, `inconsistent heads: ${h.nHead} heads, ${h.nHeadKv} KV heads, head dim ${h.headDim}, RoPE dims ${h.ropeDims}`);
   }
   return { ...h, ropeNeox: arch.neox };
 }

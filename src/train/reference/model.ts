@@ -1,5 +1,4 @@
 // The f64 reference of LoRA training for the llama family: forward pass over a sequence, masked next-token loss, and the backward pass to A and B.
-import { TrainInputError } from "../../errors.js";
 import type { GgufFile } from "../../gguf/reader.js";
 import { attention, attentionBackward, type AttentionShape } from "./attention.js";
 import { referenceConfig, type ReferenceConfig } from "./config.js";
@@ -107,7 +106,8 @@ function countedTargets(s: TrainSequence): [number, number][] {
   return out;
 }
 
-function batchTargets(batch: readonly TrainSequence[]): { targets: [number, number][][]; count: number } {
+function batchTargets(c: ReferenceConfig, batch: readonly TrainSequence[]): { targets: [number, number][][]; count: number } {
+  for (const s of batch) checkTokens(c, s.tokens);
   const targets = batch.map(countedTargets);
   const count = targets.reduce((n, t) => n + t.length, 0);
   if (count === 0) throw new RangeError("the loss mask leaves no token to learn from");
@@ -116,7 +116,7 @@ function batchTargets(batch: readonly TrainSequence[]): { targets: [number, numb
 
 /** Mean cross-entropy over the batch's counted predictions (forward only). */
 export function loss(m: ReferenceModel, lora: LoraAdapter | undefined, batch: readonly TrainSequence[]): number {
-  const { targets, count } = batchTargets(batch);
+  const { targets, count } = batchTargets(m.config, batch);
   const V = m.config.nVocab;
   let sum = 0;
   batch.forEach((s, b) => {
@@ -128,7 +128,7 @@ export function loss(m: ReferenceModel, lora: LoraAdapter | undefined, batch: re
 
 /** The mean loss over the batch and its gradients with respect to every A and B of the adapter (the base is frozen). */
 export function lossAndGradients(m: ReferenceModel, lora: LoraAdapter, batch: readonly TrainSequence[]): { loss: number; tokens: number; grads: LoraGradients } {
-  const { targets, count } = batchTargets(batch);
+  const { targets, count } = batchTargets(m.config, batch);
   const V = m.config.nVocab;
   const grads = zeroGradients(lora);
   let sum = 0;
@@ -152,7 +152,7 @@ export function backward(m: ReferenceModel, lora: LoraAdapter, s: RunState, dlog
     const key = baseTensorName(l, t);
     if (!lora.pairs.has(key)) return undefined;
     const g = grads.get(key);
-    if (!g) throw new TrainInputError("gradients", key, "no gradient buffer for an adapted projection");
+    if (!g) throw new Error(`no gradient buffer for the adapted ${key}`);
     return g;
   };
   const dOutIn = new Float64Array(T * E);

@@ -43,9 +43,9 @@ export function tensorValues(file: GgufFile, name: string, ne: readonly number[]
   while (want.length > 1 && want[want.length - 1] === 1) want.pop();
   const got = [...t.ne];
   while (got.length > 1 && got[got.length - 1] === 1) got.pop();
-  if (got.join() !== want.join()) throw new TrainInputError(file.path, name, `shape [${t.ne.join(", ")}], expected [${ne.join(", ")}]`);
+  if (got.join() !== want.join()) throw new TrainInputError(file.path, name, `shape [${t.ne.join(", ")}], expected [${ne.join(", ")}]`, t.offset);
   const kernels = KERNELS.get(t.type.id);
-  if (!kernels) throw new TrainInputError(file.path, name, `ggml type ${t.type.name} cannot be decoded`);
+  if (!kernels) throw new TrainInputError(file.path, name, `ggml type ${t.type.name} cannot be decoded`, t.offset);
   return Float64Array.from(kernels.ref.dequant(file.readTensor(t), t.nElements));
 }
 
