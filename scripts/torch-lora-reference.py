@@ -8,7 +8,7 @@ this script is run by hand, and its output is committed.
     /usr/bin/python3 scripts/torch-lora-reference.py [--check]
 
 Needs Debian's python3-torch and python3-numpy (`apt-get install -y python3-torch python3-numpy`; made with
-torch 1.13.1, CPU). `--check` recomputes everything and compares it with the committed files instead of
+Debian 12's torch 1.13.1 package, CPU, which reports its version as 1.13.0a0). `--check` recomputes everything and compares it with the committed files instead of
 writing them.
 
 Everything is computed in float64 with torch's autograd, and the optimizer is torch.optim.AdamW with

@@ -1,4 +1,4 @@
-// The training text for the "real effect" check: a self-written ship's logbook, held-out entries apart, in a style stories260K does not know.
+// The training text for checking that training has an effect: a self-written ship's logbook, held-out entries apart, in a style stories260K does not know.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { openGguf } from "../../src/gguf/reader.js";
