@@ -542,6 +542,7 @@ export class Scheduler {
       finishReason: reason,
       adapters: Object.fromEntries(task.set),
       adapterChanges: 0,
+      adapterPath: task.set.length > 0 ? "plain" : "base",
       timings: {
         prefillTokens,
         prefillMs,
