@@ -202,6 +202,11 @@ export interface BackendSequence {
   clear(): Promise<void>;
   /** Keep only the first `n` cached tokens. */
   truncate(n: number): Promise<void>;
+  /**
+   * Evaluate `tokens` (at least one) after the cached ones now, sampling nothing, with the adapters in effect
+   * (scope "context": the context's set, which the caller keeps for the call); only between generations.
+   */
+  evaluate(tokens: readonly number[]): Promise<void>;
   /** Start a generation: `tokens` (after the cached ones) are evaluated by the next `advance()`. */
   begin(tokens: readonly number[], sampling: SamplingOptions): void;
   /** Evaluate the pending tokens and sample the next one (the next call evaluates that token first). */

@@ -264,6 +264,12 @@ class NativeSequence implements BackendSequence {
     if (n < end) await this.seq.eraseContextTokenRanges([{ start: n, end }]);
   }
 
+  async evaluate(tokens: readonly number[]): Promise<void> {
+    if (this.it) throw new Error("a generation is running on this sequence");
+    if (tokens.length === 0) throw new Error("evaluate: no tokens");
+    await this.seq.evaluateWithoutGeneratingNewTokens(tokens.slice() as never);
+  }
+
   begin(tokens: readonly number[], sampling: SamplingOptions): void {
     if (this.it) throw new Error("a generation is already running on this sequence");
     this.it = this.seq.evaluate(tokens.slice() as never, evaluateOptions(sampling)) as AsyncGenerator<number, void, unknown>;

@@ -197,6 +197,11 @@ class WasmSequence implements BackendSequence {
     this.engine.truncate(n);
   }
 
+  async evaluate(tokens: readonly number[]): Promise<void> {
+    if (this.it) throw new Error("a generation is running on this sequence");
+    this.engine.evaluate(tokens);
+  }
+
   begin(tokens: readonly number[], s: SamplingOptions): void {
     if (this.it) throw new Error("a generation is already running on this sequence");
     this.it = this.engine.generate(tokens, { temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed });
