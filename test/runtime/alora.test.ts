@@ -1,11 +1,13 @@
 // The runtime's aLoRA path on native and wasm: llama.cpp's hand-built reference, the base prefix kept across switches (counted), plain sets never on it.
 import { join } from "node:path";
+import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { fixture, scratchDir } from "../fixtures.js";
 import { aloraGreedyReference, aloraReference, aloraSwitchReference, promptTokens, stagedLogProbs } from "../llama.js";
 import { compareLogits } from "../engine/helpers.js";
 import { ALORA_TEST_ADAPTER, writeDemoAdapter } from "../../src/tools/demo-adapters.js";
 import { InvalidArgumentError } from "../../src/errors.js";
+import { chatLoop } from "../../src/cli/commands/chat.js";
 import type { Runtime } from "../../src/runtime/index.js";
 import { MODEL, S1, openCpu } from "./helpers.js";
 
@@ -166,6 +168,31 @@ describe("aLoRA without live swaps", () => {
       await rt.adapters.load("alora", ALORA.filePath);
       expect(() => rt.session({ adapters: { alora: 1 } })).toThrow(/needs live adapter swaps/);
       expect((await rt.session().complete(WITHOUT, GREEDY)).adapterPath).toBe("base");
+    } finally {
+      await rt.dispose();
+    }
+  });
+});
+
+describe("lora-edge chat with an aLoRA adapter", () => {
+  it("keeps the conversation across /adapter between the base and aLoRA sets, and clears it for a plain one", async () => {
+    const rt = await openCpu();
+    try {
+      await rt.adapters.load("alora", ALORA.filePath);
+      await rt.adapters.load("s1", S1);
+      const session = rt.session();
+      await session.ready();
+      const input = new PassThrough();
+      const output = new PassThrough();
+      let out = "";
+      output.on("data", (d) => (out += d.toString()));
+      const done = chatLoop(rt, session, { maxTokens: 4, temperature: 0, seed: 0 }, input, output);
+      input.end([CONVERSATION, "/adapter alora", "One day, she", "/adapter s1", "/quit"].join("\n") + "\n");
+      await done;
+      expect(out).toContain('adapters: {"alora":1}');
+      expect(out).toMatch(/conversation kept: aLoRA adapters act from their invocation on/);
+      expect(out).toMatch(/adapters: \{"s1":1\} \([\d.]+ ms; context cleared\)/);
+      expect(session.swaps.kept).toBe(1);
     } finally {
       await rt.dispose();
     }
