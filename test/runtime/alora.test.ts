@@ -121,6 +121,22 @@ for (const backend of ["native", "wasm"] as const) {
       await s.dispose();
     });
 
+    it("a switch to an aLoRA adapter during a generation keeps the prefix before the invocation", async () => {
+      const s = rt.session();
+      const task = rt.backend.tokenize(TASK, true);
+      const g = s.generate(TASK, { maxTokens: 10 });
+      await g[Symbol.asyncIterator]().next(); // the base's first token is out
+      const before = s.evaluatedTokens;
+      await s.setAdapters({ alora: 1 });
+      const r = await g.result;
+      expect(r.adapterChanges).toBe(1);
+      expect(r.adapterPath).toBe("alora");
+      // after the change: the tokens from the invocation on, and the generated ones, again (not the conversation)
+      expect(s.evaluatedTokens - before).toBeLessThanOrEqual(task.length - r.invocationStart! + r.generatedTokens);
+      expect(s.swaps.kept).toBe(1);
+      await s.dispose();
+    });
+
     it("a plain adapter never takes the aLoRA path: it and any mix with it clear the cache and evaluate every token", async () => {
       const s = rt.session();
       await s.complete(TASK, { maxTokens: 1 });

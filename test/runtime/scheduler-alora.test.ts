@@ -72,6 +72,22 @@ for (const backend of ["native", "wasm"] as const) {
       expect(inactive.text).toBe(await lone(rt, {}, CONVERSATION, 6));
     });
 
+    it("an aLoRA request placed while other sets' requests are running: every answer equals a lone session's", async () => {
+      await using sched = rt.scheduler({ slots: 3, cacheBytes: 0 });
+      await sched.complete({}, CONVERSATION, { maxTokens: 1 });
+      const plain = sched.generate({ s1: 1 }, OTHER, { maxTokens: 24 });
+      await plain[Symbol.asyncIterator]().next(); // running, mid-generation
+      const task = sched.generate({ alora2: 1 }, TASK, { maxTokens: 12 });
+      await task[Symbol.asyncIterator]().next();
+      const others = [plain, sched.generate({}, OTHER, { maxTokens: 24 })];
+      const [r, a, b] = await Promise.all([task.result, others[0].result, others[1].result]);
+      expect(r.adapterPath).toBe("alora");
+      expect(r.reusedPromptTokens).toBe(start);
+      expect(r.text).toBe(await lone(rt, { alora2: 1 }, TASK, 12));
+      expect(a.text).toBe(await lone(rt, { s1: 1 }, OTHER, 24));
+      expect(b.text).toBe(await lone(rt, {}, OTHER, 24));
+    });
+
     // wasm sequences do not park states (no saveState): native only
     it.skipIf(backend === "wasm")("a parked base state serves a later aLoRA request of the same conversation", async () => {
       await using sched = rt.scheduler({ slots: 1, parkMinTokens: 8 });
