@@ -55,7 +55,6 @@ export class Session {
   /** What computed the cached KV states (see KvOrigin), and the set attached to the context now. */
   private kv: KvOrigin = BASE_KV;
   private attachedKey = "";
-  /** Tokens evaluated by contexts this session disposed of. */
   private appliedVersion = -1;
   private waiters: { version: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
   private lock: Promise<unknown> = Promise.resolve();
