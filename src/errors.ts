@@ -166,3 +166,10 @@ export class ChatTemplateError extends LoraEdgeError {
     super("CHAT_TEMPLATE", message, options);
   }
 }
+
+/** A model, adapter or training input the trainer cannot use (unsupported architecture, missing tensor, bad shape, bad option). */
+export class TrainInputError extends ToolInputError {
+  constructor(file: string, field: string, reason: string, offset = -1) {
+    super("TRAIN_INPUT", file, field, offset, reason);
+  }
+}

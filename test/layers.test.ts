@@ -10,7 +10,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ["errors.ts", "paths.ts", "random.ts", "output-file.ts", "interrupt.ts"], // modules of src/ itself, beneath everything
   ["gguf"],
   ["core", "devices"],
-  ["backends", "tools"],
+  ["backends", "tools", "train"],
   ["runtime", "device-bench"],
   ["serve", "web"],
   ["cli", "index.ts"],

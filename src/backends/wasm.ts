@@ -85,6 +85,10 @@ class WasmContext implements BackendContext {
     return this.engine.memoryBytes;
   }
 
+  get evaluatedTokens(): number {
+    return this.engine.evaluatedTokens;
+  }
+
   async setAdapters(active: readonly ActiveAdapter[]): Promise<void> {
     this.engine.setAdapters(engineSet(active));
   }
@@ -95,6 +99,10 @@ class WasmContext implements BackendContext {
 
   async truncate(n: number): Promise<void> {
     this.engine.truncate(n);
+  }
+
+  async evaluate(tokens: readonly number[]): Promise<void> {
+    this.engine.evaluate(tokens);
   }
 
   async *sample(tokens: readonly number[], s: SamplingOptions): AsyncGenerator<number, void, void> {
@@ -189,6 +197,11 @@ class WasmSequence implements BackendSequence {
 
   async truncate(n: number): Promise<void> {
     this.engine.truncate(n);
+  }
+
+  async evaluate(tokens: readonly number[]): Promise<void> {
+    if (this.it) throw new Error("a generation is running on this sequence");
+    this.engine.evaluate(tokens);
   }
 
   begin(tokens: readonly number[], s: SamplingOptions): void {

@@ -30,6 +30,8 @@ export interface WebAdapterInfo {
   ranks: number[];
   targets: string[];
   bytes: number;
+  /** The invocation tokens of an aLoRA adapter (it acts from their last occurrence on); undefined for a plain one. */
+  aloraInvocationTokens: number[] | undefined;
   checkMs: number;
   loadMs: number;
 }
@@ -136,9 +138,7 @@ export class WebEngine implements SessionHost {
         const check = checkAdapter(this.base, f);
         const refused = adapterCheckError(check, file, this.base.path);
         if (refused) throw refused;
-        if (adapterMeta(f).aloraInvocationTokens) {
-          throw new AdapterLoadError(name, file, "it is an aLoRA adapter (adapter.alora.invocation_tokens), which sessions do not apply yet");
-        }
+        const invocation = adapterMeta(f).aloraInvocationTokens;
         const t1 = performance.now();
         try {
           handle = await this.backend.loadAdapter(file, f);
@@ -146,7 +146,10 @@ export class WebEngine implements SessionHost {
           throw new AdapterLoadError(name, file, `the engine refused it: ${(e as Error).message ?? String(e)}`, { cause: e });
         }
         const s = check.summary;
-        info = { name, file, scale, alpha: s.alpha, ranks: s.ranks, targets: s.targets, bytes: s.bytes, checkMs: t1 - t0, loadMs: performance.now() - t1 };
+        info = {
+          name, file, scale, alpha: s.alpha, ranks: s.ranks, targets: s.targets, bytes: s.bytes,
+          aloraInvocationTokens: invocation ? [...invocation] : undefined, checkMs: t1 - t0, loadMs: performance.now() - t1,
+        };
       } finally {
         f.close();
       }
@@ -216,6 +219,12 @@ export class WebEngine implements SessionHost {
     const e = this.entries.get(name);
     if (!e) throw new AdapterNameError(name, `no adapter named "${name}" is loaded`);
     return e.info.scale;
+  }
+  /** @internal */
+  invocation(name: string): readonly number[] | undefined {
+    const e = this.entries.get(name);
+    if (!e) throw new AdapterNameError(name, `no adapter named "${name}" is loaded`);
+    return e.info.aloraInvocationTokens;
   }
   /** @internal */
   recordSwap(ms: number, live: boolean): void {
