@@ -5,7 +5,8 @@ import type { Browser, Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Runtime } from "../../src/runtime/index.js";
 import { startPageServer, type PageServer } from "../../src/serve/page-server.js";
-import { fixture, repoRoot, scratchDir } from "../fixtures.js";
+import { FIXTURES, fixture, repoRoot, scratchDir } from "../fixtures.js";
+import { ALORA_TEST_ADAPTER } from "../../src/tools/demo-adapters.js";
 import { announceSkip, findChromium, launchChromium } from "../../bench/chromium.js";
 
 const chromium = findChromium();
@@ -75,7 +76,7 @@ describe.skipIf("reason" in chromium)("lora-edge/web in headless Chromium", () =
   let native: Runtime;
 
   beforeAll(async () => {
-    server = await startPageServer();
+    server = await startPageServer({ folders: { "/fixtures/": FIXTURES } });
     browser = await launchChromium((chromium as { path: string }).path);
     isolated = await openDemo(browser, server.url);
     wasm = await Runtime.open({ model: BASE, backend: "wasm", threads: 1, contextSize: 256 });
@@ -170,6 +171,27 @@ describe.skipIf("reason" in chromium)("lora-edge/web in headless Chromium", () =
     expect(cuts, "the page's tokens are the Node engine's, segment by segment").not.toBeNull();
     expect(cuts![0]).toBeGreaterThan(0); // the first change came during the generation, after some tokens under A
     expect(cuts![1]).toBeLessThan(r.tokens.length); // and the second before its end
+  });
+
+  it("applies an aLoRA adapter from its invocation on, as the Node engine does", async () => {
+    const prompts = ["Once upon a time, there was a little girl named Lily. One day, she", "Once upon a time, there was a little girl named Lily. She"];
+    const inPageTexts = await inPage<string[]>(isolated, `
+      const rt = await web.Runtime.open({ model: "/gguf/stories260K.gguf", threads: 2, contextSize: 256 });
+      const info = await rt.adapters.load("T", "/fixtures/adapters/${ALORA_TEST_ADAPTER.file}");
+      if (!info.aloraInvocationTokens || info.aloraInvocationTokens.length === 0) throw new Error("no invocation tokens");
+      const s = rt.session({ adapters: { T: 1 } });
+      const out = [];
+      for (const p of ${JSON.stringify(prompts)}) out.push((await s.complete(p, { maxTokens: 16, temperature: 0 })).text);
+      await rt.dispose();
+      return out;
+    `);
+    await wasm.adapters.load("T", fixture(`adapters/${ALORA_TEST_ADAPTER.file}`));
+    const s = wasm.session({ adapters: { T: 1 } });
+    const node: string[] = [];
+    for (const p of prompts) node.push((await s.complete(p, { maxTokens: 16, temperature: 0 })).text);
+    await s.dispose();
+    await wasm.adapters.unload("T");
+    expect(inPageTexts).toEqual(node);
   });
 
   it("shows a damaged and a mismatched file as an error naming the file and the field; the page goes on working", async () => {
