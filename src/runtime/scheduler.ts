@@ -5,6 +5,7 @@ import { adapterSetKey, normalizeAdapterSet, type AdapterSet, type AdapterSetInp
 import { Generation, TokenText, stopList, type FinishReason, type GenerationResult } from "./generation.js";
 import { Histogram } from "./latency.js";
 import { FairQueue } from "./fair-queue.js";
+import { MixedSteps } from "./mixed-steps.js";
 import { ParkedStates, commonPrefix } from "./prefix-cache.js";
 import { TurnPolicy } from "./turns.js";
 import type { GenerateOptions } from "./session.js";
@@ -73,6 +74,9 @@ export interface SchedulerStats {
     evictions: number;
     parked: number;
     restored: number;
+    /** decodeBatch calls (backends that batch mixed sets: one per step) and the sequence steps they carried. */
+    mixedBatchCalls: number;
+    mixedBatchRows: number;
   };
   parkedBytes: number;
   /** Steps a set keeps its turn now, the mean step time and the measured cost a live swap adds to a step. */
@@ -149,6 +153,8 @@ export class Scheduler {
   readonly contextSize: number;
   private ctx: BackendBatchContext | null = null;
   private opening: Promise<BackendBatchContext> | null = null;
+  /** Set where the backend batches mixed sets: every running sequence advances in one decodeBatch call per step. */
+  private mixed: MixedSteps | null = null;
   private readonly slotList: Slot[] = [];
   private readonly queue = new FairQueue<Task>();
   private readonly turns: TurnPolicy;
@@ -166,7 +172,7 @@ export class Scheduler {
   private readonly finishedWaiters = new Set<() => void>();
   private readonly counts: SchedulerStats["counts"] = {
     requests: 0, finished: 0, aborted: 0, rejected: 0, promptTokens: 0, reusedPromptTokens: 0, generatedTokens: 0,
-    steps: 0, swaps: 0, hits: 0, misses: 0, evictions: 0, parked: 0, restored: 0,
+    steps: 0, swaps: 0, hits: 0, misses: 0, evictions: 0, parked: 0, restored: 0, mixedBatchCalls: 0, mixedBatchRows: 0,
   };
   private readonly ttft = new Histogram(TTFT_BOUNDS);
   private readonly tpot = new Histogram(TPOT_BOUNDS);
@@ -200,6 +206,7 @@ export class Scheduler {
     if (this.ctx) return Promise.resolve(this.ctx);
     this.opening ??= this.host.backend.createBatchContext({ slots: this.slots, contextSize: this.contextSize }).then((ctx) => {
       this.ctx = ctx;
+      this.mixed = MixedSteps.for(this.host.backend, ctx);
       return ctx;
     });
     this.opening.catch(() => (this.opening = null));
@@ -368,6 +375,7 @@ export class Scheduler {
       } catch (e) {
         const slot = task.slot;
         if (slot) {
+          this.mixed?.end(slot.seq);
           slot.task = null;
           slot.key = null;
           await slot.seq.clear().catch(() => undefined);
@@ -445,12 +453,16 @@ export class Scheduler {
     task.reused = reuse;
     task.startedAt = performance.now();
     task.out = new TokenText(this.host.backend, prompt, task.stops, task.g, task.ignoreEos);
-    slot.seq.begin(prompt.slice(reuse), task.sampling);
+    if (this.mixed) this.mixed.begin(slot.seq, prompt.slice(reuse), task.sampling);
+    else slot.seq.begin(prompt.slice(reuse), task.sampling);
     this.counts.promptTokens += prompt.length;
     this.counts.reusedPromptTokens += reuse;
   }
 
-  /** The sequences to advance this step (see TurnPolicy); every set at once where the backend takes mixed sets. */
+  /**
+   * The sequences to advance this step (see TurnPolicy); every set at once where sequences carry their own sets
+   * (in one decodeBatch call where the backend batches mixed sets, see MixedSteps).
+   */
   private pickTurn(): Slot[] {
     const running = this.slotList.filter((s) => s.task && !s.task.done);
     const candidates = running.map((s) => ({ key: s.key!, started: s.task!.started, id: s.task!.id }));
@@ -475,7 +487,7 @@ export class Scheduler {
       }
     }
     const t0 = performance.now();
-    const results = await Promise.allSettled(turn.map((s) => s.seq.advance()));
+    const results = this.mixed ? await this.mixed.advance(turn.map((s) => s.seq)) : await Promise.allSettled(turn.map((s) => s.seq.advance()));
     const now = performance.now();
     this.counts.steps++;
     // one-token steps, plain and right after a swap, choose the turn length
@@ -504,6 +516,7 @@ export class Scheduler {
   private async end(task: Task, reason: FinishReason, error?: unknown): Promise<void> {
     const slot = task.slot!;
     task.done = true;
+    this.mixed?.end(slot.seq);
     try {
       await slot.seq.end();
     } catch (e) {
@@ -626,7 +639,13 @@ export class Scheduler {
       running: this.slotList.filter((s) => s.task && !s.task.done).length,
       activeBySet,
       queuedBySet,
-      counts: { ...this.counts, parked: this.parked.counts.parked, restored: this.parked.counts.restored },
+      counts: {
+        ...this.counts,
+        parked: this.parked.counts.parked,
+        restored: this.parked.counts.restored,
+        mixedBatchCalls: this.mixed?.calls ?? 0,
+        mixedBatchRows: this.mixed?.rows ?? 0,
+      },
       parkedBytes: this.parked.bytes,
       turnTokens: this.turns.turnTokens,
       stepMs: this.turns.stepMs,
@@ -657,6 +676,7 @@ export class Scheduler {
     await this.exclusive(async () => {
       const ctx = this.ctx ?? (this.opening ? await this.opening.catch(() => null) : null);
       this.ctx = null;
+      this.mixed = null;
       this.slotList.length = 0;
       await ctx?.dispose();
       await this.parked.dispose();
