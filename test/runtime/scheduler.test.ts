@@ -4,7 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { AdapterNameError, DisposedError, QueueFullError } from "../../src/errors.js";
 import type { Backend } from "../../src/backends/backend.js";
-import type { Runtime } from "../../src/runtime/index.js";
+import type { Runtime, Scheduler } from "../../src/runtime/index.js";
 import { scratchDir } from "../fixtures.js";
 import type { Generation } from "../../src/runtime/index.js";
 import { S1, S2, openCpu } from "./helpers.js";
@@ -73,6 +73,37 @@ for (const backend of ["native", "wasm"] as const) {
       } finally {
         spy.mockRestore();
         await sch.dispose();
+      }
+    });
+
+    it.runIf(backend === "wasm")("prompts of clients that came together before share the first step when they come back a moment apart", async () => {
+      const decodeBatch = rt.backend.decodeBatch!.bind(rt.backend);
+      const prompts: number[] = []; // prompts started by each call
+      const spy = vi.spyOn(rt.backend as Required<Backend>, "decodeBatch").mockImplementation(async (steps) => {
+        prompts.push(steps.filter((s) => s.restart).length);
+        return decodeBatch(steps);
+      });
+      const run = (sch: Scheduler, i: number) => sch.complete(SETS[i], PROMPTS[i], { maxTokens: 4 });
+      try {
+        for (const gatherMs of [0, 500]) {
+          const sch = rt.scheduler({ slots: 4, gatherMs });
+          await Promise.all([0, 1, 2, 3].map((i) => run(sch, i))); // four clients at once
+          prompts.length = 0;
+          // they come back a moment apart: the first one's step waits for the others
+          const first = run(sch, 0);
+          await new Promise((r) => setTimeout(r, 20));
+          const texts = await Promise.all([first, ...[1, 2, 3].map((i) => run(sch, i))]);
+          expect(prompts[0], `gatherMs ${gatherMs}`).toBe(gatherMs > 0 ? 4 : 1);
+          expect(texts.map((r) => r.text)).toEqual(await Promise.all([0, 1, 2, 3].map((i) => lone(rt, SETS[i], PROMPTS[i], 4))));
+          expect(sch.stats().counts.gatherWaits).toBe(gatherMs > 0 ? 1 : 0);
+          // a lone client after them: one wait ends without the group; none follows
+          await sch.complete({}, PROMPTS[4], { maxTokens: 2 });
+          await sch.complete({}, PROMPTS[5], { maxTokens: 2 });
+          expect(sch.stats().counts.gatherWaits).toBe(gatherMs > 0 ? 2 : 0);
+          await sch.dispose();
+        }
+      } finally {
+        spy.mockRestore();
       }
     });
 
