@@ -102,6 +102,18 @@ for (const backend of ["native", "wasm"] as const) {
           expect(sch.stats().counts.gatherWaits).toBe(gatherMs > 0 ? 2 : 0);
           await sch.dispose();
         }
+        // a request the server is still reading is waited for too
+        const sch = rt.scheduler({ slots: 4, gatherMs: 500 });
+        await sch.ready(); // as a server does before it listens
+        prompts.length = 0;
+        const done = sch.receiving();
+        const first = run(sch, 0);
+        await new Promise((r) => setTimeout(r, 20));
+        const second = run(sch, 1);
+        done();
+        await Promise.all([first, second]);
+        expect(prompts[0]).toBe(2);
+        await sch.dispose();
       } finally {
         spy.mockRestore();
       }
