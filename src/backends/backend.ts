@@ -174,8 +174,9 @@ export interface Backend {
  * sequence of one step in the same tick and awaits them all; the backend evaluates what it can of them in
  * one batch. With `adapterScope: "context"` one adapter set applies to the whole context (the scheduler only
  * steps sequences of that set together and calls `setAdapters` between steps); with "sequence" each sequence
- * carries its own set, and a backend that evaluates several sets in one pass (`mixedBatch`) can serve every
- * set in one step.
+ * carries its own set, and a backend that evaluates several sets in one pass (`mixedBatch`) serves every set
+ * in one step: its sequences expose their `context`, and the scheduler advances them all with one
+ * `Backend.decodeBatch` call per step instead of `begin` / `advance`.
  */
 export interface BackendBatchContext {
   readonly slots: number;
@@ -184,7 +185,7 @@ export interface BackendBatchContext {
   /** Memory the context holds (KV caches and compute buffers), bytes. */
   readonly memoryBytes: number;
   readonly adapterScope: "context" | "sequence";
-  /** True when one step evaluates sequences of different adapter sets in one pass. */
+  /** True when one step evaluates sequences of different adapter sets in one pass (`Backend.decodeBatch` over the sequences' contexts). */
   readonly mixedBatch: boolean;
   /** The whole context's adapter set (scope "context"); does not touch cached states. */
   setAdapters(active: readonly ActiveAdapter[]): Promise<void>;
@@ -197,6 +198,8 @@ export interface BackendBatchContext {
 export interface BackendSequence {
   /** Tokens whose states are cached, in order. */
   readonly cachedTokens: readonly number[];
+  /** The context behind the sequence, a step of `Backend.decodeBatch` (batch contexts with `mixedBatch` only). */
+  readonly context?: BackendContext;
   /** This sequence's adapter set (scope "sequence" only). */
   setAdapters(active: readonly ActiveAdapter[]): void;
   clear(): Promise<void>;

@@ -137,12 +137,12 @@ class WasmContext implements BackendContext {
 }
 
 /**
- * Sequences for the scheduler, each an engine context of its own (own KV cache and adapter set). One step
- * computes them one after another; a mixed-adapter batch pass can later take their advances together.
+ * Sequences for the scheduler, each an engine context of its own (own KV cache and adapter set). The scheduler
+ * advances them together with `decodeBatch` (one shared forward pass for every set); each also steps alone.
  */
 class WasmBatchContext implements BackendBatchContext {
   readonly adapterScope = "sequence" as const;
-  readonly mixedBatch = false;
+  readonly mixedBatch = true;
   private readonly open = new Set<WasmSequence>();
   constructor(
     private readonly backend: WasmBackend,
@@ -162,12 +162,10 @@ class WasmBatchContext implements BackendBatchContext {
 
   sequence(): BackendSequence {
     if (this.open.size >= this.slots) throw new Error(`all ${this.slots} sequences are in use`);
-    const s: WasmSequence = new WasmSequence(new EngineContext(this.backend.model, this.contextSize), () => {
-      this.open.delete(s);
-      this.backend.contexts.delete(s);
-    });
+    const context = new WasmContext(this.backend, new EngineContext(this.backend.model, this.contextSize));
+    this.backend.contexts.add(context);
+    const s: WasmSequence = new WasmSequence(context, () => this.open.delete(s));
     this.open.add(s);
-    this.backend.contexts.add(s);
     return s;
   }
 
@@ -179,9 +177,13 @@ class WasmBatchContext implements BackendBatchContext {
 class WasmSequence implements BackendSequence {
   private it: Generator<number, void, void> | null = null;
   constructor(
-    readonly engine: EngineContext,
+    readonly context: WasmContext,
     private readonly onRelease: () => void,
   ) {}
+
+  get engine(): EngineContext {
+    return this.context.engine;
+  }
 
   get cachedTokens(): readonly number[] {
     return this.engine.cachedTokens;
@@ -224,11 +226,7 @@ class WasmSequence implements BackendSequence {
   async release(): Promise<void> {
     await this.end();
     this.onRelease();
-    this.engine.dispose();
-  }
-
-  async dispose(): Promise<void> {
-    await this.release();
+    await this.context.dispose();
   }
 }
 

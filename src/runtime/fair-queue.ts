@@ -29,6 +29,12 @@ export class FairQueue<T> {
     return undefined;
   }
 
+  /** The item `next()` would take, left in place. */
+  peek(): T | undefined {
+    for (const q of this.byKey.values()) return q[0];
+    return undefined;
+  }
+
   /** Removes one waiting item; false when it is not waiting. */
   remove(key: string, item: T): boolean {
     const q = this.byKey.get(key);

@@ -5,6 +5,8 @@ import { adapterSetKey, normalizeAdapterSet, type AdapterSet, type AdapterSetInp
 import { Generation, TokenText, stopList, type FinishReason, type GenerationResult } from "./generation.js";
 import { Histogram } from "./latency.js";
 import { FairQueue } from "./fair-queue.js";
+import { ArrivalGather } from "./gather.js";
+import { MixedSteps } from "./mixed-steps.js";
 import { ParkedStates, commonPrefix } from "./prefix-cache.js";
 import { keptPrefixLimit, planEvaluation, sharedInvocation, isAloraOnly, type EvalPlan } from "./kv-plan.js";
 import { TurnPolicy } from "./turns.js";
@@ -26,6 +28,13 @@ export interface SchedulerOptions {
   cacheBytes?: number;
   /** Fewest cached tokens worth parking or restoring (default 32). */
   parkMinTokens?: number;
+  /**
+   * Longest wait, ms, before a step that starts a prompt while more requests of its group (its set where sets
+   * take turns) were recently in flight at once than are now, or requests are on their way (see `receiving`):
+   * the others' prompts then share that step (see ArrivalGather). A lone client never waits. Default: one
+   * decode step's measured time, at most 10 ms; 0 turns it off.
+   */
+  gatherMs?: number;
 }
 
 export interface ScheduleOptions extends Omit<GenerateOptions, "reuseCache"> {
@@ -78,6 +87,11 @@ export interface SchedulerStats {
     evictions: number;
     parked: number;
     restored: number;
+    /** decodeBatch calls (backends that batch mixed sets: one per step) and the sequence steps they carried. */
+    mixedBatchCalls: number;
+    mixedBatchRows: number;
+    /** Steps that waited for prompts on their way (see `gatherMs`). */
+    gatherWaits: number;
   };
   parkedBytes: number;
   /** Steps a set keeps its turn now, the mean step time and the measured cost a live swap adds to a step. */
@@ -154,6 +168,8 @@ export function activeSetKey(active: readonly ActiveAdapter[]): string {
 }
 
 const nextTick = () => new Promise<void>((r) => setImmediate(r));
+/** The gathering group of every request (backends that put every set in one step). */
+const ANY = "*";
 
 export class Scheduler {
   readonly slots: number;
@@ -161,6 +177,8 @@ export class Scheduler {
   readonly contextSize: number;
   private ctx: BackendBatchContext | null = null;
   private opening: Promise<BackendBatchContext> | null = null;
+  /** Set where the backend batches mixed sets: every running sequence advances in one decodeBatch call per step. */
+  private mixed: MixedSteps | null = null;
   private readonly slotList: Slot[] = [];
   private readonly queue = new FairQueue<Task>();
   private readonly turns: TurnPolicy;
@@ -168,6 +186,9 @@ export class Scheduler {
   private appliedActive: readonly ActiveAdapter[] = [];
   private readonly parked: ParkedStates;
   private readonly parkMinTokens: number;
+  private readonly gather = new ArrivalGather();
+  private readonly gatherMs: number | undefined;
+  private receivingCount = 0;
   private looping = false;
   private lock: Promise<unknown> = Promise.resolve();
   private idle: Promise<void> = Promise.resolve();
@@ -178,7 +199,7 @@ export class Scheduler {
   private readonly finishedWaiters = new Set<() => void>();
   private readonly counts: SchedulerStats["counts"] = {
     requests: 0, finished: 0, aborted: 0, rejected: 0, promptTokens: 0, reusedPromptTokens: 0, reusedBaseTokens: 0, generatedTokens: 0,
-    steps: 0, swaps: 0, hits: 0, misses: 0, evictions: 0, parked: 0, restored: 0,
+    steps: 0, swaps: 0, hits: 0, misses: 0, evictions: 0, parked: 0, restored: 0, mixedBatchCalls: 0, mixedBatchRows: 0, gatherWaits: 0,
   };
   private readonly ttft = new Histogram(TTFT_BOUNDS);
   private readonly tpot = new Histogram(TPOT_BOUNDS);
@@ -200,6 +221,8 @@ export class Scheduler {
     if (!(cacheBytes >= 0)) throw new InvalidArgumentError("cacheBytes must be >= 0");
     this.turns = new TurnPolicy(options.turnTokens);
     this.parkMinTokens = options.parkMinTokens ?? 32;
+    this.gatherMs = options.gatherMs;
+    if (this.gatherMs !== undefined && !(this.gatherMs >= 0)) throw new InvalidArgumentError("gatherMs must be >= 0");
     this.parked = new ParkedStates(cacheBytes);
   }
 
@@ -212,6 +235,7 @@ export class Scheduler {
     if (this.ctx) return Promise.resolve(this.ctx);
     this.opening ??= this.host.backend.createBatchContext({ slots: this.slots, contextSize: this.contextSize }).then((ctx) => {
       this.ctx = ctx;
+      this.mixed = MixedSteps.for(this.host.backend, ctx);
       return ctx;
     });
     this.opening.catch(() => (this.opening = null));
@@ -284,6 +308,8 @@ export class Scheduler {
     };
     this.counts.requests++;
     this.queue.push(task.key, task);
+    this.gather.arrived(task.key, this.inFlight(task.key));
+    this.gather.arrived(ANY, this.inFlight(ANY));
     // An abort while waiting removes the request at once; a running one stops at the next step.
     const onAbort = () => this.abortWaiting(task);
     o.signal?.addEventListener("abort", onAbort, { once: true });
@@ -300,6 +326,45 @@ export class Scheduler {
   /** `generate` without streaming. */
   complete(adapters: AdapterSetInput, prompt: string | readonly number[], options: ScheduleOptions = {}): Promise<GenerationResult> {
     return this.generate(adapters, prompt, options).result;
+  }
+
+  /** Requests running or waiting, of one set (by key) or of all (ANY). */
+  private inFlight(group: string): number {
+    let n = 0;
+    for (const s of this.slotList) if (s.task && !s.task.done && (group === ANY || s.task.key === group)) n++;
+    for (const t of this.queue.items()) if (group === ANY || t.key === group) n++;
+    return n;
+  }
+
+  /**
+   * A request is on its way (a server is reading it, or a new connection has not sent its request yet): a step
+   * that starts a prompt may wait for it (see `gatherMs`). Call the returned function once it was handed to
+   * `generate` or will not be.
+   */
+  receiving(): () => void {
+    this.receivingCount++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.receivingCount--;
+    };
+  }
+
+  /**
+   * Before a step that starts the next waiting prompt: when requests are on their way, or its group (the
+   * requests that can share a step) had more in flight at once recently than now, wait for the others, at
+   * most one decode step's time.
+   */
+  private async gatherPrompts(): Promise<void> {
+    const next = this.queue.peek();
+    // a wait longer than a decode step costs more than the step it could save
+    const maxWaitMs = this.gatherMs ?? Math.min(10, this.turns.stepMs);
+    if (!next || !this.ctx || this.disposed || !(maxWaitMs > 0)) return;
+    const group = this.ctx.adapterScope === "context" ? next.key : ANY;
+    const room = () => this.freeSlots() - this.queue.size;
+    const missing = () => Math.max(this.gather.expected(group, this.inFlight(group), room()), Math.min(this.receivingCount, room()));
+    await this.gather.wait(group, missing, () => this.inFlight(group), maxWaitMs);
   }
 
   private freeSlots(): number {
@@ -336,7 +401,10 @@ export class Scheduler {
 
   private async loop(): Promise<void> {
     try {
+      // requests that arrived together are admitted together (their prompts share the first step)
+      await nextTick();
       for (;;) {
+        await this.gatherPrompts();
         const progressed = await this.exclusive(() => this.tick());
         if (!progressed) break;
         await nextTick(); // let I/O (new requests, disconnects) in between steps
@@ -384,6 +452,7 @@ export class Scheduler {
       } catch (e) {
         const slot = task.slot;
         if (slot) {
+          this.mixed?.end(slot.seq);
           slot.task = null;
           slot.key = null;
           await slot.seq.clear().catch(() => undefined);
@@ -485,12 +554,16 @@ export class Scheduler {
     }
     if (ctx.adapterScope === "sequence") slot.seq.setAdapters(task.active);
     task.out = new TokenText(this.host.backend, prompt, task.stops, task.g, task.ignoreEos);
-    slot.seq.begin(prompt.slice(from), task.sampling);
+    if (this.mixed) this.mixed.begin(slot.seq, prompt.slice(from), task.sampling);
+    else slot.seq.begin(prompt.slice(from), task.sampling);
     this.counts.promptTokens += prompt.length;
     this.counts.reusedPromptTokens += reuse;
   }
 
-  /** The sequences to advance this step (see TurnPolicy); every set at once where the backend takes mixed sets. */
+  /**
+   * The sequences to advance this step (see TurnPolicy); every set at once where sequences carry their own sets
+   * (in one decodeBatch call where the backend batches mixed sets, see MixedSteps).
+   */
   private pickTurn(): Slot[] {
     const running = this.slotList.filter((s) => s.task && !s.task.done);
     const candidates = running.map((s) => ({ key: s.key!, started: s.task!.started, id: s.task!.id }));
@@ -515,7 +588,7 @@ export class Scheduler {
       }
     }
     const t0 = performance.now();
-    const results = await Promise.allSettled(turn.map((s) => s.seq.advance()));
+    const results = this.mixed ? await this.mixed.advance(turn.map((s) => s.seq)) : await Promise.allSettled(turn.map((s) => s.seq.advance()));
     const now = performance.now();
     this.counts.steps++;
     // one-token steps, plain and right after a swap, choose the turn length
@@ -544,6 +617,7 @@ export class Scheduler {
   private async end(task: Task, reason: FinishReason, error?: unknown): Promise<void> {
     const slot = task.slot!;
     task.done = true;
+    this.mixed?.end(slot.seq);
     try {
       await slot.seq.end();
     } catch (e) {
@@ -668,7 +742,14 @@ export class Scheduler {
       running: this.slotList.filter((s) => s.task && !s.task.done).length,
       activeBySet,
       queuedBySet,
-      counts: { ...this.counts, parked: this.parked.counts.parked, restored: this.parked.counts.restored },
+      counts: {
+        ...this.counts,
+        parked: this.parked.counts.parked,
+        restored: this.parked.counts.restored,
+        mixedBatchCalls: this.mixed?.calls ?? 0,
+        mixedBatchRows: this.mixed?.rows ?? 0,
+        gatherWaits: this.gather.waits,
+      },
       parkedBytes: this.parked.bytes,
       turnTokens: this.turns.turnTokens,
       stepMs: this.turns.stepMs,
@@ -699,6 +780,7 @@ export class Scheduler {
     await this.exclusive(async () => {
       const ctx = this.ctx ?? (this.opening ? await this.opening.catch(() => null) : null);
       this.ctx = null;
+      this.mixed = null;
       this.slotList.length = 0;
       await ctx?.dispose();
       await this.parked.dispose();

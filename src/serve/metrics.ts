@@ -35,6 +35,9 @@ export function metricsText(s: SchedulerStats): string {
   metric(out, "lora_edge_generated_tokens_total", "counter", "Tokens generated.", [["", c.generatedTokens]]);
   metric(out, "lora_edge_decode_steps_total", "counter", "Batched decode steps.", [["", c.steps]]);
   metric(out, "lora_edge_adapter_swaps_total", "counter", "Live adapter swaps between steps.", [["", c.swaps]]);
+  metric(out, "lora_edge_mixed_batch_calls_total", "counter", "Steps whose sequences, whatever their adapter sets, shared one forward pass (wasm engine).", [["", c.mixedBatchCalls]]);
+  metric(out, "lora_edge_mixed_batch_rows_total", "counter", "Sequence steps those shared passes carried.", [["", c.mixedBatchRows]]);
+  metric(out, "lora_edge_gather_waits_total", "counter", "Steps that waited briefly for prompts on their way, so that they share one evaluation.", [["", c.gatherWaits]]);
   metric(out, "lora_edge_kv_parked_total", "counter", "Sequence states parked for later reuse.", [["", c.parked]]);
   metric(out, "lora_edge_kv_restored_total", "counter", "Parked states restored instead of re-evaluating the prompt.", [["", c.restored]]);
   metric(out, "lora_edge_kv_parked_bytes", "gauge", "Bytes of parked states kept.", [["", s.parkedBytes]]);

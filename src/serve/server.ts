@@ -1,7 +1,7 @@
 // createServer: the OpenAI-compatible HTTP face of a runtime (node:http), routes, authentication and limits.
 import fs from "node:fs";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import path from "node:path";
 import { InvalidArgumentError } from "../errors.js";
 import type { Runtime } from "../runtime/runtime.js";
@@ -49,6 +49,8 @@ export class LoraEdgeServer {
   readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
   private readonly table: AdapterTable;
   private readonly inflight = new Set<AbortController>();
+  /** Connections that have not sent their first request yet, with what ends their count as arriving. */
+  private readonly connecting = new WeakMap<Socket, () => void>();
   private readonly adapterDir: string | null;
   private readonly bodyLimit: number;
   private readonly created = Math.floor(Date.now() / 1000);
@@ -71,7 +73,11 @@ export class LoraEdgeServer {
     if (this.modelName.length === 0 || this.modelName.includes(":")) throw new InvalidArgumentError(`modelName "${this.modelName}" must be non-empty, without ":"`);
     this.scheduler = rt.scheduler({ slots: options.parallel ?? 4, queue: options.queue ?? 64, contextSize: options.contextSize });
     this.table = new AdapterTable(rt, this.modelName);
-    this.handler = (req, res) => void this.handle(req, res);
+    this.handler = (req, res) => {
+      this.connecting.get(req.socket)?.();
+      this.connecting.delete(req.socket);
+      void this.handle(req, res);
+    };
   }
 
   /**
@@ -83,6 +89,12 @@ export class LoraEdgeServer {
     await this.scheduler.ready();
     const host = this.options.host ?? "127.0.0.1";
     const server = http.createServer({ requestTimeout: 300_000, headersTimeout: 30_000 }, this.handler);
+    // a new connection usually brings a request: until it does, a step about to start a prompt may wait for it
+    server.on("connection", (socket: Socket) => {
+      const done = this.scheduler.receiving();
+      this.connecting.set(socket, done);
+      socket.once("close", done);
+    });
     server.on("clientError", (_e, socket) => {
       if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
       else socket.destroy();
@@ -133,9 +145,9 @@ export class LoraEdgeServer {
       if (this.closed) throw new HttpError(503, "the server is shutting down", null, "shutting_down");
       switch (route) {
         case "POST /v1/chat/completions":
-          return await handleCompletion("chat", await readJsonObject(req, this.bodyLimit), res, this.completionContext);
+          return await handleCompletion("chat", await this.receive(req), res, this.completionContext);
         case "POST /v1/completions":
-          return await handleCompletion("completion", await readJsonObject(req, this.bodyLimit), res, this.completionContext);
+          return await handleCompletion("completion", await this.receive(req), res, this.completionContext);
         case "GET /v1/models":
           return sendJson(res, 200, this.models());
         case "POST /v1/load_lora_adapter":
@@ -154,6 +166,16 @@ export class LoraEdgeServer {
       throw new HttpError(404, `no route ${url.pathname}`, null, "not_found");
     } catch (e) {
       answerError(res, e);
+    }
+  }
+
+  /** A completion's body; the scheduler knows a request is on its way while it is read. */
+  private async receive(req: IncomingMessage): Promise<Record<string, unknown>> {
+    const done = this.scheduler.receiving();
+    try {
+      return await readJsonObject(req, this.bodyLimit);
+    } finally {
+      done();
     }
   }
 

@@ -1,9 +1,10 @@
 // The scheduler: batched requests with their own adapter sets equal lone sessions, bounded queue, fair order, abort, KV keyed by set.
 import { copyFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { AdapterNameError, DisposedError, QueueFullError } from "../../src/errors.js";
-import type { Runtime } from "../../src/runtime/index.js";
+import type { Backend } from "../../src/backends/backend.js";
+import type { Runtime, Scheduler } from "../../src/runtime/index.js";
 import { scratchDir } from "../fixtures.js";
 import type { Generation } from "../../src/runtime/index.js";
 import { S1, S2, openCpu } from "./helpers.js";
@@ -17,10 +18,10 @@ const PROMPTS = ["Once upon a time", "The little dog", "One day, Lily went", "To
 const SETS: Record<string, number>[] = [{}, { s1: 1 }, { s2: 1 }, { s1: 0.5, s2: 0.5 }];
 const LONG = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her mom.";
 
-async function lone(rt: Runtime, set: Record<string, number>, prompt: string, maxTokens: number): Promise<string> {
+async function lone(rt: Runtime, set: Record<string, number>, prompt: string, maxTokens: number, sampling: { temperature?: number; seed?: number } = {}): Promise<string> {
   const s = rt.session({ adapters: set });
   try {
-    return (await s.complete(prompt, { maxTokens })).text;
+    return (await s.complete(prompt, { maxTokens, ...sampling })).text;
   } finally {
     await s.dispose();
   }
@@ -46,6 +47,76 @@ for (const backend of ["native", "wasm"] as const) {
       expect(st.counts.finished).toBe(8);
       if (backend === "native") expect(st.counts.swaps).toBeGreaterThan(3); // sets took turns on one context
       await sch.dispose();
+    });
+
+    it.runIf(backend === "wasm")("advances every running sequence, whatever its set, in one decodeBatch call per step", async () => {
+      const sampled = { temperature: 0.9, seed: 7 };
+      const expected = await Promise.all(PROMPTS.map((p, i) => lone(rt, SETS[i % 4], p, 20, i >= 6 ? sampled : {})));
+      const decodeBatch = rt.backend.decodeBatch!.bind(rt.backend);
+      const calls: { rows: number; sets: number }[] = [];
+      const spy = vi.spyOn(rt.backend as Required<Backend>, "decodeBatch").mockImplementation(async (steps) => {
+        const sets = new Set(steps.map((s) => (s.context as unknown as { engine: { setKey: string } }).engine.setKey));
+        calls.push({ rows: steps.length, sets: sets.size });
+        return decodeBatch(steps);
+      });
+      const sch = rt.scheduler({ slots: 4, queue: 8 });
+      try {
+        const results = await Promise.all(PROMPTS.map((p, i) => sch.complete(SETS[i % 4], p, { maxTokens: 20, ...(i >= 6 ? sampled : {}) })));
+        expect(results.map((r) => r.text)).toEqual(expected);
+        const st = sch.stats();
+        expect(calls.length).toBe(st.counts.steps); // one call per step
+        expect(Math.max(...calls.map((c) => c.sets))).toBe(4); // base, s1, s2 and the mix in one call
+        expect(Math.max(...calls.map((c) => c.rows))).toBe(4);
+        expect(calls.reduce((n, c) => n + c.rows, 0)).toBe(st.counts.generatedTokens); // each row gave one token
+        expect(st.counts.generatedTokens).toBe(8 * 20);
+        expect([st.counts.mixedBatchCalls, st.counts.mixedBatchRows]).toEqual([calls.length, st.counts.generatedTokens]);
+      } finally {
+        spy.mockRestore();
+        await sch.dispose();
+      }
+    });
+
+    it.runIf(backend === "wasm")("prompts of clients that came together before share the first step when they come back a moment apart", async () => {
+      const decodeBatch = rt.backend.decodeBatch!.bind(rt.backend);
+      const prompts: number[] = []; // prompts started by each call
+      const spy = vi.spyOn(rt.backend as Required<Backend>, "decodeBatch").mockImplementation(async (steps) => {
+        prompts.push(steps.filter((s) => s.restart).length);
+        return decodeBatch(steps);
+      });
+      const run = (sch: Scheduler, i: number) => sch.complete(SETS[i], PROMPTS[i], { maxTokens: 4 });
+      try {
+        for (const gatherMs of [0, 500]) {
+          const sch = rt.scheduler({ slots: 4, gatherMs });
+          await Promise.all([0, 1, 2, 3].map((i) => run(sch, i))); // four clients at once
+          prompts.length = 0;
+          // they come back a moment apart: the first one's step waits for the others
+          const first = run(sch, 0);
+          await new Promise((r) => setTimeout(r, 20));
+          const texts = await Promise.all([first, ...[1, 2, 3].map((i) => run(sch, i))]);
+          expect(prompts[0], `gatherMs ${gatherMs}`).toBe(gatherMs > 0 ? 4 : 1);
+          expect(texts.map((r) => r.text)).toEqual(await Promise.all([0, 1, 2, 3].map((i) => lone(rt, SETS[i], PROMPTS[i], 4))));
+          expect(sch.stats().counts.gatherWaits).toBe(gatherMs > 0 ? 1 : 0);
+          // a lone client after them: one wait ends without the group; none follows
+          await sch.complete({}, PROMPTS[4], { maxTokens: 2 });
+          await sch.complete({}, PROMPTS[5], { maxTokens: 2 });
+          expect(sch.stats().counts.gatherWaits).toBe(gatherMs > 0 ? 2 : 0);
+          await sch.dispose();
+        }
+        // a request the server is still reading is waited for too
+        const sch = rt.scheduler({ slots: 4, gatherMs: 500 });
+        await sch.ready(); // as a server does before it listens
+        prompts.length = 0;
+        const done = sch.receiving();
+        const first = run(sch, 0);
+        await new Promise((r) => setTimeout(r, 20));
+        const second = run(sch, 1);
+        done();
+        await Promise.all([first, second]);
+        expect(prompts[0]).toBe(2);
+        await sch.dispose();
+      } finally {
+        spy.mockRestore();
+      }
     });
 
     it("never reuses KV states computed under another adapter set or scale; reuses its own", async () => {
