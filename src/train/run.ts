@@ -82,6 +82,8 @@ export interface TrainDoneEvent {
   readonly steps: number;
   readonly adapter: TrainedAdapter;
   readonly evalLoss?: number;
+  /** The held-out loss before the run's first step (the base's, for a fresh adapter). */
+  readonly initialEvalLoss?: number;
   /** Bytes of activations and gradients the engine held, and of the base's weights. */
   readonly activationBytes: number;
   readonly baseBytes: number;
@@ -186,6 +188,7 @@ export async function* trainLora(o: TrainRunOptions): AsyncGenerator<TrainEvent,
       }
       return sum / count;
     };
+    const initialEvalLoss = evalLoss();
     const t0 = performance.now();
     let seen = 0, lastEval: number | undefined;
     const end = Math.min(steps, o.stopAfter ?? steps);
@@ -216,7 +219,7 @@ export async function* trainLora(o: TrainRunOptions): AsyncGenerator<TrainEvent,
       toLora: () => ({ pairs: new Map(pairs.map((p) => [p.pair.key, { rank: p.pair.rank, nIn: p.pair.nIn, nOut: p.pair.nOut, scale: alpha / p.pair.rank, a: Float64Array.from(p.a), b: Float64Array.from(p.b) }])) }),
       write: (path, type = "f32") => writeTrainedAdapter(path, config.architecture, alpha, pairs, type, "lora-edge trained adapter"),
     };
-    yield { kind: "done", steps, adapter: trained, evalLoss: lastEval, activationBytes: engine.activationBytes, baseBytes: base.bytes };
+    yield { kind: "done", steps, adapter: trained, evalLoss: lastEval, initialEvalLoss, activationBytes: engine.activationBytes, baseBytes: base.bytes };
   } finally {
     engine.dispose();
     adapter.dispose();
