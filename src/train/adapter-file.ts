@@ -2,7 +2,7 @@
 import { TrainInputError } from "../errors.js";
 import { GgmlType } from "../gguf/ggml-types.js";
 import { GgufValueType, openGguf, type GgufFile } from "../gguf/reader.js";
-import { writeGguf, type GgufKVInput, type GgufTensorInput } from "../gguf/writer.js";
+import { writeGguf, type GgufKVInput, type GgufTensorInput, type GgufWriteInput } from "../gguf/writer.js";
 import { KERNELS } from "../core/kernels.js";
 import type { TrainPair } from "./engine/adapter.js";
 
@@ -25,15 +25,20 @@ function adapterKv(architecture: string, alpha: number, name?: string): GgufKVIn
   return kv;
 }
 
-/** Writes the adapter atomically: `<base tensor>.lora_a` ne [nIn, rank] and `.lora_b` ne [rank, nOut], F32 or F16. */
-export function writeTrainedAdapter(path: string, architecture: string, alpha: number, pairs: readonly PairValues[], type: "f32" | "f16" = "f32", name?: string): void {
+/** The adapter as GGUF content in llama.cpp's layout: `<base tensor>.lora_a` ne [nIn, rank] and `.lora_b` ne [rank, nOut], F32 or F16. */
+export function trainedAdapterGguf(architecture: string, alpha: number, pairs: readonly PairValues[], type: "f32" | "f16" = "f32", name?: string): GgufWriteInput {
   const id = type === "f16" ? GgmlType.F16 : GgmlType.F32;
   const encode = (x: Float32Array) => (type === "f16" ? KERNELS.get(GgmlType.F16)!.ref.quantize!(x) : bytesOf(x));
   const tensors: GgufTensorInput[] = pairs.flatMap((p) => [
     { name: `${p.pair.key}.lora_a`, type: id, ne: [p.pair.nIn, p.pair.rank], data: () => encode(p.a) },
     { name: `${p.pair.key}.lora_b`, type: id, ne: [p.pair.rank, p.pair.nOut], data: () => encode(p.b) },
   ]);
-  writeGguf(path, { kv: adapterKv(architecture, alpha, name), tensors });
+  return { kv: adapterKv(architecture, alpha, name), tensors };
+}
+
+/** Writes the adapter atomically (see trainedAdapterGguf). */
+export function writeTrainedAdapter(path: string, architecture: string, alpha: number, pairs: readonly PairValues[], type: "f32" | "f16" = "f32", name?: string): void {
+  writeGguf(path, trainedAdapterGguf(architecture, alpha, pairs, type, name));
 }
 
 /** What a checkpoint holds besides the tensors. */

@@ -7,7 +7,8 @@ import { referenceConfig } from "./reference/config.js";
 import { loraFromGguf, seededLora, TARGETS, type LoraAdapter, type Target } from "./reference/lora.js";
 import type { TrainSequence } from "./reference/model.js";
 import { AdamWF32, freeFrozenBase, loadFrozenBase, TrainableAdapter, TrainingEngine } from "./engine/index.js";
-import { readCheckpoint, writeCheckpoint, writeTrainedAdapter, type PairValues } from "./adapter-file.js";
+import { readCheckpoint, trainedAdapterGguf, writeCheckpoint, writeTrainedAdapter, type PairValues } from "./adapter-file.js";
+import type { GgufWriteInput } from "../gguf/writer.js";
 
 export interface TrainRunOptions {
   /** The base model (GGUF). */
@@ -75,6 +76,8 @@ export interface TrainedAdapter {
   /** As a reference adapter (f64 copies, scale alpha / rank). */
   toLora(): LoraAdapter;
   write(path: string, type?: "f32" | "f16"): void;
+  /** The adapter's GGUF content (what `write` writes), e.g. to apply it without a file. */
+  gguf(type?: "f32" | "f16"): GgufWriteInput;
 }
 
 export interface TrainDoneEvent {
@@ -218,6 +221,7 @@ export async function* trainLora(o: TrainRunOptions): AsyncGenerator<TrainEvent,
       architecture: config.architecture, alpha, pairs,
       toLora: () => ({ pairs: new Map(pairs.map((p) => [p.pair.key, { rank: p.pair.rank, nIn: p.pair.nIn, nOut: p.pair.nOut, scale: alpha / p.pair.rank, a: Float64Array.from(p.a), b: Float64Array.from(p.b) }])) }),
       write: (path, type = "f32") => writeTrainedAdapter(path, config.architecture, alpha, pairs, type, "lora-edge trained adapter"),
+      gguf: (type = "f32") => trainedAdapterGguf(config.architecture, alpha, pairs, type, "lora-edge trained adapter"),
     };
     yield { kind: "done", steps, adapter: trained, evalLoss: lastEval, initialEvalLoss, activationBytes: engine.activationBytes, baseBytes: base.bytes };
   } finally {
