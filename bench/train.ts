@@ -24,12 +24,12 @@ const CTX = 64;
 
 /** Child mode: a few training steps (the first is not timed), then its own peak resident memory. */
 async function child(args: string[]): Promise<void> {
-  const [model, rank, threads, steps] = args;
+  const [model, rank, threads, steps, x8] = args;
   const vocab = Number(openGguf(model).tensor("token_embd.weight")!.ne[1]);
   const r = mulberry32(7);
   const train = Array.from({ length: 8 }, () => ({ tokens: Array.from({ length: CTX }, () => Math.floor(r() * vocab)) }));
   let t0 = 0, tokens = 0, report: Partial<ChildReport> = {};
-  for await (const e of trainLora({ model, train, rank: Number(rank), lr: 1e-3, steps: Number(steps), batch: 1, ctx: CTX, threads: Number(threads) })) {
+  for await (const e of trainLora({ model, train, rank: Number(rank), lr: 1e-3, steps: Number(steps), batch: 1, ctx: CTX, threads: Number(threads), x8: x8 === "1" })) {
     if (e.kind === "step") {
       if (e.step === 1) t0 = performance.now();
       else tokens += CTX - 1;
@@ -104,9 +104,10 @@ async function main(): Promise<void> {
         const fileBytes = statSync(file).size;
         for (const threads of [1, 2]) {
           for (const rank of [8, 16]) {
-            const r = await runChild([file, String(rank), String(threads), String(steps + 1)]);
+            // quantized bases run their forward products on 8-bit activations, as llama.cpp does (TrainRunOptions.x8)
+            const r = await runChild([file, String(rank), String(threads), String(steps + 1), type === "Q4_0" ? "1" : "0"]);
             const goalMiB = (fileBytes + 4 * r.adapterBytes + r.activationBytes) / 2 ** 20 + idleMiB[threads - 1];
-            const row = { shape: id, type, rank, threads, ctx: CTX, tokensPerSecond: Math.round(r.tokensPerSecond), maxRssMiB: Math.round(r.maxRssMiB), rssGoalMiB: Math.round(goalMiB),
+            const row = { shape: id, type, x8: type === "Q4_0", rank, threads, ctx: CTX, tokensPerSecond: Math.round(r.tokensPerSecond), maxRssMiB: Math.round(r.maxRssMiB), rssGoalMiB: Math.round(goalMiB),
               fileMiB: +(fileBytes / 2 ** 20).toFixed(1), adapterMiB: +(r.adapterBytes / 2 ** 20).toFixed(2), activationMiB: +(r.activationBytes / 2 ** 20).toFixed(1) };
             rows.push(row);
             log(JSON.stringify(row));

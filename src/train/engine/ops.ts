@@ -159,11 +159,14 @@ export function crossEntropy(logits: Float32Array, o: number, n: number, target:
   let max = -Infinity;
   for (let i = 0; i < n; i++) if (logits[o + i] > max) max = logits[o + i];
   let sum = 0;
-  for (let i = 0; i < n; i++) sum += Math.exp(logits[o + i] - max);
   if (dlogits) {
+    // each exponential once: kept in dlogits, then scaled
+    for (let i = 0; i < n; i++) sum += dlogits[o + i] = Math.exp(logits[o + i] - max);
     const k = weight / sum;
-    for (let i = 0; i < n; i++) dlogits[o + i] = k * Math.exp(logits[o + i] - max);
+    for (let i = 0; i < n; i++) dlogits[o + i] *= k;
     dlogits[o + target] -= weight;
+  } else {
+    for (let i = 0; i < n; i++) sum += Math.exp(logits[o + i] - max);
   }
   return max + Math.log(sum) - logits[o + target];
 }
