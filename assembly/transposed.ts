@@ -33,7 +33,30 @@ import { dequant_q4_0, dequant_q8_0, dequant_q4_k, dequant_q6_k } from "./dequan
     const r1 = decodeRow(kind, p + rowBytes, cols, scratch + rb);
     const r2 = decodeRow(kind, p + 2 * rowBytes, cols, scratch + 2 * rb);
     const r3 = decodeRow(kind, p + 3 * rowBytes, cols, scratch + 3 * rb);
-    for (let t = 0; t < n; t++) {
+    let t = 0;
+    // two rows of dx at a time: each decoded weight vector is loaded once for both
+    for (; t + 2 <= n; t += 2) {
+      const gp = dy + ((<usize>t * dyStride + o) << 2), hp = gp + (<usize>dyStride << 2);
+      const g0 = f32x4.splat(load<f32>(gp)), g1 = f32x4.splat(load<f32>(gp, 4)), g2 = f32x4.splat(load<f32>(gp, 8)), g3 = f32x4.splat(load<f32>(gp, 12));
+      const h0 = f32x4.splat(load<f32>(hp)), h1 = f32x4.splat(load<f32>(hp, 4)), h2 = f32x4.splat(load<f32>(hp, 8)), h3 = f32x4.splat(load<f32>(hp, 12));
+      const xo = dx + ((<usize>t * dxStride) << 2), yo = xo + (<usize>dxStride << 2);
+      let c = 0;
+      for (; c < c4; c += 4) {
+        const b = <usize>c << 2;
+        const w0 = v128.load(r0 + b), w1 = v128.load(r1 + b), w2 = v128.load(r2 + b), w3 = v128.load(r3 + b);
+        const a = f32x4.add(f32x4.mul(g0, w0), f32x4.mul(g1, w1)), e = f32x4.add(f32x4.mul(g2, w2), f32x4.mul(g3, w3));
+        v128.store(xo + b, f32x4.add(v128.load(xo + b), f32x4.add(a, e)));
+        const a2 = f32x4.add(f32x4.mul(h0, w0), f32x4.mul(h1, w1)), e2 = f32x4.add(f32x4.mul(h2, w2), f32x4.mul(h3, w3));
+        v128.store(yo + b, f32x4.add(v128.load(yo + b), f32x4.add(a2, e2)));
+      }
+      for (; c < cols; c++) {
+        const b = <usize>c << 2;
+        const w0 = load<f32>(r0 + b), w1 = load<f32>(r1 + b), w2 = load<f32>(r2 + b), w3 = load<f32>(r3 + b);
+        store<f32>(xo + b, load<f32>(xo + b) + ((load<f32>(gp) * w0 + load<f32>(gp, 4) * w1) + (load<f32>(gp, 8) * w2 + load<f32>(gp, 12) * w3)));
+        store<f32>(yo + b, load<f32>(yo + b) + ((load<f32>(hp) * w0 + load<f32>(hp, 4) * w1) + (load<f32>(hp, 8) * w2 + load<f32>(hp, 12) * w3)));
+      }
+    }
+    for (; t < n; t++) {
       const gp = dy + ((<usize>t * dyStride + o) << 2);
       const s0 = load<f32>(gp), s1 = load<f32>(gp, 4), s2 = load<f32>(gp, 8), s3 = load<f32>(gp, 12);
       const g0 = f32x4.splat(s0), g1 = f32x4.splat(s1), g2 = f32x4.splat(s2), g3 = f32x4.splat(s3);
