@@ -7,7 +7,6 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { openGguf } from "../src/gguf/reader.js";
 import { synthModel, shapeById } from "../src/tools/synth.js";
-import { createTokenizer, vocabFromMetadata } from "../src/backends/wasm/tokenizer/index.js";
 import { trainLora } from "../src/train/run.js";
 import { mulberry32 } from "../src/random.js";
 import { createPool, loadCore } from "../src/core/index.js";
@@ -60,26 +59,30 @@ function idleChild(threads: number): Promise<number> {
 }
 
 /**
- * llama-finetune's training tokens/s on a model: two runs over texts of different lengths (one epoch each, no
- * validation split), the difference of their wall times over the difference of their windows, so loading and
- * start-up cancel out. Windows are ctx tokens with a stride of ctx / 2, as its dataset cuts them.
+ * llama-finetune's training tokens/s on a model: two runs (one epoch each, no validation split) over a short
+ * text and a longer one (sized from the first run to take about 15 s), the difference of their wall times over
+ * the difference of their tokens, so loading and start-up cancel out. The windows (ctx tokens each) are the
+ * count llama-finetune itself reports ("data=N/N").
  */
 function anchor(bin: string, model: string, threads: number, dir: string): { tokensPerSecond: number; command: string } {
-  const tok = createTokenizer(vocabFromMetadata(openGguf(model), model));
   const unit = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), "../../test/fixtures/train/logbook-train.txt"), "utf8");
-  const run = (copies: number) => {
-    const text = unit.repeat(copies);
-    const file = path.join(dir, `anchor-${copies}.txt`);
+  const run = (chars: number) => {
+    const text = unit.repeat(Math.ceil(chars / unit.length)).slice(0, chars);
+    const file = path.join(dir, `anchor-${chars}.txt`);
     writeFileSync(file, text);
-    const n = tok.tokenize(text, { addSpecial: true }).length;
-    const windows = Math.floor((n - CTX - 1) / (CTX / 2)) + 1;
     const args = ["-m", model, "-f", file, "-c", String(CTX), "-b", String(CTX), "-ub", String(CTX), "-t", String(threads), "-epochs", "1", "-val-split", "0", "-ngl", "0", "-o", path.join(dir, "anchor-out.gguf")];
     const t0 = performance.now();
     const r = spawnSync(bin, args, { encoding: "utf8", maxBuffer: 1 << 26 });
+    const ms = performance.now() - t0;
     if (r.status !== 0) throw new Error(`llama-finetune failed (${r.status}): ${(r.stderr ?? "").slice(-400)}`);
-    return { ms: performance.now() - t0, windows, command: `${bin} ${args.join(" ")}` };
+    const seen = [...(r.stderr + r.stdout).matchAll(/data=0*(\d+)\/0*(\d+)/g)];
+    if (!seen.length) throw new Error("llama-finetune reported no progress (data=N/N)");
+    return { ms, windows: Number(seen[seen.length - 1][2]), command: `${bin} ${args.join(" ")}` };
   };
-  const a = run(2), b = run(6);
+  const a = run(1500);
+  const upper = (a.windows * CTX) / (a.ms / 1000);
+  const want = a.windows + Math.max(8, Math.round((upper * 15) / CTX));
+  const b = run(Math.round((1500 * want) / a.windows));
   return { tokensPerSecond: ((b.windows - a.windows) * CTX) / ((b.ms - a.ms) / 1000), command: b.command };
 }
 
@@ -114,8 +117,12 @@ async function main(): Promise<void> {
           }
           if (type === "F32") {
             if (finetune && existsSync(finetune)) {
-              const a = anchor(finetune, file, threads, dir);
-              anchors.push({ shape: id, threads, ctx: CTX, tokensPerSecond: Math.round(a.tokensPerSecond), command: a.command });
+              try {
+                const a = anchor(finetune, file, threads, dir);
+                anchors.push({ shape: id, threads, ctx: CTX, tokensPerSecond: Math.round(a.tokensPerSecond), command: a.command });
+              } catch (e) {
+                anchors.push({ shape: id, threads, ctx: CTX, ran: false, reason: (e as Error).message });
+              }
               log(JSON.stringify(anchors[anchors.length - 1]));
             } else {
               anchors.push({ shape: id, threads, ctx: CTX, ran: false, reason: "llama-finetune not found: set LLAMA_FINETUNE or --finetune to its binary (built from the llama.cpp source inside node-llama-cpp: cmake -DGGML_NATIVE=OFF, target llama-finetune)" });
