@@ -45,6 +45,15 @@ describe("training runs", () => {
     expect(b.map((p) => bits(p.a) + bits(p.b))).toEqual(a.map((p) => bits(p.a) + bits(p.b)));
   });
 
+  it("--init starts from a written adapter: its held-out loss at the start is the first run's at the end", async () => {
+    const first = doneOf(await collect({ ...base, steps: 3 }));
+    const file = path.join(dir, "first.gguf");
+    first.adapter.write(file);
+    const second = doneOf(await collect({ ...base, steps: 1, init: file }));
+    expect(second.initialEvalLoss).toBe(first.evalLoss);
+    expect(second.adapter.pairs.length).toBe(first.adapter.pairs.length);
+  });
+
   it("a checkpoint of another run is refused", async () => {
     const ck = path.join(dir, "other.ckpt.gguf");
     await collect({ ...base, steps: 1, checkpoint: ck });
