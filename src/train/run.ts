@@ -4,7 +4,8 @@ import { mulberry32 } from "../random.js";
 import { openGguf } from "../gguf/reader.js";
 import { createPool, loadCore, type Core, type KernelPool } from "../core/index.js";
 import { referenceConfig } from "./reference/config.js";
-import { loraFromGguf, seededLora, TARGETS, type LoraAdapter, type Target } from "./reference/lora.js";
+import { loraFromGguf, TARGETS, type LoraAdapter, type Target } from "./reference/lora.js";
+import type { SeededStart } from "./engine/adapter.js";
 import type { TrainSequence } from "./reference/model.js";
 import { AdamWF32, freeFrozenBase, loadFrozenBase, TrainableAdapter, TrainingEngine } from "./engine/index.js";
 import { readCheckpoint, trainedAdapterGguf, writeCheckpoint, writeTrainedAdapter, type PairValues } from "./adapter-file.js";
@@ -128,7 +129,7 @@ export async function* trainLora(o: TrainRunOptions): AsyncGenerator<TrainEvent,
 
   const gguf = openGguf(o.model);
   const config = referenceConfig(gguf);
-  let init: LoraAdapter;
+  let init: LoraAdapter | SeededStart;
   let alpha: number;
   if (o.init) {
     init = loraFromGguf(openGguf(o.init), config);
@@ -136,7 +137,7 @@ export async function* trainLora(o: TrainRunOptions): AsyncGenerator<TrainEvent,
     alpha = first.scale * first.rank;
   } else {
     alpha = o.alpha ?? 2 * o.rank;
-    init = seededLora(config, { rank: o.rank, alpha, targets, seed });
+    init = { seeded: true, rank: o.rank, alpha, targets, seed };
   }
   const settings = JSON.stringify({ model: gguf.path.split(/[\\/]/).pop(), rank: o.rank, alpha, targets, lr: o.lr, steps, batch, ctx: o.ctx, seed, train: o.train.length, x8: o.x8 ?? false });
 
@@ -153,6 +154,17 @@ export async function* trainLora(o: TrainRunOptions): AsyncGenerator<TrainEvent,
     lr: o.lr, totalSteps: steps, warmupSteps: o.warmupSteps ?? Math.min(100, Math.floor(steps / 10)),
     weightDecay: o.weightDecay ?? 0, maxGradNorm: o.maxGradNorm ?? 1,
   });
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    engine.dispose();
+    adapter.dispose();
+    freeFrozenBase(core, base);
+    pool?.dispose();
+    opt.state.m.length = 0;
+    opt.state.v.length = 0;
+  };
   const values = (): PairValues[] => {
     const p = adapter.parameters();
     return adapter.pairs.map((pair, i) => ({ pair, a: p[2 * i].slice(), b: p[2 * i + 1].slice() }));
@@ -217,17 +229,17 @@ export async function* trainLora(o: TrainRunOptions): AsyncGenerator<TrainEvent,
       };
     }
     const pairs = values();
+    const activationBytes = engine.activationBytes, baseBytes = base.bytes;
+    // the engine, the optimizer state and the base go before the adapter is handed out
+    release();
     const trained: TrainedAdapter = {
       architecture: config.architecture, alpha, pairs,
       toLora: () => ({ pairs: new Map(pairs.map((p) => [p.pair.key, { rank: p.pair.rank, nIn: p.pair.nIn, nOut: p.pair.nOut, scale: alpha / p.pair.rank, a: Float64Array.from(p.a), b: Float64Array.from(p.b) }])) }),
       write: (path, type = "f32") => writeTrainedAdapter(path, config.architecture, alpha, pairs, type, "lora-edge trained adapter"),
       gguf: (type = "f32") => trainedAdapterGguf(config.architecture, alpha, pairs, type, "lora-edge trained adapter"),
     };
-    yield { kind: "done", steps, adapter: trained, evalLoss: lastEval, initialEvalLoss, activationBytes: engine.activationBytes, baseBytes: base.bytes };
+    yield { kind: "done", steps, adapter: trained, evalLoss: lastEval, initialEvalLoss, activationBytes, baseBytes };
   } finally {
-    engine.dispose();
-    adapter.dispose();
-    freeFrozenBase(core, base);
-    pool?.dispose();
+    release();
   }
 }

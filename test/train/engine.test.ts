@@ -108,3 +108,21 @@ for (const { arch, mix } of QUANT) {
     });
   });
 }
+
+describe("seeded start", () => {
+  it("drawn straight into f32: the reference's seededLora values, rounded to f32", () => {
+    const gguf = openGguf(fixture("models/stories260K.gguf"));
+    const model = loadReferenceModel(gguf);
+    const ref = seededLora(model.config, { rank: 4, alpha: 8, seed: 9, targets: ["q", "v", "down"] });
+    const base = loadFrozenBase(core, gguf);
+    const a = new TrainableAdapter(core, base.config, { seeded: true, rank: 4, alpha: 8, seed: 9, targets: ["q", "v", "down"] });
+    try {
+      const ours = a.parameters(), want = [...ref.pairs.values()].flatMap((p) => [p.a, p.b]);
+      expect(ours.length).toBe(want.length);
+      ours.forEach((x, i) => expect([...x]).toEqual([...Float32Array.from(want[i])]));
+      expect(a.pairs.map((p) => p.scale)).toEqual([...ref.pairs.values()].map((p) => p.scale));
+    } finally {
+      a.dispose();
+    }
+  });
+});

@@ -1,6 +1,7 @@
 // A trainable LoRA adapter in the core's memory: f32 A (rank x in) and B (out x rank) per adapted projection, with gradient buffers of the same shapes.
 import { GgmlType, ggmlTypeById } from "../../gguf/ggml-types.js";
 import type { Core, Matrix } from "../../core/index.js";
+import { mulberry32 } from "../../random.js";
 import { baseTensorName, TARGETS, targetDims, type LoraAdapter, type LoraPair, type Target } from "../reference/lora.js";
 import type { ReferenceConfig } from "../reference/config.js";
 
@@ -27,30 +28,61 @@ export function f32Matrix(ptr: number, rows: number, cols: number): Matrix {
   return { ptr, type: F32, rows, cols, rowBytes: cols * 4 };
 }
 
+/** A seeded start drawn straight into f32 (the same numbers as the reference's seededLora, rounded to f32). */
+export interface SeededStart {
+  readonly seeded: true;
+  readonly rank: number;
+  readonly alpha: number;
+  readonly targets: readonly Target[];
+  readonly seed: number;
+}
+
 export class TrainableAdapter {
   readonly pairs: readonly TrainPair[];
   private readonly byKey = new Map<string, TrainPair>();
 
-  /** Copies the values of an adapter (rounded to f32) into the core. */
-  constructor(private readonly core: Core, readonly config: ReferenceConfig, init: LoraAdapter) {
+  /**
+   * Copies the values of an adapter (rounded to f32) into the core, or draws a seeded start straight into it
+   * (no f64 copy: A uniform in +-1/sqrt(nIn), B = 0, drawn in the reference's order).
+   */
+  constructor(private readonly core: Core, readonly config: ReferenceConfig, init: LoraAdapter | SeededStart) {
     const pairs: TrainPair[] = [];
+    const rand = "seeded" in init ? mulberry32(init.seed) : undefined;
+    const wanted = "seeded" in init ? new Set(init.targets) : undefined;
     for (let l = 0; l < config.nLayer; l++) {
       for (const target of TARGETS) {
         const key = baseTensorName(l, target);
-        const p = init.pairs.get(key);
-        if (!p) continue;
         const [nIn, nOut] = targetDims(config, target);
-        if (p.nIn !== nIn || p.nOut !== nOut) throw new RangeError(`${key}: adapter pair ${p.nOut}x${p.nIn}, the base needs ${nOut}x${nIn}`);
-        const a = core.uploadF32(Float32Array.from(p.a), p.rank, nIn);
-        const b = core.uploadF32(Float32Array.from(p.b), nOut, p.rank);
-        const ga = core.arena.alloc(p.a.length * 4), gb = core.arena.alloc(p.b.length * 4);
-        const tp: TrainPair = { key, layer: l, target, rank: p.rank, nIn, nOut, scale: p.scale, a, b, ga, gb };
+        let rank: number, scale: number, a: Matrix, b: Matrix;
+        if ("seeded" in init) {
+          if (!wanted!.has(target)) continue;
+          rank = init.rank;
+          scale = init.alpha / rank;
+          const range = 1 / Math.sqrt(nIn);
+          a = f32Matrix(core.arena.alloc(rank * nIn * 4), rank, nIn);
+          b = f32Matrix(core.arena.alloc(nOut * rank * 4), nOut, rank);
+          const av = core.arena.f32(a.ptr, rank * nIn);
+          for (let i = 0; i < av.length; i++) av[i] = (2 * rand!() - 1) * range;
+          // B's draws are made (and set to 0) to keep the reference's sequence
+          for (let i = 0; i < nOut * rank; i++) rand!();
+          core.arena.f32(b.ptr, nOut * rank).fill(0);
+        } else {
+          const p = init.pairs.get(key);
+          if (!p) continue;
+          if (p.nIn !== nIn || p.nOut !== nOut) throw new RangeError(`${key}: adapter pair ${p.nOut}x${p.nIn}, the base needs ${nOut}x${nIn}`);
+          rank = p.rank;
+          scale = p.scale;
+          a = core.uploadF32(Float32Array.from(p.a), p.rank, nIn);
+          b = core.uploadF32(Float32Array.from(p.b), nOut, p.rank);
+        }
+        const ga = core.arena.alloc(rank * nIn * 4), gb = core.arena.alloc(nOut * rank * 4);
+        const tp: TrainPair = { key, layer: l, target, rank, nIn, nOut, scale, a, b, ga, gb };
         pairs.push(tp);
         this.byKey.set(key, tp);
       }
     }
     if (pairs.length === 0) throw new RangeError("the adapter adapts none of the model's projections");
-    if (pairs.length !== init.pairs.size) throw new RangeError(`${init.pairs.size - pairs.length} adapter pairs name no projection of this model`);
+    if (!("seeded" in init) && pairs.length !== init.pairs.size) throw new RangeError(`${init.pairs.size - pairs.length} adapter pairs name no projection of this model`);
     this.pairs = pairs;
     this.zeroGradients();
   }
