@@ -63,9 +63,9 @@ export class TrainableAdapter {
           b = f32Matrix(core.arena.alloc(nOut * rank * 4), nOut, rank);
           const av = core.arena.f32(a.ptr, rank * nIn);
           for (let i = 0; i < av.length; i++) av[i] = (2 * rand!() - 1) * range;
-          // B's draws are made (and set to 0) to keep the reference's sequence
-          for (let i = 0; i < nOut * rank; i++) rand!();
-          core.arena.f32(b.ptr, nOut * rank).fill(0);
+          // B = 0 (as +-0, the reference's (2u - 1) * 0), its draws made to keep the reference's sequence
+          const bv = core.arena.f32(b.ptr, nOut * rank);
+          for (let i = 0; i < bv.length; i++) bv[i] = (2 * rand!() - 1) * 0;
         } else {
           const p = init.pairs.get(key);
           if (!p) continue;
