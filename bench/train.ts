@@ -23,8 +23,8 @@ const CTX = 64;
 
 /** Child mode: a few training steps (the first is not timed), then its own peak resident memory. */
 async function child(args: string[]): Promise<void> {
-  const [model, rank, threads, steps, x8] = args;
-  const vocab = Number(openGguf(model).tensor("token_embd.weight")!.ne[1]);
+  const [model, rank, threads, steps, x8, nVocab] = args;
+  const vocab = Number(nVocab);
   const r = mulberry32(7);
   const train = Array.from({ length: 8 }, () => ({ tokens: Array.from({ length: CTX }, () => Math.floor(r() * vocab)) }));
   let t0 = 0, tokens = 0, report: Partial<ChildReport> = {};
@@ -49,10 +49,13 @@ function runChild(args: string[]): Promise<ChildReport> {
   });
 }
 
-/** Peak RSS of a child that starts Node and the wasm core (with its worker threads), and trains nothing: the floor under every figure. */
-function idleChild(threads: number): Promise<number> {
+/**
+ * Peak RSS of a child that starts Node and the wasm core (with its worker threads) and parses the model's header
+ * (metadata and tokenizer), reading no tensor and training nothing: the floor under a row's figure.
+ */
+function idleChild(model: string, threads: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const c = fork(fileURLToPath(import.meta.url), ["--idle", String(threads)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const c = fork(fileURLToPath(import.meta.url), ["--idle", model, String(threads)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
     c.on("message", (m) => resolve(m as number));
     c.on("exit", (code) => (code ? reject(new Error(`idle child exited with ${code}`)) : undefined));
   });
@@ -96,7 +99,6 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const steps = Number(values.steps);
   const finetune = values.finetune ?? process.env.LLAMA_FINETUNE;
-  const idleMiB = [await idleChild(1), await idleChild(2)];
   const rows: Record<string, unknown>[] = [];
   const anchors: Record<string, unknown>[] = [];
   try {
@@ -108,9 +110,10 @@ async function main(): Promise<void> {
         for (const threads of [1, 2]) {
           for (const rank of [8, 16]) {
             // quantized bases run their forward products on 8-bit activations, as llama.cpp does (TrainRunOptions.x8)
-            const r = await runChild([file, String(rank), String(threads), String(steps + 1), type === "Q4_0" ? "1" : "0"]);
-            const goalMiB = (fileBytes + 4 * r.adapterBytes + r.activationBytes) / 2 ** 20 + idleMiB[threads - 1];
-            const row = { shape: id, type, x8: type === "Q4_0", rank, threads, ctx: CTX, tokensPerSecond: Math.round(r.tokensPerSecond), maxRssMiB: Math.round(r.maxRssMiB), rssGoalMiB: Math.round(goalMiB),
+            const r = await runChild([file, String(rank), String(threads), String(steps + 1), type === "Q4_0" ? "1" : "0", String(shapeById(id).nVocab)]);
+            const idleMiB = await idleChild(file, threads);
+            const goalMiB = (fileBytes + 4 * r.adapterBytes + r.activationBytes) / 2 ** 20 + idleMiB;
+            const row = { shape: id, type, x8: type === "Q4_0", rank, threads, ctx: CTX, idleMiB: Math.round(idleMiB), tokensPerSecond: Math.round(r.tokensPerSecond), maxRssMiB: Math.round(r.maxRssMiB), rssGoalMiB: Math.round(goalMiB),
               fileMiB: +(fileBytes / 2 ** 20).toFixed(1), adapterMiB: +(r.adapterBytes / 2 ** 20).toFixed(2), activationMiB: +(r.activationBytes / 2 ** 20).toFixed(1) };
             rows.push(row);
             log(JSON.stringify(row));
@@ -145,14 +148,15 @@ async function main(): Promise<void> {
     q4_0TrainingVsFinetune: { value: worstRatio === null ? null : +worstRatio.toFixed(2), goal: 1.5, met: worstRatio !== null && worstRatio >= 1.5 },
     peakRssWithinBound: { value: +worstRss.toFixed(3), goal: 1, met: worstRss <= 1 },
   };
-  const out = { ctx: CTX, steps, idleMiB: idleMiB.map(Math.round), rssBound: "base file + 4 x adapter (f32) + the engine's activation and gradient buffers + Node with the wasm core and its threads, idle", rows, anchors, targets };
+  const out = { ctx: CTX, steps, rssBound: "base file + 4 x adapter (f32) + the engine's activation and gradient buffers + the idle floor (Node, the wasm core and its threads, the model's header parsed)", rows, anchors, targets };
   if (values.json) process.stdout.write(JSON.stringify(out) + "\n");
   else console.log(JSON.stringify(targets, null, 2));
 }
 
 if (process.argv[2] === "--child") await child(process.argv.slice(3));
 else if (process.argv[2] === "--idle") {
-  const threads = Number(process.argv[3]);
+  openGguf(process.argv[3]);
+  const threads = Number(process.argv[4]);
   const pool = threads > 1 ? await createPool({ threads }) : undefined;
   if (!pool) await loadCore();
   process.send!(process.resourceUsage().maxRSS / 1024);
