@@ -1,4 +1,4 @@
-// Adapter switch benchmark: live swap vs new-context swap vs full model reload, on stories260K and a generated 100M Q4_0 model.
+// Adapter switch benchmark: live swap vs new-context swap vs full model reload, on stories260K and a generated 100M Q4_0 model; --alora: task switches that keep the conversation.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -7,6 +7,7 @@ import { Runtime, defaultModelPath, demoAdapterPaths, type Session } from "../sr
 import { percentile } from "../src/runtime/latency.js";
 import { synthAdapter } from "../src/tools/synth.js";
 import { SHAPE_100M, generated100M, parameterCount } from "./models.js";
+import { formatAloraSwitch, runAloraSwitch } from "./switch-alora.js";
 
 interface Case {
   model: string;
@@ -123,10 +124,24 @@ async function main(): Promise<void> {
       threads: { type: "string" },
       "skip-large": { type: "boolean" },
       keep: { type: "string" },
+      alora: { type: "boolean" },
+      runs: { type: "string" },
     },
   });
   const threads = values.threads ? Number(values.threads) : os.availableParallelism();
   const log = (s: string) => process.stderr.write(s + "\n");
+  if (values.alora) {
+    const dir = values.keep ?? fs.mkdtempSync(path.join(os.tmpdir(), "lora-edge-switch-"));
+    fs.mkdirSync(dir, { recursive: true });
+    try {
+      log(`aLoRA task switches on the generated 100M Q4_0 model (${threads} threads)`);
+      const r = await runAloraSwitch({ dir, threads, runs: values.runs ? Number(values.runs) : 5, log });
+      process.stdout.write(values.json ? JSON.stringify(r, null, 2) + "\n" : formatAloraSwitch(r));
+    } finally {
+      if (!values.keep) fs.rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
   const demo = demoAdapterPaths();
   const cases: Case[] = [
     { model: defaultModelPath(), label: "stories260K F32", adapters: [demo.a, demo.b], contextSize: 2048, swaps: 1000, recreates: 100, reloads: 20 },

@@ -2,7 +2,8 @@
 export { GgufError } from "./gguf/errors.js";
 export { openGguf, parseGguf, GgufFile, GgufArray, GgufValueType } from "./gguf/reader.js";
 export type { GgufKV, GgufTensorInfo, GgufValue } from "./gguf/reader.js";
-export { bufferSource, fileSource } from "./gguf/byte-source.js";
+export { bufferSource } from "./gguf/byte-source.js";
+export { fileSource } from "./gguf/file-source.js";
 export type { ByteSource } from "./gguf/byte-source.js";
 export { writeGguf, kvInputsFrom, tensorInputsFrom } from "./gguf/writer.js";
 export type { GgufKVInput, GgufTensorInput, GgufWriteInput } from "./gguf/writer.js";

@@ -12,7 +12,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ["core", "devices"],
   ["backends", "tools", "train"],
   ["runtime", "device-bench"],
-  ["serve"],
+  ["serve", "web"],
   ["cli", "index.ts"],
 ];
 

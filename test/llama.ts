@@ -177,3 +177,34 @@ export async function aloraSwitchReference(modelPath: string, tokens: readonly n
     await model.dispose();
   }
 }
+
+/**
+ * llama.cpp's greedy continuation of the aLoRA reference: tokens before `start` evaluated with no adapters, then
+ * the adapter set on the same context and the rest evaluated, and `n` tokens generated greedily (one thread,
+ * 256 tokens). `start` undefined: the base throughout.
+ */
+export async function aloraGreedyReference(modelPath: string, adapter: LlamaLora, tokens: readonly number[], start: number | undefined, n: number): Promise<number[]> {
+  const llama = await cpuLlama();
+  const model = await llama.loadModel({ modelPath });
+  try {
+    const context = await model.createContext({ contextSize: 256, threads: 1 });
+    try {
+      const setLoras = (context as unknown as { _setLoras?: (l: LlamaLora[]) => Promise<void> })._setLoras;
+      if (typeof setLoras !== "function") throw new Error("node-llama-cpp's LlamaContext._setLoras is missing (internal API; node-llama-cpp must be 3.21.1)");
+      const seq = context.getSequence();
+      const from = start ?? 0;
+      if (from > 0) await seq.evaluateWithoutGeneratingNewTokens(tokens.slice(0, from) as Token[]);
+      if (start !== undefined) await setLoras.call(context, [adapter]);
+      const out: number[] = [];
+      for await (const t of seq.evaluate(tokens.slice(from) as Token[], { temperature: 0, yieldEogToken: true })) {
+        out.push(t as number);
+        if (out.length >= n) break;
+      }
+      return out;
+    } finally {
+      await context.dispose();
+    }
+  } finally {
+    await model.dispose();
+  }
+}

@@ -57,6 +57,8 @@ export interface BackendContext {
   readonly memoryBytes: number;
   /** True when adapters can be replaced on this live context. */
   readonly liveSwap: boolean;
+  /** Tokens this context has evaluated since it was created (prompt and generated ones), as the backend counts them. */
+  readonly evaluatedTokens: number;
   /** Replace the active adapter set on the live context (only when `liveSwap`). Does not touch the KV cache. */
   setAdapters(active: readonly ActiveAdapter[]): Promise<void>;
   /** Forget every cached state. */
@@ -68,6 +70,8 @@ export interface BackendContext {
    * Each yielded token is evaluated when the next one is requested; `return()` stops.
    */
   sample(tokens: readonly number[], sampling: SamplingOptions): AsyncGenerator<number, void, void>;
+  /** Evaluate `tokens` (at least one) after the cached ones with the attached adapters, sampling nothing. */
+  evaluate(tokens: readonly number[]): Promise<void>;
   /** Evaluate `tokens` after the cached ones and return the next-token log-probabilities (all of the vocabulary). */
   nextLogProbs(tokens: readonly number[]): Promise<Float64Array>;
   dispose(): Promise<void>;
@@ -198,6 +202,11 @@ export interface BackendSequence {
   clear(): Promise<void>;
   /** Keep only the first `n` cached tokens. */
   truncate(n: number): Promise<void>;
+  /**
+   * Evaluate `tokens` (at least one) after the cached ones now, sampling nothing, with the adapters in effect
+   * (scope "context": the context's set, which the caller keeps for the call); only between generations.
+   */
+  evaluate(tokens: readonly number[]): Promise<void>;
   /** Start a generation: `tokens` (after the cached ones) are evaluated by the next `advance()`. */
   begin(tokens: readonly number[], sampling: SamplingOptions): void;
   /** Evaluate the pending tokens and sample the next one (the next call evaluates that token first). */

@@ -88,9 +88,16 @@ class NativeAdapter implements BackendAdapter {
   freed = false;
 }
 
+/** Tokens llama_decode took for a sequence: node-llama-cpp's meter splits them into those with logits ("output") and the rest. */
+function decodedTokens(seq: LlamaContextSequence): number {
+  return seq.tokenMeter.usedInputTokens + seq.tokenMeter.usedOutputTokens;
+}
+
 class NativeContext implements BackendContext {
   private ctx: LlamaContext;
   private seq: LlamaContextSequence;
+  /** Tokens evaluated by contexts this one replaced (re-create path). */
+  private evaluatedBefore = 0;
   constructor(
     private readonly backend: NativeBackend,
     ctx: LlamaContext,
@@ -110,6 +117,10 @@ class NativeContext implements BackendContext {
     return m.ram + m.vram;
   }
 
+  get evaluatedTokens(): number {
+    return this.evaluatedBefore + decodedTokens(this.seq);
+  }
+
   get llamaContext(): LlamaContext {
     return this.ctx;
   }
@@ -123,6 +134,7 @@ class NativeContext implements BackendContext {
     // Re-create path: a fresh context carries the new set (and an empty KV cache).
     const next = await this.backend.newLlamaContext(this.contextSize, list);
     const old = this.ctx;
+    this.evaluatedBefore += decodedTokens(this.seq);
     this.ctx = next;
     this.seq = next.getSequence();
     await old.dispose();
@@ -135,6 +147,11 @@ class NativeContext implements BackendContext {
   async truncate(n: number): Promise<void> {
     const end = this.seq.nextTokenIndex;
     if (n < end) await this.seq.eraseContextTokenRanges([{ start: n, end }]);
+  }
+
+  async evaluate(tokens: readonly number[]): Promise<void> {
+    if (tokens.length === 0) throw new Error("evaluate: no tokens");
+    await this.seq.evaluateWithoutGeneratingNewTokens(tokens.slice() as never);
   }
 
   async *sample(tokens: readonly number[], s: SamplingOptions): AsyncGenerator<number, void, void> {
@@ -245,6 +262,12 @@ class NativeSequence implements BackendSequence {
   async truncate(n: number): Promise<void> {
     const end = this.seq.nextTokenIndex;
     if (n < end) await this.seq.eraseContextTokenRanges([{ start: n, end }]);
+  }
+
+  async evaluate(tokens: readonly number[]): Promise<void> {
+    if (this.it) throw new Error("a generation is running on this sequence");
+    if (tokens.length === 0) throw new Error("evaluate: no tokens");
+    await this.seq.evaluateWithoutGeneratingNewTokens(tokens.slice() as never);
   }
 
   begin(tokens: readonly number[], sampling: SamplingOptions): void {

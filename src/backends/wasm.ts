@@ -1,7 +1,9 @@
-// Wasm backend: the project's own CPU engine (AssemblyScript SIMD core) behind the Backend interface; this file does the file and process work.
-import path from "node:path";
+// Wasm backend: the project's own CPU engine (AssemblyScript SIMD core) behind the Backend interface; host work goes through wasm/host-node.ts.
 import { openGguf, type GgufFile } from "../gguf/reader.js";
-import { createPool, loadCore, type Core, type KernelPool } from "../core/index.js";
+import type { Core } from "../core/core.js";
+import { KernelPool } from "../core/pool.js";
+import { loadCoreOn } from "../core/loader.js";
+import { wasmHost as host } from "./wasm/host-node.js";
 import { EngineAdapter, EngineContext, EngineModel, type WeightOptions } from "./wasm/engine/index.js";
 import { createTokenizer, vocabFromMetadata, type Tokenizer } from "./wasm/tokenizer/index.js";
 import { Rng } from "../random.js";
@@ -31,13 +33,13 @@ export interface WasmOpenOptions extends Omit<BackendOpenOptions, "gpu"> {
 export async function openCore(threads: number): Promise<{ core: Core; pool?: KernelPool }> {
   if (threads > 1) {
     try {
-      const pool = await createPool({ threads });
+      const pool = await KernelPool.create(host.platform(), { threads });
       return { core: pool.core, pool };
     } catch {
       // no shared-memory build here: one thread
     }
   }
-  return { core: await loadCore() };
+  return { core: await loadCoreOn(host.platform()) };
 }
 
 /** Loads a model file into a core (the file is read here, the engine only sees tensors). */
@@ -83,6 +85,10 @@ class WasmContext implements BackendContext {
     return this.engine.memoryBytes;
   }
 
+  get evaluatedTokens(): number {
+    return this.engine.evaluatedTokens;
+  }
+
   async setAdapters(active: readonly ActiveAdapter[]): Promise<void> {
     this.engine.setAdapters(engineSet(active));
   }
@@ -95,6 +101,10 @@ class WasmContext implements BackendContext {
     this.engine.truncate(n);
   }
 
+  async evaluate(tokens: readonly number[]): Promise<void> {
+    this.engine.evaluate(tokens);
+  }
+
   async *sample(tokens: readonly number[], s: SamplingOptions): AsyncGenerator<number, void, void> {
     const it = this.engine.generate(tokens, { temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed });
     try {
@@ -103,7 +113,7 @@ class WasmContext implements BackendContext {
         if (r.done) return;
         yield r.value;
         // the engine computes synchronously: let the event loop (a consumer that stops, I/O) in between tokens
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await host.yieldToEventLoop();
       }
     } finally {
       it.return();
@@ -189,6 +199,11 @@ class WasmSequence implements BackendSequence {
     this.engine.truncate(n);
   }
 
+  async evaluate(tokens: readonly number[]): Promise<void> {
+    if (this.it) throw new Error("a generation is running on this sequence");
+    this.engine.evaluate(tokens);
+  }
+
   begin(tokens: readonly number[], s: SamplingOptions): void {
     if (this.it) throw new Error("a generation is already running on this sequence");
     this.it = this.engine.generate(tokens, { temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed });
@@ -237,7 +252,7 @@ export class WasmBackend implements Backend {
     const threads = Math.max(1, Math.floor(o.threads));
     const { core, pool } = await openCore(threads);
     const t1 = performance.now();
-    const modelPath = path.resolve(o.modelPath);
+    const modelPath = host.resolvePath(o.modelPath);
     const f = o.gguf ?? openGguf(modelPath);
     try {
       const model = new EngineModel(core, f, o.onProgress, { repackQ4_0: o.repackQ4_0 });
@@ -281,7 +296,7 @@ export class WasmBackend implements Backend {
   }
 
   async loadAdapter(file: string, gguf?: GgufFile): Promise<BackendAdapter> {
-    const resolved = path.resolve(file);
+    const resolved = host.resolvePath(file);
     const f = gguf ?? openGguf(resolved);
     try {
       return new WasmAdapter(resolved, this.model.loadAdapter(f));
@@ -326,7 +341,7 @@ export class WasmBackend implements Backend {
   }
 
   async memory(): Promise<BackendMemory> {
-    return { rss: process.memoryUsage().rss };
+    return { rss: host.residentBytes(this.model.core.memory.buffer.byteLength) };
   }
 
   async dispose(): Promise<void> {

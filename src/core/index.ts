@@ -1,6 +1,6 @@
 // Public entry of the kernel core on Node: wires the Node host adapter into the loader and the worker pool.
 import { nodePlatform } from "./platform-node.js";
-import { compileBuilds, instantiate, newMemory } from "./loader.js";
+import { compileBuilds, loadCoreOn, type CoreOptions } from "./loader.js";
 import { KernelPool, PoolOptions } from "./pool.js";
 import type { Core } from "./core.js";
 import type { Platform } from "./platform.js";
@@ -19,27 +19,11 @@ export { gemvStreamed, dequantizeStreamed, tensorRows, uploadTensor, gemvTensor 
 export type { RowSource, StreamOptions } from "./stream.js";
 export { Arena, ArenaError } from "./arena.js";
 
-export interface CoreOptions {
-  /** Which build: the best that runs correctly here (default), or one by name. */
-  build?: "best" | "simd" | "relaxed";
-  /** Allow relaxed SIMD (engine flags, self-test) at all; default true. */
-  relaxed?: boolean;
-  /** Largest size the core's memory may grow to, in bytes (default 4 GiB). */
-  maxBytes?: number;
-  platform?: Platform;
-}
+export type { CoreOptions } from "./loader.js";
 
 /** A single-threaded core over a fresh memory, on the best build that computes correctly here. */
-export async function loadCore(opts: CoreOptions = {}): Promise<Core> {
-  const platform = opts.platform ?? nodePlatform;
-  const want = opts.build ?? "best";
-  // Every build is compiled under the same engine flags, so builds compare fairly.
-  const builds = await compileBuilds(platform, opts.relaxed ?? true);
-  const maxBytes = opts.maxBytes ?? 65536 * 65536;
-  const pages = Math.ceil(maxBytes / 65536);
-  if (want === "relaxed" && !builds.relaxed) throw new Error(`relaxed SIMD build unavailable: ${builds.relaxedProblem}`);
-  if (builds.relaxed && want !== "simd") return instantiate(builds.relaxed, newMemory(false, pages), "relaxed", maxBytes);
-  return instantiate(builds.simd, newMemory(false, pages), "simd", maxBytes);
+export function loadCore(opts: CoreOptions = {}): Promise<Core> {
+  return loadCoreOn(opts.platform ?? nodePlatform, opts);
 }
 
 /** Why the relaxed SIMD build is not in use here (undefined when it is). */

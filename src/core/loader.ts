@@ -13,6 +13,16 @@ export interface Builds {
   relaxedProblem?: string;
 }
 
+export interface CoreOptions {
+  /** Which build: the best that runs correctly here (default), or one by name. */
+  build?: "best" | "simd" | "relaxed";
+  /** Allow relaxed SIMD (engine flags, self-test) at all; default true. */
+  relaxed?: boolean;
+  /** Largest size the core's memory may grow to, in bytes (default 4 GiB). */
+  maxBytes?: number;
+  platform?: Platform;
+}
+
 const FILES = {
   simd: "core-simd.wasm",
   relaxed: "core-relaxed.wasm",
@@ -71,6 +81,18 @@ async function doCompile(platform: Platform, relaxed: boolean): Promise<Builds> 
     }
   }
   return builds;
+}
+
+/** A single-threaded core on `platform` over a fresh memory, on the best build that computes correctly there. */
+export async function loadCoreOn(platform: Platform, opts: CoreOptions = {}): Promise<Core> {
+  const want = opts.build ?? "best";
+  // Every build is compiled under the same engine flags, so builds compare fairly.
+  const builds = await compileBuilds(platform, opts.relaxed ?? true);
+  const maxBytes = opts.maxBytes ?? 65536 * 65536;
+  const pages = Math.ceil(maxBytes / 65536);
+  if (want === "relaxed" && !builds.relaxed) throw new Error(`relaxed SIMD build unavailable: ${builds.relaxedProblem}`);
+  if (builds.relaxed && want !== "simd") return instantiate(builds.relaxed, newMemory(false, pages), "relaxed", maxBytes);
+  return instantiate(builds.simd, newMemory(false, pages), "simd", maxBytes);
 }
 
 /** A fresh memory for a build: shared (threads builds) or not; maximum in 64 KiB pages. */

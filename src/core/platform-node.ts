@@ -6,7 +6,7 @@ import { availableParallelism } from "node:os";
 import { setFlagsFromString } from "node:v8";
 import { Worker } from "node:worker_threads";
 import type { HostWorker, Platform, WorkerInit } from "./platform.js";
-import { WORKER_SOURCE } from "./worker-source.js";
+import { nodeWorkerSource } from "./worker-source.js";
 
 /** build/wasm next to this module: from src/core/*.ts (sources) or build/src/core/*.js (compiled). */
 function wasmDir(): string {
@@ -43,7 +43,7 @@ export const nodePlatform: Platform = {
     return relaxedEnabled;
   },
   spawnWorker(data: WorkerInit): HostWorker {
-    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: data });
+    const w = new Worker(nodeWorkerSource(), { eval: true, workerData: data });
     w.unref();
     let done = false;
     const ready = new Promise<void>((resolve, reject) => {

@@ -1,14 +1,14 @@
-// Source of a kernel worker: instantiates the shared-memory build and runs calls posted through an Atomics slot.
+// Source of a kernel worker (Node worker_threads or a Web Worker): instantiates the shared-memory build and runs calls posted through an Atomics slot.
 
-/** See pool.ts for the slot layout: calls are [function number, argument count, arguments...] as Float64. */
-export const WORKER_SOURCE = `
-const { workerData, parentPort } = require("node:worker_threads");
-const { module, memory, control, names } = workerData;
-const inst = new WebAssembly.Instance(module, { env: { memory, abort() { throw new Error("wasm abort"); } } });
+/**
+ * The call loop, run once the worker has `module`, `memory`, `control`, `names` and `ready()`. See pool.ts for the
+ * slot layout: calls are [function number, argument count, arguments...] as Float64.
+ */
+const CALL_LOOP = `const inst = new WebAssembly.Instance(module, { env: { memory, abort() { throw new Error("wasm abort"); } } });
 const fns = names.map((n) => inst.exports[n]);
 const ctl = new Int32Array(control);
 const f64 = new Float64Array(control, 64);
-parentPort.postMessage("ready");
+ready();
 let seen = 0;
 for (;;) {
   Atomics.wait(ctl, 0, seen);
@@ -38,3 +38,30 @@ for (;;) {
   Atomics.notify(ctl, 1);
 }
 `;
+
+/** Source of a Node worker_threads worker: started with eval and workerData. */
+export function nodeWorkerSource(): string {
+  return `
+const { workerData, parentPort } = require("node:worker_threads");
+const { module, memory, control, names } = workerData;
+const ready = () => parentPort.postMessage("ready");
+${CALL_LOOP}`;
+}
+
+/** A Web Worker (classic, from a blob URL): its first message carries the worker's data. */
+export function webWorkerSource(): string {
+  return `
+self.onmessage = (ev) => {
+  self.onmessage = null;
+  const { module, memory, control, names } = ev.data;
+  const ready = () => self.postMessage("ready");
+  try {
+    run(module, memory, control, names, ready);
+  } catch (e) {
+    self.postMessage({ error: String(e && e.message || e) });
+  }
+};
+function run(module, memory, control, names, ready) {
+${CALL_LOOP}}
+`;
+}

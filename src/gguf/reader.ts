@@ -1,7 +1,7 @@
 // GGUF v2/v3 reader: bounded, validating header parse and lazy, on-demand tensor data.
-import { ioReason } from "../output-file.js";
 import { GgufError } from "./errors.js";
-import { ByteSource, fileSource } from "./byte-source.js";
+import type { ByteSource } from "./byte-source.js";
+import { openFileSource } from "./file-source.js";
 import { GgmlTypeTraits, ggmlTypeById, tensorByteSize } from "./ggml-types.js";
 
 /** GGUF metadata value types, as stored on disk. */
@@ -338,14 +338,7 @@ export function parseGguf(source: ByteSource, name: string, options: { trace?: F
 
 /** Opens a GGUF file: parses the header now, reads tensor data only when asked. */
 export function openGguf(path: string): GgufFile {
-  let source: ByteSource;
-  try {
-    source = fileSource(path);
-  } catch (e) {
-    if (e instanceof GgufError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new GgufError(path, "file", -1, code === "ENOENT" ? "no such file" : `cannot open: ${ioReason(e)}`);
-  }
+  const source = openFileSource(path);
   try {
     return parseGguf(source, path);
   } catch (e) {

@@ -32,6 +32,11 @@ export interface AdapterInfo {
   bytes: number;
   taskName: string | undefined;
   promptPrefix: string | undefined;
+  /**
+   * The invocation token sequence of an aLoRA adapter (adapter.alora.invocation_tokens): it acts only from the
+   * last occurrence of these tokens in the prompt on. Undefined for a plain LoRA adapter.
+   */
+  aloraInvocationTokens: number[] | undefined;
   /** Time to check the file against the base, and for llama.cpp to load it. */
   checkMs: number;
   loadMs: number;
@@ -146,10 +151,6 @@ export class AdapterRegistry {
         if (refused) throw refused;
         summary = check.summary;
         meta = adapterMeta(f);
-        if (meta.aloraInvocationTokens) {
-          throw new AdapterLoadError(name, resolved, "it is an aLoRA adapter (adapter.alora.invocation_tokens), which sessions do not apply yet: " +
-            "used as a plain LoRA it would act on every token instead of from its invocation sequence on");
-        }
         t1 = performance.now();
         const shared = [...this.entries.values()].find((e) => e.info.path === resolved);
         if (shared) handle = shared.handle;
@@ -175,6 +176,7 @@ export class AdapterRegistry {
         bytes: summary.bytes,
         taskName: meta.taskName,
         promptPrefix: meta.promptPrefix,
+        aloraInvocationTokens: meta.aloraInvocationTokens ? [...meta.aloraInvocationTokens] : undefined,
         checkMs: t1 - t0,
         loadMs: t2 - t1,
       };
@@ -208,6 +210,13 @@ export class AdapterRegistry {
     const e = this.entries.get(name);
     if (!e) throw new AdapterNameError(name, `no adapter named "${name}" is loaded`);
     return e.handle;
+  }
+
+  /** @internal the invocation sequence of a loaded aLoRA adapter (undefined for a plain one). */
+  invocation(name: string): readonly number[] | undefined {
+    const e = this.entries.get(name);
+    if (!e) throw new AdapterNameError(name, `no adapter named "${name}" is loaded`);
+    return e.info.aloraInvocationTokens;
   }
 
   /** @internal */

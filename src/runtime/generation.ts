@@ -1,4 +1,5 @@
 // A running generation: an async iterator of text pieces plus a promise of the final result.
+import type { AdapterPath } from "./kv-plan.js";
 
 export type FinishReason = "length" | "stop" | "eos" | "abort" | "context";
 
@@ -29,6 +30,14 @@ export interface GenerationResult {
   adapters: Record<string, number>;
   /** Adapter changes applied while this generation ran (each re-evaluates prompt and text so far). */
   adapterChanges: number;
+  /**
+   * How the set evaluated the tokens: "base" (no adapters), "plain" (every token, as any set with a plain
+   * LoRA adapter), "alora" (the base before the invocation start, the set from it on) or "alora-inactive"
+   * (aLoRA adapters whose invocation is not in the prompt: the base throughout).
+   */
+  adapterPath: AdapterPath;
+  /** Where the aLoRA adapters started acting: an index in the prompt's tokens (path "alora"). */
+  invocationStart?: number;
   timings: GenerationTimings;
 }
 

@@ -3,9 +3,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { BackendSequence } from "../backends/backend.js";
+import { keptPrefixLimit, type KvOrigin } from "./kv-plan.js";
 
-export interface ParkedState {
-  /** The adapter-set cache key the states were computed under. */
+export interface ParkedState extends KvOrigin {
+  /** The adapter-set cache key the states were computed under (those from `baseEnd` on: before it, the base's). */
   readonly key: string;
   readonly tokens: readonly number[];
   readonly file: string;
@@ -23,8 +24,10 @@ export function commonPrefix(a: readonly number[], b: readonly number[]): number
 
 /**
  * States parked by the scheduler when a slot is taken for other work, restored when a request with the same
- * adapter set and a shared prefix comes back. Lookups match the key exactly: states computed under one set
- * are never offered to another. Files live in a private temporary folder removed on dispose.
+ * adapter set and a shared prefix comes back. States computed under one set are never offered to another,
+ * except those computed by the base (a base request's, or an aLoRA request's before its invocation), which
+ * serve any request that evaluates them with the base too (see keptPrefixLimit). Files live in a private
+ * temporary folder removed on dispose.
  */
 export class ParkedStates {
   private readonly entries = new Set<ParkedState>();
@@ -40,19 +43,20 @@ export class ParkedStates {
     return this.entries.size;
   }
 
-  /** The parked state with the longest common prefix with `tokens` under `key`, if any. */
-  lookup(key: string, tokens: readonly number[]): { state: ParkedState; prefix: number } | null {
+  /** The parked state with the longest common prefix with `tokens` that `plan` can keep, if any. */
+  lookup(plan: KvOrigin, tokens: readonly number[]): { state: ParkedState; prefix: number } | null {
     let best: { state: ParkedState; prefix: number } | null = null;
     for (const s of this.entries) {
-      if (s.key !== key) continue;
-      const p = commonPrefix(s.tokens, tokens);
+      const limit = keptPrefixLimit(s, plan);
+      if (limit === 0) continue;
+      const p = Math.min(limit, commonPrefix(s.tokens, tokens));
       if (p > 0 && (!best || p > best.prefix)) best = { state: s, prefix: p };
     }
     return best;
   }
 
-  /** Save `seq`'s states under `key`; evicts the least recently used states beyond the byte bound. */
-  async park(seq: BackendSequence, key: string): Promise<void> {
+  /** Save `seq`'s states as computed per `origin`; evicts the least recently used states beyond the byte bound. */
+  async park(seq: BackendSequence, origin: KvOrigin): Promise<void> {
     if (!seq.saveState || this.maxBytes <= 0) return;
     const tokens = [...seq.cachedTokens];
     if (tokens.length === 0) return;
@@ -69,7 +73,7 @@ export class ParkedStates {
       await fs.promises.rm(file, { force: true });
       return;
     }
-    this.entries.add({ key, tokens, file, bytes, lastUsed: ++this.clock });
+    this.entries.add({ key: origin.key, baseEnd: origin.baseEnd, tokens, file, bytes, lastUsed: ++this.clock });
     this.bytes += bytes;
     this.counts.parked++;
     while (this.bytes > this.maxBytes) {

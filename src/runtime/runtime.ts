@@ -272,6 +272,10 @@ export class Runtime implements SessionHost, SchedulerHost {
     return this.adapters.defaultScale(name);
   }
   /** @internal */
+  invocation(name: string): readonly number[] | undefined {
+    return this.adapters.invocation(name);
+  }
+  /** @internal */
   recordSwap(ms: number, live: boolean): void {
     this.swapLatency.add(ms);
     if (live) this.swapCounts.live++;

@@ -6,6 +6,7 @@ import { Generation, TokenText, stopList, type FinishReason, type GenerationResu
 import { Histogram } from "./latency.js";
 import { FairQueue } from "./fair-queue.js";
 import { ParkedStates, commonPrefix } from "./prefix-cache.js";
+import { keptPrefixLimit, planEvaluation, sharedInvocation, isAloraOnly, type EvalPlan } from "./kv-plan.js";
 import { TurnPolicy } from "./turns.js";
 import type { GenerateOptions } from "./session.js";
 
@@ -43,6 +44,8 @@ export interface SchedulerHost {
   /** Backend adapter for a loaded name; throws AdapterNameError when it is not loaded. */
   resolveAdapter(name: string): BackendAdapter;
   defaultScale(name: string): number;
+  /** The invocation sequence of a loaded aLoRA adapter; undefined for a plain one. */
+  invocation(name: string): readonly number[] | undefined;
   recordTokens(r: GenerationResult): void;
   schedulerClosed(s: Scheduler): void;
 }
@@ -63,6 +66,8 @@ export interface SchedulerStats {
     rejected: number;
     promptTokens: number;
     reusedPromptTokens: number;
+    /** Of those, tokens computed by the base for a request of another set (an aLoRA request's prefix before its invocation, or the base's). */
+    reusedBaseTokens: number;
     generatedTokens: number;
     steps: number;
     swaps: number;
@@ -90,8 +95,13 @@ const TPOT_BOUNDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
 
 interface Task {
   readonly id: number;
-  /** Cache key: adapter identities with scales (never names: a reloaded name is another adapter). */
+  /**
+   * Cache key of the set the request's steps run with: adapter identities with scales (never names: a reloaded
+   * name is another adapter); "" when that is the base (an aLoRA set whose invocation is not in the prompt).
+   */
   readonly key: string;
+  /** Which adapters evaluate which prompt tokens (base, plain, or aLoRA from its invocation on). */
+  readonly plan: EvalPlan;
   /** The set by names, for stats and results. */
   readonly set: AdapterSet;
   readonly label: string;
@@ -121,6 +131,8 @@ interface Slot {
   readonly seq: BackendSequence;
   /** Key of the states the sequence holds (null: none), and the set by names. */
   key: string | null;
+  /** States before this position were computed by the base (see KvOrigin). */
+  baseEnd: number;
   label: string | null;
   task: Task | null;
   lastUsed: number;
@@ -165,7 +177,7 @@ export class Scheduler {
   private disposed = false;
   private readonly finishedWaiters = new Set<() => void>();
   private readonly counts: SchedulerStats["counts"] = {
-    requests: 0, finished: 0, aborted: 0, rejected: 0, promptTokens: 0, reusedPromptTokens: 0, generatedTokens: 0,
+    requests: 0, finished: 0, aborted: 0, rejected: 0, promptTokens: 0, reusedPromptTokens: 0, reusedBaseTokens: 0, generatedTokens: 0,
     steps: 0, swaps: 0, hits: 0, misses: 0, evictions: 0, parked: 0, restored: 0,
   };
   private readonly ttft = new Histogram(TTFT_BOUNDS);
@@ -220,6 +232,8 @@ export class Scheduler {
     if (this.disposed) throw new DisposedError("scheduler");
     const set = normalizeAdapterSet(adapters, (n) => this.host.defaultScale(n));
     const active = set.map(([name, scale]) => ({ adapter: this.host.resolveAdapter(name), scale }));
+    const planned = set.map(([name]) => ({ name, invocation: this.host.invocation(name) }));
+    if (isAloraOnly(planned)) sharedInvocation(planned); // one invocation per set (InvalidArgumentError)
     const maxTokensAsked = o.maxTokens ?? 64;
     if (!Number.isInteger(maxTokensAsked) || maxTokensAsked < 0) throw new InvalidArgumentError("maxTokens must be a whole number >= 0");
     const temperature = o.temperature ?? 0;
@@ -240,12 +254,14 @@ export class Scheduler {
       throw new QueueFullError(this.queue.size, this.retryAfterMs());
     }
     const g = new Generation();
+    const plan = planEvaluation(planned, activeSetKey(active), promptTokens);
     const task: Task = {
       id: ++this.taskSerial,
-      key: activeSetKey(active),
+      key: plan.key,
+      plan,
       set,
       label: adapterSetKey(set),
-      active,
+      active: plan.path === "alora-inactive" ? [] : active,
       promptTokens,
       maxTokens: Math.min(maxTokensAsked, this.contextSize - promptTokens.length),
       maxTokensAsked,
@@ -378,7 +394,7 @@ export class Scheduler {
   }
 
   private openSlot(ctx: BackendBatchContext): void {
-    this.slotList.push({ seq: ctx.sequence(), key: null, label: null, task: null, lastUsed: 0 });
+    this.slotList.push({ seq: ctx.sequence(), key: null, baseEnd: Infinity, label: null, task: null, lastUsed: 0 });
   }
 
   /**
@@ -397,7 +413,11 @@ export class Scheduler {
     return null;
   }
 
-  /** Put a request on a slot, reusing states cached under its own key only. */
+  /**
+   * Put a request on a slot, reusing states cached under its own key only, or computed by the base before its
+   * aLoRA invocation (keptPrefixLimit); an aLoRA request's tokens before the invocation are evaluated here, with
+   * the base.
+   */
   private async place(task: Task, free: Slot[], ctx: BackendBatchContext): Promise<void> {
     const prompt = task.promptTokens;
     const limit = prompt.length - 1; // at least one token is evaluated
@@ -405,12 +425,14 @@ export class Scheduler {
     let bestPrefix = 0;
     if (task.reuseCache) {
       for (const s of free) {
-        if (s.key !== task.key) continue;
-        const p = commonPrefix(s.seq.cachedTokens, prompt);
+        if (s.key === null) continue;
+        const keep = keptPrefixLimit({ key: s.key, baseEnd: s.baseEnd }, task.plan);
+        if (keep === 0) continue;
+        const p = Math.min(keep, commonPrefix(s.seq.cachedTokens, prompt));
         if (!best || p > bestPrefix) [best, bestPrefix] = [s, p];
       }
     }
-    const parked = task.reuseCache ? this.parked.lookup(task.key, prompt) : null;
+    const parked = task.reuseCache ? this.parked.lookup(task.plan, prompt) : null;
     const useParked = parked !== null && Math.min(parked.prefix, limit) >= this.parkMinTokens && parked.prefix >= bestPrefix + this.parkMinTokens;
     // A slot beside the set's running ones wins unless another holds a prefix worth keeping.
     const near = this.beside(task, free);
@@ -420,16 +442,20 @@ export class Scheduler {
     if (best && !useParked && (!near || keepPrefix || near === best)) {
       slot = best;
       reuse = Math.min(bestPrefix, limit);
+      if (best.key !== task.key) this.counts.reusedBaseTokens += reuse;
     } else {
       // beside the set, else an empty slot, else the least recently used one (its states parked first when worth keeping)
       slot = near ?? free.find((s) => s.key === null) ?? free.reduce((a, b) => (b.lastUsed < a.lastUsed ? b : a));
       if (slot.key !== null) {
         if (slot.key !== task.key) this.counts.evictions++;
-        if (slot.seq.cachedTokens.length >= this.parkMinTokens) await this.parked.park(slot.seq, slot.key);
+        if (slot.seq.cachedTokens.length >= this.parkMinTokens) await this.parked.park(slot.seq, { key: slot.key, baseEnd: slot.baseEnd });
         await slot.seq.clear();
         slot.key = null;
       }
-      if (useParked && (await this.parked.restore(parked.state, slot.seq))) reuse = Math.min(parked.prefix, limit);
+      if (useParked && (await this.parked.restore(parked.state, slot.seq))) {
+        reuse = Math.min(parked.prefix, limit);
+        if (parked.state.key !== task.key) this.counts.reusedBaseTokens += reuse;
+      }
     }
     if (reuse > 0) this.counts.hits++;
     else this.counts.misses++;
@@ -437,15 +463,29 @@ export class Scheduler {
       if (slot.seq.cachedTokens.length > 0) await slot.seq.clear();
     } else if (reuse < slot.seq.cachedTokens.length) await slot.seq.truncate(reuse);
     slot.key = task.key;
+    slot.baseEnd = task.plan.baseEnd;
     slot.label = task.label;
     slot.task = task;
     task.slot = slot;
     slot.lastUsed = ++this.clock;
-    if (ctx.adapterScope === "sequence") slot.seq.setAdapters(task.active);
     task.reused = reuse;
     task.startedAt = performance.now();
+    let from = reuse;
+    if (task.plan.path === "alora" && task.plan.start! > reuse) {
+      // the tokens before the invocation, with the base; the step that follows attaches the request's set
+      if (ctx.adapterScope === "sequence") slot.seq.setAdapters([]);
+      else if (this.appliedKey !== "") {
+        await ctx.setAdapters([]);
+        this.appliedKey = "";
+        this.appliedActive = [];
+        this.counts.swaps++;
+      }
+      await slot.seq.evaluate(prompt.slice(reuse, task.plan.start));
+      from = task.plan.start!;
+    }
+    if (ctx.adapterScope === "sequence") slot.seq.setAdapters(task.active);
     task.out = new TokenText(this.host.backend, prompt, task.stops, task.g, task.ignoreEos);
-    slot.seq.begin(prompt.slice(reuse), task.sampling);
+    slot.seq.begin(prompt.slice(from), task.sampling);
     this.counts.promptTokens += prompt.length;
     this.counts.reusedPromptTokens += reuse;
   }
@@ -542,6 +582,8 @@ export class Scheduler {
       finishReason: reason,
       adapters: Object.fromEntries(task.set),
       adapterChanges: 0,
+      adapterPath: task.plan.path,
+      ...(task.plan.start !== undefined ? { invocationStart: task.plan.start } : {}),
       timings: {
         prefillTokens,
         prefillMs,

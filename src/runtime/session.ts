@@ -1,8 +1,9 @@
-// A session: one backend context (own KV cache) over the shared base, with a live-swappable adapter set.
+// A session: one backend context (own KV cache) over the shared base, with a live-swappable adapter set (plain LoRA or aLoRA).
 import type { ActiveAdapter, Backend, BackendContext } from "../backends/backend.js";
 import { DisposedError, InvalidArgumentError } from "../errors.js";
 import { adapterSetKey, adapterSetObject, normalizeAdapterSet, type AdapterSet, type AdapterSetInput } from "./adapter-set.js";
 import { Generation, TokenText, stopList, type FinishReason, type GenerationResult } from "./generation.js";
+import { BASE_KV, isAloraOnly, keptPrefixLimit, planEvaluation, sharedInvocation, type EvalPlan, type KvOrigin, type PlannedAdapter } from "./kv-plan.js";
 
 export interface GenerateOptions {
   /** Most tokens to generate (default 64). */
@@ -37,6 +38,8 @@ export interface SessionHost {
   /** Backend adapter for a loaded name; throws AdapterNameError when it is not loaded. */
   resolveAdapter(name: string): ActiveAdapter["adapter"];
   defaultScale(name: string): number;
+  /** The invocation sequence of a loaded aLoRA adapter; undefined for a plain one. */
+  invocation(name: string): readonly number[] | undefined;
   recordSwap(ms: number, live: boolean): void;
   recordTokens(r: GenerationResult): void;
   sessionClosed(s: Session): void;
@@ -45,23 +48,31 @@ export interface SessionHost {
 export class Session {
   private ctx: BackendContext | null = null;
   private desired: AdapterSet;
+  private desiredAdapters: PlannedAdapter[] = [];
   private desiredVersion = 0;
   private applied: AdapterSet = [];
+  private appliedAdapters: PlannedAdapter[] = [];
+  /** What computed the cached KV states (see KvOrigin), and the set attached to the context now. */
+  private kv: KvOrigin = BASE_KV;
+  private attachedKey = "";
   private appliedVersion = -1;
   private waiters: { version: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
   private lock: Promise<unknown> = Promise.resolve();
   private busy = 0;
   private disposed = false;
   readonly contextSize: number;
-  /** Adapter changes applied to the live context, and by re-creating it. */
-  readonly swaps = { live: 0, recreated: 0 };
+  /**
+   * Adapter changes applied to the live context, and by re-creating it; `kept` counts the live ones that kept
+   * the cache (between the base and aLoRA sets: the base part of the cache stays valid).
+   */
+  readonly swaps = { live: 0, recreated: 0, kept: 0 };
 
   constructor(
     private readonly host: SessionHost,
     options: SessionOptions = {},
   ) {
     this.contextSize = options.contextSize ?? host.contextSize;
-    this.desired = this.validate(options.adapters ?? {});
+    [this.desired, this.desiredAdapters] = this.validate(options.adapters ?? {});
   }
 
   /** The adapter set in effect for the next token (as last set). */
@@ -93,10 +104,26 @@ export class Session {
     return this.ctx?.cachedTokens ?? [];
   }
 
-  private validate(input: AdapterSetInput): AdapterSet {
+  /** Tokens the session's context has evaluated since it was created, as the backend counts them. */
+  get evaluatedTokens(): number {
+    return this.ctx?.evaluatedTokens ?? 0;
+  }
+
+  /**
+   * A normalised set and its adapters' invocations. aLoRA adapters need a live context (they switch adapters
+   * mid-prompt with the cache kept) and, several in one set, one shared invocation.
+   */
+  private validate(input: AdapterSetInput): [AdapterSet, PlannedAdapter[]] {
     const set = normalizeAdapterSet(input, (n) => this.host.defaultScale(n));
     for (const [name] of set) this.host.resolveAdapter(name);
-    return set;
+    const planned = set.map(([name]) => ({ name, invocation: this.host.invocation(name) }));
+    const alora = planned.filter((a) => a.invocation);
+    if (alora.length > 0 && !this.host.liveSwap) {
+      throw new InvalidArgumentError(`aLoRA adapter "${alora[0].name}" needs live adapter swaps (it switches from the base to the adapter ` +
+        "at its invocation with the cache kept), and this runtime re-creates contexts on adapter changes");
+    }
+    if (isAloraOnly(planned)) sharedInvocation(planned);
+    return [set, planned];
   }
 
   private ensureOpen(): void {
@@ -118,7 +145,7 @@ export class Session {
    */
   setAdapters(adapters: AdapterSetInput): Promise<void> {
     this.ensureOpen();
-    this.desired = this.validate(adapters);
+    [this.desired, this.desiredAdapters] = this.validate(adapters);
     return this.requestApply();
   }
 
@@ -127,6 +154,7 @@ export class Session {
     if (this.disposed) return Promise.resolve();
     if (!this.desired.some(([n]) => n === name) && !this.applied.some(([n]) => n === name)) return Promise.resolve();
     this.desired = this.desired.filter(([n]) => n !== name);
+    this.desiredAdapters = this.desiredAdapters.filter((a) => a.name !== name);
     return this.requestApply();
   }
 
@@ -145,28 +173,40 @@ export class Session {
   }
 
   /**
-   * Make the context's adapters equal the desired set; clears the KV cache when the set changed.
+   * Make the context's adapters equal the desired set. The KV cache is cleared when the set changed, except
+   * between the base and aLoRA sets on a live context: states computed by the base stay, and the next
+   * evaluation keeps those before its invocation start (see keptPrefixLimit).
    * Without a context yet, `create` false just records the set (the context is made with it later).
    */
   private async applyDesired(create = true): Promise<void> {
     if (this.disposed) return;
     const version = this.desiredVersion;
     const target = this.desired;
+    const targetAdapters = this.desiredAdapters;
     try {
       if (!this.ctx && !create) {
         // nothing attached yet: the set is used when the context is created
       } else if (!this.ctx) {
         this.ctx = await this.host.backend.createContext({ contextSize: this.contextSize, adapters: this.active(target), live: this.host.liveSwap });
+        this.attachedKey = adapterSetKey(target);
+        this.kv = BASE_KV;
       } else if (adapterSetKey(target) !== adapterSetKey(this.applied)) {
         const t0 = performance.now();
         const live = this.ctx.liveSwap;
+        const keep = live && this.kv.baseEnd > 0 && isAloraOnly(targetAdapters);
         await this.ctx.setAdapters(this.active(target));
-        if (live) await this.ctx.clear();
+        this.attachedKey = adapterSetKey(target);
+        if (!keep) {
+          if (live) await this.ctx.clear();
+          this.kv = BASE_KV;
+        }
         this.host.recordSwap(performance.now() - t0, live);
         if (live) this.swaps.live++;
         else this.swaps.recreated++;
+        if (keep) this.swaps.kept++;
       }
       this.applied = target;
+      this.appliedAdapters = targetAdapters;
       this.appliedVersion = version;
       this.settleWaiters(null);
     } catch (e) {
@@ -201,7 +241,47 @@ export class Session {
     this.ensureOpen();
     return this.serialize(async () => {
       await this.ctx?.clear();
+      this.kv = BASE_KV;
     });
+  }
+
+  /** How the applied set evaluates `tokens` (base, plain, or aLoRA from the last invocation start in them). */
+  private plan(tokens: readonly number[]): EvalPlan {
+    return planEvaluation(this.appliedAdapters, adapterSetKey(this.applied), tokens);
+  }
+
+  /** Attach `set` to the context unless it is attached already (live contexts keep their cache). */
+  private async attach(set: AdapterSet): Promise<void> {
+    const key = adapterSetKey(set);
+    if (key === this.attachedKey) return;
+    await this.ctx!.setAdapters(this.active(set));
+    this.attachedKey = key;
+  }
+
+  /**
+   * Get the context ready to evaluate `tokens` as `plan` says: keep the longest cached prefix the plan allows
+   * (with `reuse`), evaluate the tokens before an aLoRA start with the base, and attach the adapters that
+   * evaluate the rest. Returns the cached prefix kept and the tokens left to evaluate (at least one).
+   */
+  private async prepare(tokens: readonly number[], plan: EvalPlan, reuseCache: boolean): Promise<{ reuse: number; input: number[] }> {
+    const ctx = this.ctx!;
+    let reuse = 0;
+    if (reuseCache) {
+      const cached = ctx.cachedTokens;
+      const limit = Math.min(keptPrefixLimit(this.kv, plan), tokens.length - 1); // at least one token to evaluate
+      while (reuse < cached.length && reuse < limit && cached[reuse] === tokens[reuse]) reuse++;
+    }
+    if (reuse === 0) await ctx.clear();
+    else await ctx.truncate(reuse);
+    this.kv = { key: plan.key, baseEnd: plan.baseEnd };
+    let from = reuse;
+    if (plan.path === "alora" && plan.start! > reuse) {
+      await this.attach([]);
+      await ctx.evaluate(tokens.slice(reuse, plan.start));
+      from = plan.start!;
+    }
+    await this.attach(plan.path === "plain" || plan.path === "alora" ? this.applied : []);
+    return { reuse, input: tokens.slice(from) };
   }
 
   /**
@@ -229,15 +309,18 @@ export class Session {
     return this.generate(prompt, options).result;
   }
 
-  /** Next-token log-probabilities after `prompt` under the current set (fresh evaluation, cache cleared). */
+  /**
+   * Next-token log-probabilities after `prompt` under the current set (fresh evaluation, cache cleared; an
+   * aLoRA set evaluates the tokens before its invocation with the base).
+   */
   nextLogProbs(prompt: string | readonly number[], addBos = true): Promise<Float64Array> {
     this.ensureOpen();
     return this.serialize(async () => {
       await this.applyDesired();
-      const ctx = this.ctx!;
-      await ctx.clear();
       const tokens = typeof prompt === "string" ? this.host.backend.tokenize(prompt, addBos) : [...prompt];
-      return ctx.nextLogProbs(tokens);
+      if (tokens.length === 0) throw new InvalidArgumentError("empty prompt (and no BOS token)");
+      const { input } = await this.prepare(tokens, this.plan(tokens), false);
+      return this.ctx!.nextLogProbs(input);
     });
   }
 
@@ -263,15 +346,11 @@ export class Session {
     }
     const maxTokens = Math.min(maxTokensAsked, this.contextSize - promptTokens.length);
 
-    // Reuse the cached prefix (same adapter set: the cache is cleared on every change).
-    let reuse = 0;
-    if (o.reuseCache ?? true) {
-      const cached = ctx0.cachedTokens;
-      while (reuse < cached.length && reuse < promptTokens.length && cached[reuse] === promptTokens[reuse]) reuse++;
-      reuse = Math.min(reuse, promptTokens.length - 1); // at least one token to evaluate
-    }
-    if (reuse === 0) await ctx0.clear();
-    else await ctx0.truncate(reuse);
+    // Reuse the cached prefix where it is what this set computes (see keptPrefixLimit).
+    const tPrefill = performance.now();
+    let plan = this.plan(promptTokens);
+    const prepared = await this.prepare(promptTokens, plan, o.reuseCache ?? true);
+    const reuse = prepared.reuse;
 
     const out = new TokenText(backend, promptTokens, stopList(o.stop), g);
     const generated = out.tokens;
@@ -282,10 +361,9 @@ export class Session {
     let firstAt = 0;
     let lastAt = 0;
     let changes = 0;
-    let input: number[] = promptTokens.slice(reuse);
-    const prefillTokens = input.length;
+    let input: number[] = prepared.input;
+    const prefillTokens = promptTokens.length - reuse;
     let extraEvaluated = 0;
-    const tPrefill = performance.now();
 
     outer: while (generated.length < maxTokens) {
       if (stopped()) {
@@ -318,9 +396,11 @@ export class Session {
       if (!changed) break; // the context ended the stream
       await this.applyDesired();
       changes++;
-      input = [...promptTokens, ...generated];
-      extraEvaluated += input.length;
-      if (this.ctx!.cachedTokens.length > 0) await this.ctx!.clear();
+      const all = [...promptTokens, ...generated];
+      plan = this.plan(promptTokens);
+      const again = await this.prepare(all, plan, true);
+      input = again.input;
+      extraEvaluated += all.length - again.reuse;
     }
     const text = out.finish(finish);
     const end = performance.now();
@@ -335,6 +415,8 @@ export class Session {
       finishReason: finish,
       adapters: adapterSetObject(this.applied),
       adapterChanges: changes,
+      adapterPath: plan.path,
+      ...(plan.start !== undefined ? { invocationStart: plan.start } : {}),
       timings: {
         prefillTokens,
         prefillMs,
@@ -357,6 +439,7 @@ export class Session {
       const ctx = this.ctx;
       this.ctx = null;
       this.applied = [];
+      this.appliedAdapters = [];
       await ctx?.dispose();
     });
     this.settleWaiters(null, Infinity);

@@ -82,7 +82,7 @@ export async function handleCompletion(kind: "chat" | "completion", body: Record
         kind === "chat"
           ? { index: 0, message: { role: "assistant", content: r.text }, logprobs: null, finish_reason: finishReason(r.finishReason) }
           : { index: 0, text: r.text, logprobs: null, finish_reason: finishReason(r.finishReason) };
-      sendJson(res, 200, { id, object: kind === "chat" ? "chat.completion" : "text_completion", created, model, choices: [choice], usage: usage(r) });
+      sendJson(res, 200, { id, object: kind === "chat" ? "chat.completion" : "text_completion", created, model, choices: [choice], usage: usage(r), adapter_path: r.adapterPath });
       return;
     }
     const object = kind === "chat" ? "chat.completion.chunk" : "text_completion";

@@ -30,7 +30,8 @@ export function metricsText(s: SchedulerStats): string {
     ['{outcome="finished"}', c.finished], ['{outcome="aborted"}', c.aborted], ['{outcome="rejected"}', c.rejected],
   ]);
   metric(out, "lora_edge_prompt_tokens_total", "counter", "Prompt tokens received.", [["", c.promptTokens]]);
-  metric(out, "lora_edge_prompt_tokens_reused_total", "counter", "Prompt tokens whose KV states were reused (same adapter set only).", [["", c.reusedPromptTokens]]);
+  metric(out, "lora_edge_prompt_tokens_reused_total", "counter", "Prompt tokens whose KV states were reused (same adapter set, or computed by the base before an aLoRA invocation).", [["", c.reusedPromptTokens]]);
+  metric(out, "lora_edge_prompt_tokens_reused_base_total", "counter", "Reused prompt tokens computed by the base for a request of another adapter set (aLoRA task switches).", [["", c.reusedBaseTokens]]);
   metric(out, "lora_edge_generated_tokens_total", "counter", "Tokens generated.", [["", c.generatedTokens]]);
   metric(out, "lora_edge_decode_steps_total", "counter", "Batched decode steps.", [["", c.steps]]);
   metric(out, "lora_edge_adapter_swaps_total", "counter", "Live adapter swaps between steps.", [["", c.swaps]]);

@@ -1,6 +1,7 @@
 // Bounded safetensors reader (F32, F16, BF16; every header field checked against the file size) and atomic writer.
 import { AtomicFile, ioReason, type OutputOptions } from "../output-file.js";
-import { ByteSource, fileSource } from "../gguf/byte-source.js";
+import type { ByteSource } from "../gguf/byte-source.js";
+import { fileSource } from "../gguf/file-source.js";
 import { GgmlType } from "../gguf/ggml-types.js";
 import { SafetensorsError } from "../errors.js";
 import { decodeToF32 } from "./tensor-codec.js";

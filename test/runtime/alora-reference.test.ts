@@ -7,8 +7,6 @@ import { ALORA_TEST_ADAPTER, writeDemoAdapter } from "../../src/tools/demo-adapt
 import { openGguf } from "../../src/gguf/reader.js";
 import { kvInputsFrom, tensorInputsFrom, writeGguf } from "../../src/gguf/writer.js";
 import { GgufValueType } from "../../src/gguf/reader.js";
-import { Runtime } from "../../src/runtime/index.js";
-import { AdapterLoadError } from "../../src/errors.js";
 import { MODEL } from "./helpers.js";
 import { tokenLogProbs } from "../tools/helpers.js";
 
@@ -125,19 +123,3 @@ describe("the aLoRA reference (llama.cpp: prefix without adapters, then _setLora
     expect(maxDiff(fresh[0].logProbs, fresh[1].logProbs)).toBeGreaterThan(0.1);
   });
 });
-
-describe("the runtime until its aLoRA path exists", () => {
-  it("refuses to load an aLoRA adapter (as a plain LoRA it would act on every token), and keeps working", async () => {
-    const rt = await Runtime.open({ model: MODEL, gpu: false, threads: 1, contextSize: 128 });
-    try {
-      const e = await rt.adapters.load("alora", ALORA.filePath).catch((x) => x);
-      expect(e).toBeInstanceOf(AdapterLoadError);
-      expect(e.message).toMatch(/aLoRA adapter \(adapter\.alora\.invocation_tokens\)/);
-      expect(rt.adapters.list()).toEqual([]);
-      expect((await rt.session().complete("Once upon a time", { maxTokens: 4 })).text.length).toBeGreaterThan(0);
-    } finally {
-      await rt.dispose();
-    }
-  });
-});
-

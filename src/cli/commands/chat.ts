@@ -93,9 +93,14 @@ export async function chatLoop(
         const arg = cmd.slice("/adapter".length).trim();
         try {
           const t0 = performance.now();
+          // between the base and aLoRA sets the conversation stays: its cached states are the base's
+          const aloraOnly = () => Object.keys(session.adapters).every((n) => rt.adapters.get(n)?.aloraInvocationTokens !== undefined);
+          const wasAlora = aloraOnly();
           await session.setAdapters(arg === "" || arg === "none" ? {} : parseAdapterUse(arg, (n) => rt.adapters.get(n)?.scale, loaded));
-          write(`adapters: ${JSON.stringify(session.adapters)} (${(performance.now() - t0).toFixed(3)} ms; context cleared)\n`);
-          text = "";
+          const keep = wasAlora && aloraOnly();
+          write(`adapters: ${JSON.stringify(session.adapters)} (${(performance.now() - t0).toFixed(3)} ms; ` +
+            `${keep ? "conversation kept: aLoRA adapters act from their invocation on" : "context cleared"})\n`);
+          if (!keep) text = "";
         } catch (e) {
           write(`${(e as Error).message}\n`);
         }

@@ -17,6 +17,8 @@ export class EngineContext {
   private terms!: ModelTerms;
   private disposed = false;
 
+  /** Tokens this context has evaluated since it was created (each row of a forward pass counts once). */
+  evaluatedTokens = 0;
   /** Tokens evaluated together when several are given (prompt evaluation); 1 runs them one at a time. */
   batchTokens = EngineModel.BATCH_TOKENS;
   /** Groups contexts with the same adapter set in shared passes (adapters' ids and scales). */
@@ -92,6 +94,7 @@ export class EngineContext {
       const part = tokens.slice(i, i + chunk);
       this.model.forward([this.rows(part, i + chunk >= tokens.length)]);
       this.tokens.push(...part);
+      this.evaluatedTokens += part.length;
     }
   }
 
@@ -143,6 +146,7 @@ export class EngineContext {
       const rows = model.forward(pass.map((p) => items[p.item].context.rows(p.part, p.last)));
       pass.forEach((p) => {
         items[p.item].context.tokens.push(...p.part);
+        items[p.item].context.evaluatedTokens += p.part.length;
         done[p.item] += p.part.length;
       });
       pass.forEach((p, k) => {
