@@ -21,3 +21,4 @@ export function heap_base(): usize {
 export function copy_f32(src: usize, dst: usize, n: i32): void {
   memory.copy(dst, src, <usize>n << 2);
 }
+export * from "./transposed";

@@ -173,3 +173,10 @@ export class TrainInputError extends ToolInputError {
     super("TRAIN_INPUT", file, field, offset, reason);
   }
 }
+
+/** A training run whose loss or gradients stopped being finite: the step, and the checkpoint of the last good state. */
+export class TrainDivergedError extends LoraEdgeError {
+  constructor(readonly step: number, readonly checkpoint: string | undefined, what: string) {
+    super("TRAIN_DIVERGED", `training diverged at step ${step + 1}: ${what}${checkpoint ? `; the last good state is kept in ${checkpoint}` : ""}`);
+  }
+}

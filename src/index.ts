@@ -33,3 +33,5 @@ export { synthModel, synthAdapter } from "./tools/synth.js";
 export { openSafetensors, writeSafetensors } from "./tools/safetensors.js";
 export { createServer, LoraEdgeServer } from "./serve/index.js";
 export type { ListenAddress, ServeOptions } from "./serve/index.js";
+export { trainLora } from "./train/run.js";
+export type { TrainRunOptions, TrainEvent, TrainStepEvent, TrainDoneEvent, TrainedAdapter } from "./train/run.js";

@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   merge: () => import("./commands/merge.js"),
   extract: () => import("./commands/extract.js"),
   serve: () => import("./commands/serve.js"),
+  train: () => import("./commands/train.js"),
 };
 
 /** The command run when none is named. */

@@ -11,6 +11,7 @@ export type { Matrix, BuildName, KernelCall, KernelHost, ParallelRunner } from "
 export { KERNELS, ACTIVATIONS, kernelsFor, productKernels, q4_0ScalesFinite, UnsupportedTypeError } from "./kernels.js";
 export type { TypeKernels, ProductKernels, Layout, Activation, ActivationForm } from "./kernels.js";
 export { Products } from "./products.js";
+export { TRANSPOSED_KERNELS, gemmTransposed, hasTransposed, transposedScratchBytes } from "./transposed.js";
 export type { Product, AdapterTerm, TermRows, LoraHalves } from "./products.js";
 export { KernelPool } from "./pool.js";
 export type { PoolOptions } from "./pool.js";

@@ -207,3 +207,15 @@ export function kvInputsFrom(file: GgufFile): GgufKVInput[] {
 export function tensorInputsFrom(file: GgufFile): GgufTensorInput[] {
   return file.tensors.map((t) => ({ name: t.name, type: t.type, ne: t.ne, data: () => file.readTensor(t) }));
 }
+
+/** The whole file's bytes in memory (for GGUFs made to be read back at once, e.g. an adapter applied without a file). */
+export function ggufBytes(input: GgufWriteInput): Uint8Array {
+  const chunks = pieces(input).flatMap((p) => p());
+  const out = new Uint8Array(chunks.reduce((s, c) => s + c.byteLength, 0));
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.byteLength;
+  }
+  return out;
+}

@@ -5,7 +5,11 @@ import type { Backend, BackendAdapter } from "../backends/backend.js";
 import { AdapterLoadError, AdapterNameError, InvalidArgumentError } from "../errors.js";
 import { adapterCheckError, checkAdapter, scaleProblem, type AdapterSummary } from "../gguf/adapter.js";
 import { adapterMeta } from "../gguf/metadata.js";
-import { openGguf, type GgufFile } from "../gguf/reader.js";
+import { openGguf, parseGguf, type GgufFile } from "../gguf/reader.js";
+import { bufferSource } from "../gguf/byte-source.js";
+import { ggufBytes, type GgufWriteInput } from "../gguf/writer.js";
+import { writeFileAtomic } from "../output-file.js";
+import os from "node:os";
 import type { Session } from "./session.js";
 
 export interface AdapterLoadOptions {
@@ -63,6 +67,8 @@ export interface RegistryHost {
 export class AdapterRegistry {
   private readonly entries = new Map<string, Entry>();
   private readonly pending = new Set<string>();
+  /** Temp files of adapters added from memory on a backend that loads files only, by name. */
+  private readonly tempFiles = new Map<string, string>();
 
   constructor(private readonly host: RegistryHost) {}
 
@@ -73,14 +79,7 @@ export class AdapterRegistry {
    * MAX_ADAPTER_SCALE. A failure changes nothing already loaded.
    */
   async load(name: string, file: string, options: AdapterLoadOptions = {}): Promise<AdapterInfo> {
-    this.host.ensureOpen();
-    if (typeof name !== "string" || name.length === 0 || /[,=:\s]/.test(name)) {
-      throw new AdapterNameError(String(name), `adapter name "${name}" must be non-empty, without spaces, ",", "=" or ":"`);
-    }
-    if (this.entries.has(name) || this.pending.has(name)) throw new AdapterNameError(name, `an adapter named "${name}" is already loaded`);
-    const scale = options.scale ?? 1;
-    const bad = scaleProblem(scale);
-    if (bad) throw new InvalidArgumentError(`adapter "${name}": bad scale: ${bad}`);
+    const scale = this.checkNew(name, options);
     const resolved = path.resolve(file);
     this.pending.add(name);
     try {
@@ -93,6 +92,55 @@ export class AdapterRegistry {
       }
       if (!st.isFile()) throw new AdapterLoadError(name, resolved, "not a regular file");
       const f = openGguf(resolved); // GgufError for anything malformed or truncated
+      return this.register(name, resolved, f, scale, t0);
+    } finally {
+      this.pending.delete(name);
+    }
+  }
+
+  /**
+   * Applies an adapter made in this process (e.g. by `rt.train`) under `name`, checked against the base as `load`
+   * checks files. The wasm backend reads it from memory (no file is written); the native backend (llama.cpp loads
+   * adapters from files only) gets it as a temp GGUF, removed when the adapter is unloaded.
+   */
+  async add(name: string, adapter: { gguf(): GgufWriteInput }, options: AdapterLoadOptions = {}): Promise<AdapterInfo> {
+    const scale = this.checkNew(name, options);
+    this.pending.add(name);
+    try {
+      const t0 = performance.now();
+      const bytes = ggufBytes(adapter.gguf());
+      if (this.host.backend.name === "wasm") return this.register(name, `memory:${name}`, parseGguf(bufferSource(bytes), `memory:${name}`), scale, t0);
+      const tmp = path.join(os.tmpdir(), `lora-edge-${process.pid}-${name}-${Date.now()}.gguf`);
+      writeFileAtomic(tmp, bytes);
+      try {
+        const info = await this.register(name, tmp, openGguf(tmp), scale, t0);
+        this.tempFiles.set(name, tmp);
+        return info;
+      } catch (e) {
+        fs.rmSync(tmp, { force: true });
+        throw e;
+      }
+    } finally {
+      this.pending.delete(name);
+    }
+  }
+
+  /** Checks a new adapter's name and scale; returns the scale. */
+  private checkNew(name: string, options: AdapterLoadOptions): number {
+    this.host.ensureOpen();
+    if (typeof name !== "string" || name.length === 0 || /[,=:\s]/.test(name)) {
+      throw new AdapterNameError(String(name), `adapter name "${name}" must be non-empty, without spaces, ",", "=" or ":"`);
+    }
+    if (this.entries.has(name) || this.pending.has(name)) throw new AdapterNameError(name, `an adapter named "${name}" is already loaded`);
+    const scale = options.scale ?? 1;
+    const bad = scaleProblem(scale);
+    if (bad) throw new InvalidArgumentError(`adapter "${name}": bad scale: ${bad}`);
+    return scale;
+  }
+
+  /** Checks an opened adapter against the base, has the backend load it, and registers it (closes `f`). */
+  private async register(name: string, resolved: string, f: GgufFile, scale: number, t0: number): Promise<AdapterInfo> {
+    {
       let summary: AdapterSummary;
       let meta: ReturnType<typeof adapterMeta>;
       let handle: BackendAdapter;
@@ -135,8 +183,6 @@ export class AdapterRegistry {
       this.entries.set(name, { info, handle });
       this.host.recordAdapterLoad(name, t2 - t0);
       return this.withSessions(info);
-    } finally {
-      this.pending.delete(name);
     }
   }
 
@@ -199,6 +245,11 @@ export class AdapterRegistry {
     await this.host.beforeUnload(name, shared ? null : e.handle);
     await Promise.all(detached);
     if (!shared) await this.host.backend.freeAdapter(e.handle);
+    const tmp = this.tempFiles.get(name);
+    if (tmp) {
+      this.tempFiles.delete(name);
+      fs.rmSync(tmp, { force: true });
+    }
   }
 
   /** @internal unload everything (runtime disposal). */

@@ -1,5 +1,5 @@
 // Public surface of the runtime: Runtime, sessions, pools, generation types.
-export { Runtime, CONTEXT_SIZE_LIMITS, type RuntimeOptions, type RuntimeStats } from "./runtime.js";
+export { Runtime, CONTEXT_SIZE_LIMITS, type RuntimeOptions, type RuntimeStats, type RuntimeTrainOptions } from "./runtime.js";
 export { Session, type GenerateOptions, type SessionOptions } from "./session.js";
 export { SessionPool, PoolSession, type PoolOptions } from "./pool.js";
 export { Scheduler, type SchedulerOptions, type ScheduleOptions, type SchedulerStats } from "./scheduler.js";

@@ -15,6 +15,17 @@ import { SessionPool, type PoolOptions } from "./pool.js";
 import { Scheduler, type SchedulerHost, type SchedulerOptions } from "./scheduler.js";
 import { Session, type SessionHost, type SessionOptions } from "./session.js";
 import { chooseThreads } from "./threads.js";
+import { trainingData } from "./training.js";
+import { trainLora, type TrainEvent, type TrainRunOptions } from "../train/run.js";
+
+/** rt.train's options: the run's options on this runtime's base, with data files instead of sequences. */
+export interface RuntimeTrainOptions extends Omit<TrainRunOptions, "model" | "train" | "eval"> {
+  /** Training data: plain text, or JSONL of {"prompt","completion"} or {"messages":[...]}. */
+  readonly data: string;
+  /** Held-out data file; else `evalSplit` of the data is held out (default 0). */
+  readonly evalFile?: string;
+  readonly evalSplit?: number;
+}
 
 export interface RuntimeOptions {
   /** Base model GGUF (default: the embedded stories260K in the package's gguf/ folder). */
@@ -213,6 +224,17 @@ export class Runtime implements SessionHost, SchedulerHost {
     );
     this.pools.add(p);
     return p;
+  }
+
+  /**
+   * Trains a LoRA adapter on this runtime's base (in the wasm core, whatever the serving backend): an async
+   * iterator of step events, ending with a done event holding the adapter. `rt.adapters.add(name, done.adapter)`
+   * then applies it to sessions without a file on the wasm backend (a temp GGUF on the native one).
+   */
+  train(options: RuntimeTrainOptions): AsyncGenerator<TrainEvent, void, void> {
+    this.ensureOpen();
+    const data = trainingData(this.base, options.data, { ctx: options.ctx, evalFile: options.evalFile, evalSplit: options.evalSplit, seed: options.seed });
+    return trainLora({ ...options, model: this.modelPath, train: data.train, eval: data.eval });
   }
 
   /** The base's chat template (`tokenizer.chat_template`), or null when the model has none. */

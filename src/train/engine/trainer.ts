@@ -1,0 +1,267 @@
+// The training engine: forward pass through the frozen base and the adapter in the wasm core, masked cross-entropy, and the backward pass to A and B (dX = dY W through the base's own blocks).
+import { GgmlType } from "../../gguf/ggml-types.js";
+import { Products, gemmTransposed, kernelsFor, transposedScratchBytes, type Core, type Matrix, type Product } from "../../core/index.js";
+import { TARGETS, type Target } from "../reference/lora.js";
+import type { TrainSequence } from "../reference/model.js";
+import { f32Matrix, type TrainableAdapter, type TrainPair } from "./adapter.js";
+import type { FrozenBase } from "./base.js";
+import * as ops from "./ops.js";
+
+export interface EngineOptions {
+  /** Most tokens a sequence may have (the forward pass reads at most maxTokens - 1 of them). */
+  readonly maxTokens: number;
+  /** Base products on 8-bit x where the weight type has such kernels, as llama.cpp runs them (default false: f32 x). */
+  readonly x8?: boolean;
+  /** Keep only each layer's input and recompute the rest of its activations in the backward pass (less memory, about one more forward). */
+  readonly recompute?: boolean;
+}
+
+/** Activation buffers of one layer (pointers to f32 arrays of maxT rows). */
+interface LayerBuffers {
+  attnIn: number; attnInv: number; q: number; k: number; v: number; probs: number; att: number;
+  xMid: number; ffnIn: number; ffnInv: number; g: number; up: number; h: number;
+  /** A x per adapted target. */
+  u: Partial<Record<Target, number>>;
+}
+
+const F32_GEMM_ACC = kernelsFor(GgmlType.F32).float.gemmAcc!;
+
+export class TrainingEngine {
+  readonly maxT: number;
+  private readonly products: Products;
+  private readonly xs: number[];
+  private readonly layers: LayerBuffers[];
+  private readonly tmpOut: number;
+  private readonly logits: number;
+  private readonly dlogits: number;
+  private readonly outIn: number;
+  private readonly outInv: number;
+  private readonly grad: Record<"dx" | "dMid" | "dOut" | "dh" | "dg" | "dup" | "dFfnIn" | "dAtt" | "dq" | "dk" | "dv" | "dAttnIn" | "du" | "duT" | "sdyT", number>;
+  private readonly scratch: number[];
+  private readonly rope: ops.RopeTable;
+  private readonly allocated: number[] = [];
+  /** Bytes of activation and gradient buffers this engine holds in the core. */
+  readonly activationBytes: number;
+
+  constructor(readonly core: Core, readonly base: FrozenBase, readonly adapter: TrainableAdapter, readonly options: EngineOptions) {
+    const c = base.config;
+    const T = (this.maxT = options.maxTokens - 1);
+    if (!(T >= 1)) throw new RangeError(`maxTokens must be at least 2, got ${options.maxTokens}`);
+    const E = c.nEmbd, F = c.nFf, Q = c.nHead * c.headDim, KV = c.nHeadKv * c.headDim, V = c.nVocab;
+    const maxRank = Math.max(...adapter.pairs.map((p) => p.rank));
+    const wide = Math.max(E, F, Q);
+    let bytes = 0;
+    const alloc = (values: number) => {
+      const p = core.arena.alloc(values * 4);
+      this.allocated.push(p);
+      bytes += values * 4;
+      return p;
+    };
+    const layerBuffers = (l: number): LayerBuffers => {
+      const u: LayerBuffers["u"] = {};
+      for (const t of TARGETS) {
+        const p = adapter.pair(l, t);
+        if (p) u[t] = alloc(T * p.rank);
+      }
+      return {
+        attnIn: alloc(T * E), attnInv: alloc(T), q: alloc(T * Q), k: alloc(T * KV), v: alloc(T * KV), probs: alloc(c.nHead * T * T), att: alloc(T * Q),
+        xMid: alloc(T * E), ffnIn: alloc(T * E), ffnInv: alloc(T), g: alloc(T * F), up: alloc(T * F), h: alloc(T * F), u,
+      };
+    };
+    this.xs = Array.from({ length: c.nLayer + 1 }, () => alloc(T * E));
+    if (options.recompute) {
+      // one set of buffers, shaped for every layer's adapted targets
+      const shared = layerBuffers(0);
+      for (const t of TARGETS) if (!shared.u[t] && adapter.pairs.some((p) => p.target === t)) shared.u[t] = alloc(T * maxRank);
+      this.layers = Array.from({ length: c.nLayer }, () => shared);
+    } else {
+      this.layers = Array.from({ length: c.nLayer }, (_, l) => layerBuffers(l));
+    }
+    this.tmpOut = alloc(T * wide);
+    this.outIn = alloc(T * E);
+    this.outInv = alloc(T);
+    this.logits = alloc(T * V);
+    this.dlogits = alloc(T * V);
+    this.grad = {
+      dx: alloc(T * E), dMid: alloc(T * E), dOut: alloc(T * E), dh: alloc(T * F), dg: alloc(T * F), dup: alloc(T * F), dFfnIn: alloc(T * E),
+      dAtt: alloc(T * Q), dq: alloc(T * Q), dk: alloc(T * KV), dv: alloc(T * KV), dAttnIn: alloc(T * E),
+      du: alloc(T * maxRank), duT: alloc(T * maxRank), sdyT: alloc(T * Math.max(wide, V)),
+    };
+    const threads = core.parallel?.threads ?? 1;
+    this.scratch = Array.from({ length: threads }, () => {
+      const p = core.arena.alloc(transposedScratchBytes(Math.max(wide, T)));
+      this.allocated.push(p);
+      return p;
+    });
+    this.activationBytes = bytes;
+    this.products = new Products(core, Math.max(wide, maxRank), T);
+    this.products.x8 = options.x8 ?? false;
+    this.rope = ops.ropeTable(T, c.ropeDims, c.ropeBase, c.ropeFreqScale);
+  }
+
+  dispose(): void {
+    this.products.dispose();
+    for (const p of this.allocated) this.core.arena.release(p);
+    this.allocated.length = 0;
+  }
+
+  /** A fresh f32 view (views die when the core's memory grows). */
+  private v(ptr: number, n: number): Float32Array {
+    return this.core.arena.f32(ptr, n);
+  }
+
+  /** Mean masked loss of the batch (forward only). */
+  loss(batch: readonly TrainSequence[]): { loss: number; tokens: number } {
+    return this.run(batch, false);
+  }
+
+  /** Mean masked loss and its gradients, left in the adapter's gradient buffers (zeroed first). */
+  lossAndGradients(batch: readonly TrainSequence[]): { loss: number; tokens: number } {
+    this.adapter.zeroGradients();
+    return this.run(batch, true);
+  }
+
+  private run(batch: readonly TrainSequence[], backward: boolean): { loss: number; tokens: number } {
+    const c = this.base.config, V = c.nVocab;
+    let count = 0;
+    for (const s of batch) {
+      if (s.tokens.length < 2) throw new RangeError("a training sequence needs at least two tokens");
+      if (s.tokens.length - 1 > this.maxT) throw new RangeError(`a sequence of ${s.tokens.length} tokens, at most ${this.maxT + 1}`);
+      if (s.lossMask && s.lossMask.length !== s.tokens.length - 1) throw new RangeError(`loss mask of ${s.lossMask.length} entries for ${s.tokens.length - 1} predictions`);
+      for (const t of s.tokens) if (!Number.isInteger(t) || t < 0 || t >= V) throw new RangeError(`token ${t} outside the vocabulary of ${V}`);
+      for (let i = 0; i + 1 < s.tokens.length; i++) if (!s.lossMask || s.lossMask[i]) count++;
+    }
+    if (count === 0) throw new RangeError("the loss mask leaves no token to learn from");
+    let sum = 0;
+    for (const s of batch) {
+      const T = s.tokens.length - 1;
+      this.forward(s.tokens.slice(0, T));
+      const logits = this.v(this.logits, T * V);
+      const dl = backward ? this.v(this.dlogits, T * V) : undefined;
+      dl?.fill(0);
+      for (let i = 0; i < T; i++) {
+        if (s.lossMask && !s.lossMask[i]) continue;
+        sum += ops.crossEntropy(logits, i * V, V, s.tokens[i + 1], dl, 1 / count);
+      }
+      if (backward) this.backward(T);
+    }
+    return { loss: sum / count, tokens: count };
+  }
+
+  /** Runs the products of one input (T rows of `cols` at `x`), then adds the adapter's B halves and biases. */
+  private linear(x: number, cols: number, T: number, outs: readonly { w: Matrix; y: number; pair?: TrainPair; u?: number; bias?: Float32Array }[]): void {
+    const P = this.products;
+    P.setInput(x, cols, T);
+    const products: Product[] = [];
+    for (const o of outs) {
+      products.push({ w: o.w, y: o.y });
+      if (o.pair) products.push({ w: o.pair.a, y: o.u! });
+    }
+    P.run(products);
+    for (const o of outs) {
+      if (o.pair) this.core.fn(F32_GEMM_ACC)(o.pair.b.ptr, o.u!, o.y, o.pair.nOut, o.pair.rank, T, o.pair.nOut, o.pair.scale);
+      if (o.bias) {
+        const y = this.v(o.y, T * o.w.rows), n = o.w.rows;
+        for (let t = 0; t < T; t++) for (let i = 0; i < n; i++) y[t * n + i] += o.bias[i];
+      }
+    }
+  }
+
+  private forward(tokens: readonly number[]): void {
+    const c = this.base.config, T = tokens.length, E = c.nEmbd;
+    const emb = this.base.tokenEmbd, k = kernelsFor(emb.type.id);
+    const deq = this.core.fn(k.dequant);
+    tokens.forEach((tok, t) => deq(emb.ptr + tok * emb.rowBytes, this.xs[0] + t * E * 4, E / emb.type.blockSize));
+    for (let l = 0; l < c.nLayer; l++) this.layerForward(l, T);
+    ops.rmsnorm(this.v(this.outIn, T * E), this.v(this.outInv, T), this.v(this.xs[c.nLayer], T * E), this.base.outputNorm, T, E, c.rmsEps);
+    this.products.setInput(this.outIn, E, T);
+    this.products.run([{ w: this.base.output, y: this.logits }]);
+  }
+
+  private layerForward(l: number, T: number): void {
+    const c = this.base.config, L = this.base.layers[l], B = this.layers[l], A = this.adapter;
+    const E = c.nEmbd, F = c.nFf, Q = c.nHead * c.headDim, KV = c.nHeadKv * c.headDim;
+    const adapted = (t: Target, w: Matrix, y: number, bias?: Float32Array) => ({ w, y, pair: A.pair(l, t), u: B.u[t], bias });
+    ops.rmsnorm(this.v(B.attnIn, T * E), this.v(B.attnInv, T), this.v(this.xs[l], T * E), L.attnNorm, T, E, c.rmsEps);
+    this.linear(B.attnIn, E, T, [adapted("q", L.w.q, B.q, L.bias.q), adapted("k", L.w.k, B.k, L.bias.k), adapted("v", L.w.v, B.v, L.bias.v)]);
+    ops.rope(this.v(B.q, T * Q), T, c.nHead, c.headDim, c.ropeNeox, this.rope, 1);
+    ops.rope(this.v(B.k, T * KV), T, c.nHeadKv, c.headDim, c.ropeNeox, this.rope, 1);
+    const shape = { T, nHead: c.nHead, nHeadKv: c.nHeadKv, headDim: c.headDim };
+    ops.attention(this.v(B.att, T * Q), this.v(B.probs, c.nHead * T * T), this.v(B.q, T * Q), this.v(B.k, T * KV), this.v(B.v, T * KV), shape);
+    this.linear(B.att, Q, T, [adapted("o", L.w.o, this.tmpOut, L.bias.o)]);
+    {
+      const x = this.v(this.xs[l], T * E), o = this.v(this.tmpOut, T * E), mid = this.v(B.xMid, T * E);
+      for (let i = 0; i < T * E; i++) mid[i] = x[i] + o[i];
+    }
+    ops.rmsnorm(this.v(B.ffnIn, T * E), this.v(B.ffnInv, T), this.v(B.xMid, T * E), L.ffnNorm, T, E, c.rmsEps);
+    this.linear(B.ffnIn, E, T, [adapted("gate", L.w.gate, B.g), adapted("up", L.w.up, B.up)]);
+    ops.swiglu(this.v(B.h, T * F), this.v(B.g, T * F), this.v(B.up, T * F), T * F);
+    this.linear(B.h, F, T, [adapted("down", L.w.down, this.tmpOut)]);
+    {
+      const mid = this.v(B.xMid, T * E), d = this.v(this.tmpOut, T * E), out = this.v(this.xs[l + 1], T * E);
+      for (let i = 0; i < T * E; i++) out[i] = mid[i] + d[i];
+    }
+  }
+
+  /**
+   * dx (T x nIn, added to) through a product with input x (T x nIn) and output gradient dy (T x nOut): dx += dy W,
+   * and with a pair dB += s dy^T u, du = s dy B, dA += du^T x, dx += du A.
+   */
+  private linearBackward(w: Matrix, pair: TrainPair | undefined, dy: number, x: number, u: number | undefined, dx: number, T: number): void {
+    const nIn = w.cols, nOut = w.rows, G = this.grad, core = this.core;
+    gemmTransposed(core, w, dy, nOut, dx, nIn, T, this.scratch);
+    if (!pair || u === undefined) return;
+    const r = pair.rank, s = pair.scale;
+    {
+      const d = this.v(dy, T * nOut), sdyT = this.v(G.sdyT, nOut * T);
+      for (let t = 0; t < T; t++) for (let o = 0; o < nOut; o++) sdyT[o * T + t] = s * d[t * nOut + o];
+    }
+    gemmTransposed(core, f32Matrix(u, T, r), G.sdyT, T, pair.gb, r, nOut, this.scratch);
+    this.v(G.du, T * r).fill(0);
+    gemmTransposed(core, pair.b, dy, nOut, G.du, r, T, this.scratch);
+    {
+      const du = this.v(G.du, T * r), duT = this.v(G.duT, r * T);
+      for (let t = 0; t < T; t++) for (let j = 0; j < r; j++) duT[j * T + t] = du[t * r + j] *= s;
+    }
+    gemmTransposed(core, f32Matrix(x, T, nIn), G.duT, T, pair.ga, nIn, r, this.scratch);
+    gemmTransposed(core, pair.a, G.du, r, dx, nIn, T, this.scratch);
+  }
+
+  private backward(T: number): void {
+    const c = this.base.config, W = this.base, G = this.grad, A = this.adapter;
+    const E = c.nEmbd, F = c.nFf, Q = c.nHead * c.headDim, KV = c.nHeadKv * c.headDim;
+    this.v(G.dOut, T * E).fill(0);
+    gemmTransposed(this.core, W.output, this.dlogits, c.nVocab, G.dOut, E, T, this.scratch);
+    this.v(G.dx, T * E).fill(0);
+    ops.rmsnormBackward(this.v(G.dx, T * E), this.v(G.dOut, T * E), this.v(this.xs[c.nLayer], T * E), W.outputNorm, this.v(this.outInv, T), T, E);
+    const shape = { T, nHead: c.nHead, nHeadKv: c.nHeadKv, headDim: c.headDim };
+    for (let l = c.nLayer - 1; l >= 0; l--) {
+      if (this.options.recompute) this.layerForward(l, T);
+      const L = W.layers[l], B = this.layers[l];
+      const back = (t: Target, dy: number, x: number, dx: number) => this.linearBackward(L.w[t], A.pair(l, t), dy, x, B.u[t], dx, T);
+      this.v(G.dh, T * F).fill(0);
+      back("down", G.dx, B.h, G.dh);
+      ops.swigluBackward(this.v(G.dg, T * F), this.v(G.dup, T * F), this.v(G.dh, T * F), this.v(B.g, T * F), this.v(B.up, T * F), T * F);
+      this.v(G.dFfnIn, T * E).fill(0);
+      back("gate", G.dg, B.ffnIn, G.dFfnIn);
+      back("up", G.dup, B.ffnIn, G.dFfnIn);
+      this.v(G.dMid, T * E).set(this.v(G.dx, T * E));
+      ops.rmsnormBackward(this.v(G.dMid, T * E), this.v(G.dFfnIn, T * E), this.v(B.xMid, T * E), L.ffnNorm, this.v(B.ffnInv, T), T, E);
+      this.v(G.dAtt, T * Q).fill(0);
+      back("o", G.dMid, B.att, G.dAtt);
+      this.v(G.dq, T * Q).fill(0);
+      this.v(G.dk, T * KV).fill(0);
+      this.v(G.dv, T * KV).fill(0);
+      ops.attentionBackward(this.v(G.dq, T * Q), this.v(G.dk, T * KV), this.v(G.dv, T * KV), this.v(G.dAtt, T * Q),
+        this.v(B.q, T * Q), this.v(B.k, T * KV), this.v(B.v, T * KV), this.v(B.probs, c.nHead * T * T), shape);
+      ops.rope(this.v(G.dq, T * Q), T, c.nHead, c.headDim, c.ropeNeox, this.rope, -1);
+      ops.rope(this.v(G.dk, T * KV), T, c.nHeadKv, c.headDim, c.ropeNeox, this.rope, -1);
+      this.v(G.dAttnIn, T * E).fill(0);
+      back("q", G.dq, B.attnIn, G.dAttnIn);
+      back("k", G.dk, B.attnIn, G.dAttnIn);
+      back("v", G.dv, B.attnIn, G.dAttnIn);
+      ops.rmsnormBackward(this.v(G.dMid, T * E), this.v(G.dAttnIn, T * E), this.v(this.xs[l], T * E), L.attnNorm, this.v(B.attnInv, T), T, E);
+      this.v(G.dx, T * E).set(this.v(G.dMid, T * E));
+    }
+  }
+}
