@@ -4,6 +4,7 @@ import { pickLanes } from "./blocks";
 import { keep } from "./gemv";
 import { fmaF32, lowNib, highNib } from "./simd";
 import { scales4, dot4RowsNib, touchAhead } from "./x4-dot";
+import { gemv_q4_0x4_q8 } from "./gemv-x4";
 
 /** Bytes of one block entry of a group: four f16 scales, then four 16-byte vectors of nibbles. */
 const ENTRY: usize = 72;
@@ -31,7 +32,7 @@ export function unpack_q4_0x4_group(g: usize, dst: usize, cols: i32): void {
 /**
  * Q4_0 in the grouped layout against n tokens of 8-bit x (token t's qx at qx + t*cols, its dx and xs at
  * t*(cols/32)*4; results at y + (t*yStride + r)*4). Each group's block entries are loaded and split into
- * nibbles once per four tokens; for every token the float steps are gemv_q4_0x4_q8's (so gemv_q4_0_q8's on
+ * nibbles once per four tokens (one or two tokens past the last four run gemv_q4_0x4_q8 each); for every token the float steps are gemv_q4_0x4_q8's (so gemv_q4_0_q8's on
  * the plain rows), bit for bit: per group, accumulator j takes blocks b = j mod 4 in order, then
  * (a0 + a1) + (a2 + a3) minus 8 times the x-sum correction, summed the same way. `scratch` holds 512 bytes
  * (the four passes' partial sums of four tokens), or four plain rows (4 * cols / 32 * 18 bytes) when cols/32
@@ -48,11 +49,13 @@ export function gemm_q4_0x4_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usi
   const xStride = <usize>cols, sStride = <usize>nb << 2, yS = <usize>yStride << 2;
   const full = rows & ~3;
   const last = w + <usize>(full >> 2) * groupBytes - 1;
+  // tiles of four tokens (three left: a tile repeating the last); one or two left: the single-token kernel each
+  const tiled = (n & 3) == 3 ? n : n & ~3;
   let touch: u32 = 0;
-  for (let r = 0; r < full; r += 4) {
+  for (let r = 0; r < full && tiled > 0; r += 4) {
     const g = w + <usize>(r >> 2) * groupBytes;
-    for (let t = 0; t < n; t += 4) {
-      const i0 = tok(t, 0, n), i1 = tok(t, 1, n), i2 = tok(t, 2, n), i3 = tok(t, 3, n);
+    for (let t = 0; t < tiled; t += 4) {
+      const i0 = tok(t, 0, tiled), i1 = tok(t, 1, tiled), i2 = tok(t, 2, tiled), i3 = tok(t, 3, tiled);
       const x0 = qx + i0 * xStride, x1 = qx + i1 * xStride, x2 = qx + i2 * xStride, x3 = qx + i3 * xStride;
       const d0 = dx + i0 * sStride, d1 = dx + i1 * sStride, d2 = dx + i2 * sStride, d3 = dx + i3 * sStride;
       const s0 = xs + i0 * sStride, s1 = xs + i1 * sStride, s2 = xs + i2 * sStride, s3 = xs + i3 * sStride;
@@ -104,7 +107,10 @@ export function gemm_q4_0x4_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usi
     }
   }
   keep(touch, y);
-  if (full < rows) gemm_q4_0_q8(w + <usize>full * rowBytes, qx, dx, xs, y + (<usize>full << 2), rows - full, cols, n, yStride);
+  if (full < rows && tiled > 0) gemm_q4_0_q8(w + <usize>full * rowBytes, qx, dx, xs, y + (<usize>full << 2), rows - full, cols, tiled, yStride);
+  for (let t = tiled; t < n; t++) {
+    gemv_q4_0x4_q8(w, qx + <usize>t * xStride, dx + <usize>t * sStride, xs + <usize>t * sStride, y + <usize>t * yS, rows, cols);
+  }
 }
 
 /** Token k's four rows from the passes' sums in scratch (k = 16 * token): (a0 + a1) + (a2 + a3) - 8 ((c0 + c1) + (c2 + c3)). */
