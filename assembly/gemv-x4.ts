@@ -5,6 +5,7 @@ import { f16ToF32 } from "./half";
 import { f32Rows4, f32Row1, f32MainBytes } from "./rows-f32";
 import { pickLanes } from "./blocks";
 import { loraBq8Rows4, loraBq8Row1 } from "./lora-q8";
+import { scales4, touchAhead } from "./x4-dot";
 
 /*
  * Layout of a group (four consecutive rows), one 72-byte entry per 32-value block b, blocks in order:
@@ -19,21 +20,6 @@ import { loraBq8Rows4, loraBq8Row1 } from "./lora-q8";
 
 /** Bytes of one group-block entry: four f16 scales and 4 x 16 packed bytes. */
 const ENTRY: usize = 72;
-
-/**
- * How far ahead (bytes) the first pass over a group touches the weights, one byte per 64-byte line of the
- * 288 bytes it steps over (the other passes find the group in cache). Measured on cold weights against one
- * touch per entry in every pass at 8 KiB: +10 to +30% (1 thread, 48 MiB working set).
- */
-const AHEAD: usize = 16384;
-
-/** Loads one byte in each of the five 64-byte lines from p + AHEAD on (clamped to the last weight byte); the values only feed keep(). */
-// @ts-ignore: decorator
-@inline function touchAhead(p: usize, last: usize): u32 {
-  const q = p + AHEAD;
-  return <u32>load<u8>(min<usize>(q, last)) + <u32>load<u8>(min<usize>(q + 64, last)) + <u32>load<u8>(min<usize>(q + 128, last)) +
-    <u32>load<u8>(min<usize>(q + 192, last)) + <u32>load<u8>(min<usize>(q + 256, last));
-}
 
 /** Rearranges Q4_0 rows in place into the grouped layout above; scratch holds four rows (4 * cols / 32 * 18 bytes). */
 export function repack_q4_0x4(w: usize, rows: i32, cols: i32, scratch: usize): void {
@@ -53,17 +39,6 @@ export function repack_q4_0x4(w: usize, rows: i32, cols: i32, scratch: usize): v
       }
     }
   }
-}
-
-/**
- * The four f16 scales at p as f32x4, exact for finite values (each goes to the top half of a 32-bit lane,
- * where a shift, a mask and a multiply by 2^112 convert it). Inf/NaN scales are not handled: matrices holding
- * one are not repacked.
- */
-// @ts-ignore: decorator
-@inline function scales4(p: usize): v128 {
-  const h = i32x4.shl(v128.load16x4_u(p), 16);
-  return f32x4.mul(v128.and(i32x4.shr_s(h, 3), i32x4.splat(0x8fffe000)), f32x4.splat(reinterpret<f32>(<u32>0x77800000)));
 }
 
 /**

@@ -1,4 +1,4 @@
-// Engine benchmark: prefill and decode tokens/s of the wasm engine against llama.cpp (CPU, same threads), with and without a rank-16 adapter.
+// Engine benchmark: prefill and decode tokens/s of the wasm engine against llama.cpp (CPU, same threads) and wllama, with and without rank-16 adapters, and a mixed-adapter load decoded together.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -8,6 +8,8 @@ import { loadEngineModel, openCore } from "../src/backends/wasm.js";
 import { EngineContext, EngineModel, type AdapterPrecision, type EngineAdapter } from "../src/backends/wasm/engine/index.js";
 import { openGguf } from "../src/gguf/reader.js";
 import { synthAdapter, synthModel, type ModelShape } from "../src/tools/synth.js";
+import { nativeMixed, wasmMixed } from "./mixed.js";
+import { defaultBuildProblem, wllamaRun } from "./wllama-node.js";
 
 /** About 97M parameters: 12 layers of n_embd 768 / n_ff 2048 and an 8000-token vocabulary. */
 const SHAPE_100M: ModelShape = {
@@ -50,6 +52,34 @@ interface Row {
   repacked: boolean;
   /** With --repack both: the same figures for the plain layout, measured interleaved in the same run. */
   plain?: { wasmDecodeTps: number; ratio: number; wasmPrefillTps: number; wasmDecodeTpsLora: number };
+  /** wllama (compat build) on the same model and threads: its tokens/s and the wasm engine's over them. */
+  wllama?: { prefillTps: number; decodeTps: number; promptTokens: number; decodeRatio: number; prefillRatio: number } | { skipped: string };
+}
+
+/** The mixed-adapter load: sequences on different rank-16 adapters, aggregate decode tokens/s. */
+interface Mixed {
+  model: string;
+  threads: number;
+  sequences: number;
+  promptTokens: number;
+  decodeTokensPerSequence: number;
+  adapterPrecision: AdapterPrecision;
+  /** wasm engine, all sequences in one forward pass per step. */
+  wasmTogetherTps: number;
+  /** wasm engine, each sequence decoded alone in turn. */
+  wasmOneAtATimeTps: number;
+  /** Median over rounds of each round's together / one-at-a-time. */
+  speedup: number;
+  /** llama.cpp serving the sequences one at a time (a context per adapter). */
+  nativeOneAtATimeTps: number;
+  /** wasm together / native one at a time. */
+  ratioToNative: number;
+}
+
+interface Target {
+  value: number;
+  goal: number;
+  met: boolean;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -129,9 +159,16 @@ async function main(): Promise<void> {
       "adapter-precisions": { type: "string", default: "f32,q8" },
       /** Q4_0 weights in groups of four rows: on (default), off, or both (the plain layout measured alongside). */
       repack: { type: "string", default: "on" },
+      /** Sequences of the mixed-adapter load (each on its own rank-16 adapter), their prompt and decoded tokens; 0 sequences skips it. */
+      "mixed-sequences": { type: "string", default: "4" },
+      "mixed-prompt": { type: "string", default: "16" },
+      "mixed-decode": { type: "string", default: "32" },
+      /** wllama on the 100M model at 1 thread: on or off. */
+      wllama: { type: "string", default: "on" },
     },
   });
-  const threadList = values.threads ? values.threads.split(",").map(Number) : [os.availableParallelism()];
+  // the targets are at 1 thread
+  const threadList = values.threads ? values.threads.split(",").map(Number) : [1];
   const precisions = values["adapter-precisions"]!.split(",") as AdapterPrecision[];
   for (const p of precisions) if (!["f32", "q8"].includes(p)) throw new Error(`unknown adapter precision ${p} (f32, q8)`);
   const promptN = Number(values.prompt), decodeN = Number(values.decode), runs = Number(values.runs);
@@ -139,7 +176,17 @@ async function main(): Promise<void> {
   const tmp = values.keep ?? fs.mkdtempSync(path.join(os.tmpdir(), "lora-edge-engine-"));
   fs.mkdirSync(tmp, { recursive: true });
   const storiesPath = values.stories ?? path.resolve("gguf", "stories260K.gguf");
-  const cases: { name: string; model: string; adapter: string }[] = [];
+  const cases: { name: string; model: string; adapter: string; mixedAdapters?: string[] }[] = [];
+  /** One rank-16 adapter per mixed sequence (seeds 11, 12, ...; the first is the single-adapter one). */
+  const mixedAdapters = (dir: string, n: number) =>
+    Array.from({ length: n }, (_, k) => {
+      const a = path.join(dir, k === 0 ? "bench-100m-r16.gguf" : `bench-100m-r16-s${11 + k}.gguf`);
+      if (!fs.existsSync(a)) synthAdapter(a, { shape: SHAPE_100M, rank: 16, seed: 11 + k });
+      return a;
+    });
+  const mixedRows: Mixed[] = [];
+  const wllamaProblem = await defaultBuildProblem();
+  if (wllamaProblem) log(`${wllamaProblem}; wllama runs its compat build (32-bit memory, Asyncify)`);
   for (const m of values.models!.split(",")) {
     if (m === "stories260K") {
       if (!fs.existsSync(storiesPath)) throw new Error(`stories260K not found at ${storiesPath} (pass --stories)`);
@@ -154,7 +201,7 @@ async function main(): Promise<void> {
       }
       const a = path.join(tmp, "bench-100m-r16.gguf");
       if (!fs.existsSync(a)) synthAdapter(a, { shape: SHAPE_100M, rank: 16, seed: 11 });
-      cases.push({ name: "generated 100M Q4_0", model, adapter: a });
+      cases.push({ name: "generated 100M Q4_0", model, adapter: a, mixedAdapters: mixedAdapters(tmp, Number(values["mixed-sequences"])) });
     } else throw new Error(`unknown model ${m} (stories260K, 100m)`);
   }
 
@@ -233,6 +280,40 @@ async function main(): Promise<void> {
           wasmDecodeTpsLora: round(median(pwl.map((x) => x.decode))),
         };
       }
+      if (values.wllama === "on" && c.mixedAdapters) {
+        if (row.threads !== 1) row.wllama = { skipped: "wllama is measured at 1 thread (its compat package has no multi-thread build)" };
+        else {
+          const w1 = await wllamaRun(c.model, 1, "Once upon a time there was a little girl who lived in a village near the forest. ".repeat(Math.ceil(promptN / 16)), decodeN, runs);
+          row.wllama = { ...mapRound(w1), decodeRatio: round(row.wasmDecodeTps / w1.decodeTps, 2), prefillRatio: round(row.wasmPrefillTps / w1.prefillTps, 2) };
+          log(`  wllama (compat build): decode ${row.wllama.decodeTps} tok/s, prefill ${row.wllama.prefillTps} (${w1.promptTokens} tokens); wasm engine over wllama: decode ${row.wllama.decodeRatio}x, prefill ${row.wllama.prefillRatio}x`);
+        }
+      }
+      if (c.mixedAdapters && c.mixedAdapters.length > 0) {
+        const mp = Number(values["mixed-prompt"]), md = Number(values["mixed-decode"]);
+        const precision = precisions[0];
+        const ma = c.mixedAdapters.map((file) => {
+          const f = openGguf(file);
+          try {
+            return model.loadAdapter(f, { precision });
+          } finally {
+            f.close();
+          }
+        });
+        wasmMixed(model, ma, 8, 4); // warm-up
+        const rounds: ReturnType<typeof wasmMixed>[] = [], nat: number[] = [];
+        for (let r = 0; r < runs; r++) {
+          rounds.push(wasmMixed(model, ma, mp, md));
+          nat.push(await nativeMixed(llama, c.model, c.mixedAdapters, threads, mp, md, model.config.nVocab));
+        }
+        const tog = median(rounds.map((x) => x.together)), one = median(rounds.map((x) => x.oneAtATime)), nt = median(nat);
+        const m: Mixed = {
+          model: c.name, threads: row.threads, sequences: ma.length, promptTokens: mp, decodeTokensPerSequence: md, adapterPrecision: precision,
+          wasmTogetherTps: round(tog), wasmOneAtATimeTps: round(one), speedup: round(median(rounds.map((x) => x.together / x.oneAtATime)), 2),
+          nativeOneAtATimeTps: round(nt), ratioToNative: round(tog / nt, 2),
+        };
+        mixedRows.push(m);
+        log(`  mixed load, ${m.sequences} sequences on ${m.sequences} rank-16 ${precision} adapters: together ${m.wasmTogetherTps} tok/s, one at a time ${m.wasmOneAtATimeTps} (speed-up ${m.speedup}x); llama.cpp one at a time ${m.nativeOneAtATimeTps} (wasm together / native ${m.ratioToNative})`);
+      }
       rows.push(row);
       log(`${c.name}, ${row.threads} threads: decode wasm ${row.wasmDecodeTps} tok/s, native ${row.nativeDecodeTps} (ratio ${row.ratio}); ` +
         `prefill wasm ${row.wasmPrefillTps} (token by token ${row.wasmPrefillTpsPerToken}), native ${row.nativePrefillTps}; rank-16 adapter: wasm +${row.loraOverheadPct}%, native +${row.nativeLoraOverheadPct}%`);
@@ -244,8 +325,26 @@ async function main(): Promise<void> {
       pool?.dispose();
     }
   }
-  if (values.json) console.log(JSON.stringify(rows, null, 2));
+  const targets = targetsOf(rows, mixedRows);
+  for (const [k, t] of Object.entries(targets)) log(`target ${k}: ${t.value} (goal ${k.endsWith("Pct") ? "<=" : ">="} ${t.goal}) ${t.met ? "met" : "NOT met"}`);
+  if (values.json) console.log(JSON.stringify({ rows, mixed: mixedRows, ...(wllamaProblem ? { wllamaDefaultBuild: wllamaProblem } : {}), targets }, null, 2));
   if (!values.keep) fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+const mapRound = (w: { prefillTps: number; decodeTps: number; promptTokens: number }) => ({ prefillTps: round(w.prefillTps), decodeTps: round(w.decodeTps), promptTokens: w.promptTokens });
+
+/** The issue's targets from this run's figures (the 100M model at 1 thread); a target without its figure is absent. */
+function targetsOf(rows: readonly Row[], mixed: readonly Mixed[]): Record<string, Target> {
+  const t: Record<string, Target> = {};
+  const at = (value: number, goal: number, atMost: boolean): Target => ({ value, goal, met: atMost ? value <= goal : value >= goal });
+  const m = mixed.find((x) => x.threads === 1);
+  if (m) t.mixedBatchSpeedup = at(m.speedup, 2, false);
+  const r = rows.find((x) => x.threads === 1 && x.model.includes("100M"));
+  if (r?.wllama && "decodeRatio" in r.wllama) t.wllamaDecodeRatio = at(r.wllama.decodeRatio, 6, false);
+  // overheads from each run's own adapter/base pair (robust to the machine's drift between runs)
+  if (r?.wasmLora.f32) t.adapterOverheadF32Pct = at(r.wasmLora.f32.pairedOverheadPct, 10, true);
+  if (r?.wasmLora.q8) t.adapterOverheadQ8Pct = at(r.wasmLora.q8.pairedOverheadPct, 5, true);
+  return t;
 }
 
 main().catch((e) => {

@@ -72,6 +72,40 @@ describe("batches of tokens over the grouped layout", () => {
   });
 });
 
+describe("the grouped batch kernel against the scalar reference", () => {
+  test("every token of 1 to 9 equals the scalar reference of the grouped layout, bit for bit, with strided y left intact between rows", () => {
+    for (const [rows, cols] of [[8, 128], [17, 512], [23, 768], [12, 2048], [9, 96]] as [number, number][]) {
+      const bytes = weights(rows, cols, rows * 5 + cols);
+      const packed = repackQ4_0x4Ref(bytes, rows, cols);
+      const nb = cols / 32, stride = rows + 3;
+      for (const n of [1, 2, 3, 4, 5, 8, 9]) {
+        const xs8 = Array.from({ length: n }, (_, i) => quantizeX8(randomF32(cols, cols * 11 + rows + i * 31)));
+        for (const core of cores) {
+          const m = core.repack(core.upload(Q4_0.id, bytes, rows, cols));
+          const got = core.arena.scoped((s) => {
+            const qx = s.alloc(n * cols), dx = s.alloc(n * nb * 4), xsum = s.alloc(n * nb * 4);
+            xs8.forEach((v, i) => {
+              core.arena.u8(qx + i * cols, cols).set(new Uint8Array(v.qx.buffer, v.qx.byteOffset, cols));
+              core.arena.f32(dx + i * nb * 4, nb).set(v.dx);
+              core.arena.f32(xsum + i * nb * 4, nb).set(v.xs);
+            });
+            const y = s.put(new Float32Array(n * stride).fill(NaN)), scratch = s.alloc(Math.max(512, 4 * nb * 18));
+            core.call(LAYOUT.int8.gemm!, m.ptr, qx, dx, xsum, y, rows, cols, n, stride, scratch);
+            return core.arena.f32(y, n * stride).slice();
+          });
+          for (let t = 0; t < n; t++) {
+            const want = gemvQ4_0x4X8Ref(packed, xs8[t].qx, xs8[t].dx, xs8[t].xs, rows, cols, lanesOf(core));
+            const label = `${core.build} ${rows}x${cols} n ${n} token ${t}`;
+            expect(sameBits(got.subarray(t * stride, t * stride + rows), want), label).toBe(true);
+            expect(got.subarray(t * stride + rows, (t + 1) * stride).every((v) => Number.isNaN(v)), label).toBe(true);
+          }
+          core.free(m);
+        }
+      }
+    }
+  });
+});
+
 describe("Q4_0 grouped by four rows", () => {
   test("the in-place wasm repack equals the scalar reference byte for byte", () => {
     for (const [rows, cols] of SHAPES) {

@@ -1,0 +1,90 @@
+// Mixed-adapter load for the engine benchmark: sequences on different adapters decoded together in shared passes, one at a time, and by llama.cpp one at a time.
+import type { Llama } from "node-llama-cpp";
+import { EngineContext, type EngineAdapter, type EngineModel } from "../src/backends/wasm/engine/index.js";
+
+/** Aggregate decode tokens/s of one mixed load (all sequences' tokens over the time of all of them). */
+export interface MixedFigures {
+  together: number;
+  oneAtATime: number;
+}
+
+/** Prompt of sequence k: distinct tokens, so no two sequences share states. */
+export function mixedPrompt(k: number, n: number, vocab: number): number[] {
+  return Array.from({ length: n }, (_, i) => (i === 0 ? 1 : 3 + ((i * 7919 + (k + 1) * 104729) % (vocab - 3))));
+}
+
+/**
+ * Sequence k on adapters[k] (scale 1): each prompt is evaluated, then `decode` greedy tokens are decoded per
+ * sequence, either all sequences in one forward pass per step or each sequence alone. Only decoding is timed.
+ */
+export function wasmMixed(model: EngineModel, adapters: readonly EngineAdapter[], promptN: number, decode: number): MixedFigures {
+  const open = () =>
+    adapters.map((adapter, k) => {
+      const ctx = new EngineContext(model, promptN + decode + 8, [{ adapter, scale: 1 }]);
+      ctx.evaluate(mixedPrompt(k, promptN, model.config.nVocab));
+      return { ctx, next: model.argmax() };
+    });
+  const seqs = open();
+  let t0 = performance.now();
+  try {
+    for (let s = 0; s < decode; s++) {
+      EngineContext.evaluateTogether(
+        seqs.map((q) => ({ context: q.ctx, tokens: [q.next] })),
+        (i, row) => (seqs[i].next = model.argmax(row)),
+      );
+    }
+  } finally {
+    for (const q of seqs) q.ctx.dispose();
+  }
+  const together = (adapters.length * decode) / ((performance.now() - t0) / 1000);
+  const alone = open();
+  t0 = performance.now();
+  try {
+    for (const q of alone) {
+      for (let s = 0; s < decode; s++) {
+        q.ctx.evaluate([q.next]);
+        q.next = model.argmax();
+      }
+    }
+  } finally {
+    for (const q of alone) q.ctx.dispose();
+  }
+  const oneAtATime = (adapters.length * decode) / ((performance.now() - t0) / 1000);
+  return { together, oneAtATime };
+}
+
+/**
+ * llama.cpp serving the same sequences one at a time: one context per sequence with its adapter (how
+ * node-llama-cpp applies adapters), each prompt evaluated, then each sequence's `decode` tokens in turn.
+ */
+export async function nativeMixed(llama: Llama, modelPath: string, adapterPaths: readonly string[], threads: number, promptN: number, decode: number, vocab: number): Promise<number> {
+  const model = await llama.loadModel({ modelPath });
+  try {
+    const seqs = [];
+    for (let k = 0; k < adapterPaths.length; k++) {
+      const ctx = await model.createContext({
+        contextSize: Math.max(256, promptN + decode + 8), threads, batchSize: Math.max(promptN, 1),
+        lora: { adapters: [{ filePath: adapterPaths[k], scale: 1 }] },
+      });
+      const prompt = mixedPrompt(k, promptN, vocab);
+      const seq = ctx.getSequence();
+      await seq.evaluateWithoutGeneratingNewTokens(prompt.slice(0, -1) as never);
+      seqs.push({ ctx, seq, last: prompt[prompt.length - 1] });
+    }
+    try {
+      const t0 = performance.now();
+      for (const q of seqs) {
+        let n = 0;
+        // the first token comes from evaluating the prompt's last one, each later one from evaluating the one before it
+        for await (const _t of q.seq.evaluate([q.last] as never, { temperature: 0 })) {
+          if (++n >= decode) break;
+        }
+      }
+      return (adapterPaths.length * decode) / ((performance.now() - t0) / 1000);
+    } finally {
+      for (const q of seqs) await q.ctx.dispose();
+    }
+  } finally {
+    await model.dispose();
+  }
+}
