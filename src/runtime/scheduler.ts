@@ -21,7 +21,7 @@ export interface SchedulerOptions {
   contextSize?: number;
   /**
    * Steps one adapter set keeps its turn while other sets wait (backends that apply one set per context).
-   * Default: chosen from measurements, so the live swap between turns costs about 5% of the turn (1 to 16).
+   * Default: chosen from measurements, so the live swap between turns costs about 2.5% of the turn (1 to 16).
    */
   turnTokens?: number;
   /** Bytes of parked KV states kept for reuse (default 256 MiB; 0 turns parking off). */
@@ -592,7 +592,7 @@ export class Scheduler {
     const now = performance.now();
     this.counts.steps++;
     // one-token steps, plain and right after a swap, choose the turn length
-    if (turn.every((s) => s.task!.started)) this.turns.observe(now - t0, swapped);
+    if (turn.every((s) => s.task!.started)) this.turns.observe(now - t0, swapped, turn[0].key!);
     for (let i = 0; i < turn.length; i++) {
       const task = turn[i].task!;
       const r = results[i];

@@ -46,15 +46,28 @@ describe("turn policy", () => {
     expect(p.pick([])).toBeNull();
   });
 
-  it("chooses the turn length so that the measured swap cost is about 5% of a turn", () => {
+  it("chooses the turn length so that the measured swap cost is about 2.5% of a turn", () => {
     const p = new TurnPolicy();
     expect(p.turnTokens).toBe(4); // nothing measured yet
-    p.observe(10, false);
-    p.observe(12, true);
+    p.observe(12, true, "a"); // no plain step of a yet: nothing to compare with
+    expect(p.turnTokens).toBe(4);
+    p.observe(10, false, "a");
+    p.observe(12, true, "a");
     expect(p.swapExtraMs).toBeCloseTo(2);
-    expect(p.turnTokens).toBe(4); // 2 ms against 5% of 10 ms
-    for (let i = 0; i < 50; i++) p.observe(40, true);
+    expect(p.turnTokens).toBe(8); // 2 ms against 2.5% of 10 ms
+    for (let i = 0; i < 50; i++) p.observe(40, true, "a");
     expect(p.turnTokens).toBe(16); // capped
     expect(new TurnPolicy(1).turnTokens).toBe(1);
+  });
+
+  it("compares a step after a swap with the same set's plain steps, not another set's bigger batch", () => {
+    const p = new TurnPolicy();
+    for (let i = 0; i < 5; i++) p.observe(30, false, "four"); // four sequences a step
+    for (let i = 0; i < 5; i++) p.observe(8, false, "one");
+    for (let i = 0; i < 5; i++) p.observe(10, true, "one");
+    expect(p.swapExtraMs).toBeCloseTo(2);
+    // one noisy step after a swap does not move the median
+    p.observe(8, true, "one");
+    expect(p.swapExtraMs).toBeCloseTo(2);
   });
 });
