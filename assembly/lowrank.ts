@@ -1,9 +1,46 @@
 // Low-rank and dense f32 math: merge W += s B A on rows, and a blocked matrix product.
 
-/** W (rows x cols) += s * B (rows x r) A (r x cols), all f32 row-major. */
+/**
+ * W (rows x cols) += s * B (rows x r) A (r x cols), all f32 row-major. Rows go in pairs that share each load of
+ * A; every value still sums its r terms in k order, so pairs and single rows give the same bits.
+ */
 export function merge_f32(wp: usize, bp: usize, ap: usize, rows: i32, cols: i32, r: i32, s: f32): void {
   const stride = <usize>cols << 2;
-  for (let o = 0; o < rows; o++) {
+  let o = 0;
+  for (; o + 2 <= rows; o += 2) {
+    const w0 = wp + <usize>o * stride, w1 = w0 + stride;
+    const b0 = bp + <usize>o * (<usize>r << 2), b1 = b0 + (<usize>r << 2);
+    let c = 0;
+    for (; c + 16 <= cols; c += 16) {
+      const cb = <usize>c << 2;
+      let x0 = v128.load(w0 + cb), x1 = v128.load(w0 + cb, 16), x2 = v128.load(w0 + cb, 32), x3 = v128.load(w0 + cb, 48);
+      let y0 = v128.load(w1 + cb), y1 = v128.load(w1 + cb, 16), y2 = v128.load(w1 + cb, 32), y3 = v128.load(w1 + cb, 48);
+      for (let k = 0; k < r; k++) {
+        const kb = <usize>k << 2;
+        const p = f32x4.splat(s * load<f32>(b0 + kb));
+        const q = f32x4.splat(s * load<f32>(b1 + kb));
+        const ac = ap + <usize>k * stride + cb;
+        const a0 = v128.load(ac), a1 = v128.load(ac, 16), a2 = v128.load(ac, 32), a3 = v128.load(ac, 48);
+        x0 = f32x4.add(x0, f32x4.mul(p, a0)); y0 = f32x4.add(y0, f32x4.mul(q, a0));
+        x1 = f32x4.add(x1, f32x4.mul(p, a1)); y1 = f32x4.add(y1, f32x4.mul(q, a1));
+        x2 = f32x4.add(x2, f32x4.mul(p, a2)); y2 = f32x4.add(y2, f32x4.mul(q, a2));
+        x3 = f32x4.add(x3, f32x4.mul(p, a3)); y3 = f32x4.add(y3, f32x4.mul(q, a3));
+      }
+      v128.store(w0 + cb, x0); v128.store(w0 + cb, x1, 16); v128.store(w0 + cb, x2, 32); v128.store(w0 + cb, x3, 48);
+      v128.store(w1 + cb, y0); v128.store(w1 + cb, y1, 16); v128.store(w1 + cb, y2, 32); v128.store(w1 + cb, y3, 48);
+    }
+    for (; c < cols; c++) {
+      const cb = <usize>c << 2;
+      let v = load<f32>(w0 + cb), u = load<f32>(w1 + cb);
+      for (let k = 0; k < r; k++) {
+        const a = load<f32>(ap + <usize>k * stride + cb);
+        v += (s * load<f32>(b0 + (<usize>k << 2))) * a;
+        u += (s * load<f32>(b1 + (<usize>k << 2))) * a;
+      }
+      store<f32>(w0 + cb, v); store<f32>(w1 + cb, u);
+    }
+  }
+  for (; o < rows; o++) {
     const wrow = wp + <usize>o * stride;
     const brow = bp + <usize>o * (<usize>r << 2);
     let c = 0;

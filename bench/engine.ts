@@ -45,9 +45,13 @@ interface Row {
   wasmProfilePct: Record<string, number>;
   /**
    * Per adapter precision (the first is the one above): decode tok/s, overhead (ratio of medians, as
-   * loraOverheadPct), the median over runs of each run's own adapter/base ratio, the profile, and prefill tok/s.
+   * loraOverheadPct), the median over runs of each run's own adapter/base ratio, the interleaved overhead
+   * (the target's figure, see interleavedOverheads), the profile, and prefill tok/s.
    */
-  wasmLora: Record<string, { decodeTps: number; overheadPct: number; pairedOverheadPct: number; profilePct: Record<string, number>; prefillTps: number }>;
+  wasmLora: Record<string, {
+    decodeTps: number; overheadPct: number; pairedOverheadPct: number; interleavedOverheadPct: number;
+    profilePct: Record<string, number>; prefillTps: number;
+  }>;
   /** Q4_0 weights repacked into groups of four rows (--repack on, or both). */
   repacked: boolean;
   /** With --repack both: the same figures for the plain layout, measured interleaved in the same run. */
@@ -110,6 +114,37 @@ function wasmRun(model: EngineModel, adapter: EngineAdapter | undefined, prompt:
   }
 }
 
+/**
+ * Adapter overheads measured interleaved: one context per configuration (the base, then each adapter), all at
+ * the same position, decode `chunk` tokens each in turn, the turn order rotating every round. Each round gives
+ * every adapter's time over the base's from the same moment; the figure is the median over rounds, so drift of
+ * the machine's speed during the run cancels instead of landing on one configuration.
+ */
+function interleavedOverheads(model: EngineModel, adapters: readonly EngineAdapter[], prompt: number[], rounds: number, chunk: number): number[] {
+  const configs = [undefined, ...adapters];
+  const ctxs = configs.map((a) => new EngineContext(model, prompt.length + rounds * chunk + 8, a ? [{ adapter: a, scale: 1 }] : []));
+  try {
+    const next = ctxs.map((c) => { c.evaluate(prompt); return model.argmax(); });
+    const ratios: number[][] = adapters.map(() => []);
+    for (let r = 0; r < rounds; r++) {
+      const ms = new Array<number>(configs.length).fill(0);
+      for (let j = 0; j < configs.length; j++) {
+        const i = (j + r) % configs.length;
+        const t0 = performance.now();
+        for (let k = 0; k < chunk; k++) {
+          ctxs[i].evaluate([next[i]]);
+          next[i] = model.argmax();
+        }
+        ms[i] = performance.now() - t0;
+      }
+      adapters.forEach((_, a) => ratios[a].push(ms[a + 1] / ms[0]));
+    }
+    return ratios.map((x) => round((median(x) - 1) * 100));
+  } finally {
+    for (const c of ctxs) c.dispose();
+  }
+}
+
 async function nativeRun(llama: Llama, modelPath: string, adapterPath: string | undefined, threads: number, prompt: number[], decode: number) {
   const model = await llama.loadModel({ modelPath });
   try {
@@ -152,6 +187,8 @@ async function main(): Promise<void> {
       prompt: { type: "string", default: "64" },
       decode: { type: "string", default: "64" },
       runs: { type: "string", default: "3" },
+      /** Rounds of the interleaved adapter-overhead measurement (8 decoded tokens per configuration per round). */
+      "overhead-rounds": { type: "string", default: "21" },
       models: { type: "string", default: "stories260K,100m" },
       stories: { type: "string" },
       keep: { type: "string" },
@@ -250,13 +287,15 @@ async function main(): Promise<void> {
         pct["outside kernels (JavaScript)"] = round((100 * (total - known)) / total);
         return pct;
       };
+      const interleaved = interleavedOverheads(model, adapters, prompt.slice(0, 8), Number(values["overhead-rounds"]), 8);
       const wd = median(w.map((x) => x.decode)), nd = median(n.map((x) => x.decode));
       const wasmLora: Row["wasmLora"] = {};
       adapters.forEach((a, i) => {
         const tps = median(wl[i].map((x) => x.decode));
         const paired = median(wl[i].map((x, k) => w[k].decode / x.decode));
         wasmLora[precisions[i]] = {
-          decodeTps: round(tps), overheadPct: round((wd / tps - 1) * 100), pairedOverheadPct: round((paired - 1) * 100), profilePct: profileOf(a),
+          decodeTps: round(tps), overheadPct: round((wd / tps - 1) * 100), pairedOverheadPct: round((paired - 1) * 100),
+          interleavedOverheadPct: interleaved[i], profilePct: profileOf(a),
           prefillTps: round(median(wl[i].map((x) => x.prefill))),
         };
       });
@@ -318,7 +357,7 @@ async function main(): Promise<void> {
       log(`${c.name}, ${row.threads} threads: decode wasm ${row.wasmDecodeTps} tok/s, native ${row.nativeDecodeTps} (ratio ${row.ratio}); ` +
         `prefill wasm ${row.wasmPrefillTps} (token by token ${row.wasmPrefillTpsPerToken}), native ${row.nativePrefillTps}; rank-16 adapter: wasm +${row.loraOverheadPct}%, native +${row.nativeLoraOverheadPct}%`);
       for (const [p, l] of Object.entries(wasmLora)) {
-        log(`  adapter ${p}: prefill wasm ${l.prefillTps} tok/s; decode wasm ${l.decodeTps} tok/s, +${l.overheadPct}% (per-run pairs: +${l.pairedOverheadPct}%); decode time: ${Object.entries(l.profilePct).map(([k, v]) => `${k} ${v}%`).join(", ")}`);
+        log(`  adapter ${p}: prefill wasm ${l.prefillTps} tok/s; decode wasm ${l.decodeTps} tok/s, +${l.overheadPct}% (per-run pairs: +${l.pairedOverheadPct}%; interleaved: +${l.interleavedOverheadPct}%); decode time: ${Object.entries(l.profilePct).map(([k, v]) => `${k} ${v}%`).join(", ")}`);
       }
       if (row.plain) log(`  plain Q4_0 layout: decode wasm ${row.plain.wasmDecodeTps} tok/s (ratio ${row.plain.ratio}), prefill ${row.plain.wasmPrefillTps}, with adapter ${row.plain.wasmDecodeTpsLora}`);
     } finally {
@@ -341,9 +380,9 @@ function targetsOf(rows: readonly Row[], mixed: readonly Mixed[]): Record<string
   if (m) t.mixedBatchSpeedup = at(m.speedup, 2, false);
   const r = rows.find((x) => x.threads === 1 && x.model.includes("100M"));
   if (r?.wllama && "decodeRatio" in r.wllama) t.wllamaDecodeRatio = at(r.wllama.decodeRatio, 6, false);
-  // overheads from each run's own adapter/base pair (robust to the machine's drift between runs)
-  if (r?.wasmLora.f32) t.adapterOverheadF32Pct = at(r.wasmLora.f32.pairedOverheadPct, 10, true);
-  if (r?.wasmLora.q8) t.adapterOverheadQ8Pct = at(r.wasmLora.q8.pairedOverheadPct, 5, true);
+  // overheads from the interleaved rounds (base and adapters alternated token chunk by chunk, median of ratios)
+  if (r?.wasmLora.f32) t.adapterOverheadF32Pct = at(r.wasmLora.f32.interleavedOverheadPct, 10, true);
+  if (r?.wasmLora.q8) t.adapterOverheadQ8Pct = at(r.wasmLora.q8.interleavedOverheadPct, 5, true);
   return t;
 }
 

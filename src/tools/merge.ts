@@ -10,7 +10,8 @@ import { GgmlType, ggmlTypeById } from "../gguf/ggml-types.js";
 import { AdapterDataError, InvalidArgumentError } from "../errors.js";
 import { UnsupportedAdapterError } from "../errors.js";
 import { LoraAdapter, pairScale, readAdapter } from "./lora.js";
-import { tensorMath, TensorMath, typeName } from "./tensor-math.js";
+import { availableParallelism } from "node:os";
+import { parallelTensorMath, TensorMath, typeName } from "./tensor-math.js";
 import { progressBar } from "./progress.js";
 
 export type MergeType = "keep" | "f32" | "f16" | "q8_0" | "q4_0";
@@ -34,6 +35,8 @@ export interface MergeResult {
   merged: number;
   /** Tensors whose bytes were re-encoded (merged or converted). */
   reencoded: number;
+  /** Threads the kernels ran on (1 without a worker pool). */
+  threads: number;
   /** Largest f32 working buffer, bytes (the memory bound of the streaming merge). */
   peakTensorBytes: number;
   seconds: number;
@@ -57,12 +60,20 @@ function outputType(t: GgufTensorInfo, type: MergeType): number {
  * removes the temp file at once.
  */
 export async function mergeAdapters(basePath: string, adapters: readonly MergeAdapterInput[], output: string, type: MergeType = "keep",
-  opts: { progress?: boolean; engine?: "auto" | "wasm" | "ts"; force?: boolean } = {}): Promise<MergeResult> {
+  opts: { progress?: boolean; engine?: "auto" | "wasm" | "ts"; force?: boolean; threads?: number } = {}): Promise<MergeResult> {
   const t0 = performance.now();
   const out = { overwrite: opts.force ?? false, inputs: [basePath, ...adapters.map((a) => a.path)] };
   checkOutput(output, out);
-  const math: TensorMath = await tensorMath(opts.engine ?? "auto");
-  const base = openGguf(basePath);
+  const threads = Math.max(1, Math.floor(opts.threads ?? availableParallelism()));
+  const parallel = await parallelTensorMath(opts.engine ?? "auto", threads);
+  const math: TensorMath = parallel.math;
+  let base: ReturnType<typeof openGguf>;
+  try {
+    base = openGguf(basePath);
+  } catch (e) {
+    parallel.dispose();
+    throw e;
+  }
   try {
     const loaded: { adapter: LoraAdapter; scale: number; path: string }[] = [];
     for (const a of adapters) {
@@ -136,11 +147,12 @@ export async function mergeAdapters(basePath: string, adapters: readonly MergeAd
       bar.stop();
     }
     return {
-      output, type, engine: math.engine, fallbackReason: math.fallbackReason, tensors: plan.length,
+      output, type, engine: math.engine, threads: parallel.threads, fallbackReason: math.fallbackReason, tensors: plan.length,
       merged: plan.filter((p) => p.ds.length > 0).length, reencoded: plan.filter((p) => p.reencode).length,
       peakTensorBytes: peak, seconds: (performance.now() - t0) / 1000,
     };
   } finally {
     base.close();
+    parallel.dispose();
   }
 }

@@ -1,6 +1,6 @@
 // The heavy tensor math of the tools (decode, encode, W += s·B·A) on the wasm core, with a plain TypeScript fallback.
 import { ggmlTypeById } from "../gguf/ggml-types.js";
-import { KERNELS, loadCore, type Core } from "../core/index.js";
+import { KERNELS, createPool, loadCore, type Core, type KernelCall, type KernelPool } from "../core/index.js";
 import { canCode, decodeToF32, encodeFromF32 } from "./tensor-codec.js";
 import { tsMatmul, type Matmul } from "./linalg.js";
 import { mergeRef } from "../core/reference/lowrank.js";
@@ -73,6 +73,73 @@ function wasmMath(core: Core): TensorMath {
       });
     },
   };
+}
+
+/** Scratch handed to each quantize call (K-quant searches keep their work arrays there; others ignore it). */
+const QUANT_SCRATCH_BYTES = 512;
+
+/**
+ * The wasm math on a worker pool: mergeTensor splits each tensor's rows into one range per thread and runs
+ * dequantize, every W += s·B·A and quantize of a range on one thread. Rows are independent in all three steps,
+ * so the bytes equal the single-thread path's.
+ */
+function pooledMath(pool: KernelPool): TensorMath {
+  const core = pool.core;
+  return {
+    ...wasmMath(core),
+    mergeTensor(typeIn, bytes, rows, cols, deltas, typeOut) {
+      const kin = KERNELS.get(typeIn)!;
+      const kout = KERNELS.get(typeOut)!;
+      const n = rows * cols;
+      const outBytes = (n / kout.traits.blockSize) * kout.traits.typeSize;
+      const inRowBytes = (cols / kin.traits.blockSize) * kin.traits.typeSize;
+      const outRowBytes = (cols / kout.traits.blockSize) * kout.traits.typeSize;
+      return core.arena.scoped((sc) => {
+        const src = sc.put(bytes);
+        const w = sc.alloc(n * 4);
+        const ds = deltas.map((d) => ({ b: sc.put(d.b), a: sc.put(d.a), rank: d.rank, s: d.s }));
+        const dst = sc.alloc(outBytes);
+        const parts: KernelCall[][] = [];
+        const threads = Math.min(pool.threads, rows);
+        for (let i = 0; i < threads; i++) {
+          const r0 = Math.floor((rows * i) / threads);
+          const r1 = Math.floor((rows * (i + 1)) / threads);
+          const m = r1 - r0;
+          const wr = w + r0 * cols * 4;
+          const calls: KernelCall[] = [{ fn: kin.dequant, args: [src + r0 * inRowBytes, wr, (m * cols) / kin.traits.blockSize] }];
+          for (const d of ds) calls.push({ fn: "merge_f32", args: [wr, d.b + r0 * d.rank * 4, d.a, m, cols, d.rank, d.s] });
+          calls.push({ fn: kout.quantize!, args: [wr, dst + r0 * outRowBytes, (m * cols) / kout.traits.blockSize, sc.alloc(QUANT_SCRATCH_BYTES)] });
+          parts.push(calls);
+        }
+        pool.run(parts);
+        return core.arena.u8(dst, outBytes).slice();
+      });
+    },
+  };
+}
+
+/** Tensor math over `threads` threads (a worker pool) with a dispose() that stops them. */
+export interface ParallelTensorMath {
+  math: TensorMath;
+  /** Threads the math runs on. */
+  threads: number;
+  dispose(): void;
+}
+
+/**
+ * The wasm math on a pool of `threads` threads; one thread, a pool that cannot start, or engine "ts" give the
+ * single-thread math (dispose() then does nothing).
+ */
+export async function parallelTensorMath(engine: "auto" | "wasm" | "ts", threads: number): Promise<ParallelTensorMath> {
+  if (engine !== "ts" && threads > 1) {
+    try {
+      const pool = await createPool({ threads });
+      return { math: pooledMath(pool), threads: pool.threads, dispose: () => pool.dispose() };
+    } catch (e) {
+      if (engine === "wasm") throw e;
+    }
+  }
+  return { math: await tensorMath(engine), threads: 1, dispose: () => undefined };
 }
 
 let shared: Promise<TensorMath> | undefined;

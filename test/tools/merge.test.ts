@@ -1,5 +1,5 @@
 // merge: base + adapters baked in and re-encoded; checked against W + s·B·A and against llama.cpp applying the adapters at run time.
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { openGguf } from "../../src/gguf/reader.js";
@@ -137,6 +137,22 @@ describe("merge", () => {
     expect(err).toBeLessThan(3e-3);
     expect(unmerged).toBeGreaterThan(0.05);
   });
+
+  // The pooled merge splits each tensor's rows over the threads (dequantize, W += s·B·A, quantize per range);
+  // rows are independent in all three, so the file must equal the single-thread one byte for byte.
+  for (const [label, base, type] of [["F32", F32, "q4_0"], ["Q4_0", Q4, "keep"], ["Q8_0", Q8, "q8_0"], ["F32", F32, "f16"]] as const) {
+    it(`${label} --type ${type}: the merge on 3 threads writes the same bytes as on 1`, async () => {
+      const adapters = [{ path: S1, scale: 1 }, { path: S2, scale: -0.7 }];
+      const one = join(dir, `threads1-${label}-${type}.gguf`);
+      const three = join(dir, `threads3-${label}-${type}.gguf`);
+      const r1 = await mergeAdapters(base, adapters, one, type, { engine: "wasm", threads: 1 });
+      const r3 = await mergeAdapters(base, adapters, three, type, { engine: "wasm", threads: 3 });
+      expect(r1.threads).toBe(1);
+      expect(r3.threads).toBe(3);
+      expect(r3.merged).toBe(35);
+      expect(Buffer.compare(readFileSync(one), readFileSync(three))).toBe(0);
+    }, 60_000);
+  }
 
   it("refuses an adapter made for another base before writing anything", async () => {
     const out = join(dir, "wrong.gguf");
