@@ -45,6 +45,11 @@ describe("training runs", () => {
     expect(b.map((p) => bits(p.a) + bits(p.b))).toEqual(a.map((p) => bits(p.a) + bits(p.b)));
   });
 
+  it("--epochs sets the step count: 2 epochs over 3 sequences at batch 2 are 3 steps", async () => {
+    const ev = await collect({ ...base, train: data.train.slice(0, 3), steps: undefined, epochs: 2, evalEvery: 100 });
+    expect(ev.filter((e) => e.kind === "step").map((e) => (e.kind === "step" ? e.step : -1))).toEqual([1, 2, 3]);
+  });
+
   it("--init starts from a written adapter: its held-out loss at the start is the first run's at the end", async () => {
     const first = doneOf(await collect({ ...base, steps: 3 }));
     const file = path.join(dir, "first.gguf");
