@@ -77,6 +77,20 @@ describe("training runs", () => {
     for (const p of c.params) for (const v of p) expect(Number.isFinite(v)).toBe(true);
   });
 
+  it("non-finite gradients with a finite loss stop the run (A zero, B huge: the loss is the base's, dA overflows)", async () => {
+    const start = doneOf(await collect({ ...base, steps: 1 })).adapter;
+    for (const p of start.pairs) {
+      p.a.fill(0);
+      p.b.fill(3e38);
+    }
+    const file = path.join(dir, "huge-b.gguf");
+    start.write(file);
+    const err = await collect({ ...base, steps: 2, init: file, eval: undefined }).catch((e) => e);
+    expect(err).toBeInstanceOf(TrainDivergedError);
+    expect(err.message).toContain("the gradients are not finite");
+    expect(err.step).toBe(0);
+  });
+
   it("bad options and an unsupported architecture are refused with typed errors", async () => {
     await expect(collect({ ...base, rank: 0 })).rejects.toThrow(/rank: must be a positive integer/);
     await expect(collect({ ...base, lr: Number.NaN })).rejects.toThrow(/lr: the learning rate must be a finite positive number/);
