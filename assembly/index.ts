@@ -22,3 +22,4 @@ export function copy_f32(src: usize, dst: usize, n: i32): void {
   memory.copy(dst, src, <usize>n << 2);
 }
 export * from "./transposed";
+export * from "./train-ops";

@@ -51,6 +51,17 @@ describe("transposed products dX += dY W", () => {
     });
   }
 
+  for (const [id, fn] of TRANSPOSED_KERNELS) {
+    const t = ggmlTypeById(id)!;
+    test(`${fn} (${t.name}): a larger matrix (67 x 2560, 9 rows of dY) split over two threads, bit for bit`, () => {
+      const rows = 67, cols = 2560, n = 9;
+      const bytes = randomBlocks(t, (rows * cols) / t.blockSize, 21 + id, kernelsFor(id).ref.quantize !== undefined);
+      const dy = randomF32(n * rows, 23 + id), dx0 = randomF32(n * cols, 25 + id, 0.5);
+      const want = gemmTransposedRef(id, bytes, rows, cols, dy, n, dx0.slice());
+      expect(sameBits(run(pool.core, id, bytes, rows, cols, dy, n, dx0, 2), want)).toBe(true);
+    });
+  }
+
   test("a row count below four and a column count with a tail of 1..3 (F32)", () => {
     const id = 0, rows = 3, cols = 7, n = 2;
     const bytes = new Uint8Array(randomF32(rows * cols, 9).buffer);

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Token } from "node-llama-cpp";
 import { cli } from "../cli-capture.js";
 import { cpuLlama } from "../llama.js";
+import { openGguf } from "../../src/gguf/reader.js";
 import { fixture, scratchDir } from "../fixtures.js";
 
 const dir = scratchDir("lora-edge-train-effect-");
@@ -84,6 +85,19 @@ describe("a rank-8 adapter trained on the logbook text (30 steps of 4 x 64 token
     const text = readFileSync(fixture("train/logbook-eval.txt"), "utf8");
     const base = await llamaNll(text), tuned = await llamaNll(text, adapter);
     expect(Math.exp(tuned)).toBeLessThan(0.5 * Math.exp(base));
+  });
+
+  it("--type f16 writes the same adapter in F16 halves, and llama.cpp gives it the same perplexity (to 1%)", async () => {
+    const f16 = path.join(dir, "logbook-f16.gguf");
+    const r = await cli("train", "-m", model, "--data", fixture("train/logbook-train.txt"), "--eval", fixture("train/logbook-eval.txt"),
+      "-o", f16, "--type", "f16", "--rank", "8", "--steps", "30", "--batch", "4", "--ctx", "64", "--lr", "5e-3", "--eval-every", "30", "--seed", "1", "--json");
+    expect(r.code, r.err).toBe(0);
+    const tensors = openGguf(f16).tensors;
+    expect(tensors.length).toBe(2 * 5 * 7);
+    for (const t of tensors) expect(t.type.name).toBe("F16");
+    const text = readFileSync(fixture("train/logbook-eval.txt"), "utf8");
+    const a = await llamaNll(text, adapter), b = await llamaNll(text, f16);
+    expect(Math.abs(Math.exp(b) / Math.exp(a) - 1)).toBeLessThan(0.01);
   });
 
   it("greedy text takes the logbook's style", async () => {

@@ -45,6 +45,11 @@ describe("training runs", () => {
     expect(b.map((p) => bits(p.a) + bits(p.b))).toEqual(a.map((p) => bits(p.a) + bits(p.b)));
   });
 
+  it("--epochs sets the step count: 2 epochs over 3 sequences at batch 2 are 3 steps", async () => {
+    const ev = await collect({ ...base, train: data.train.slice(0, 3), steps: undefined, epochs: 2, evalEvery: 100 });
+    expect(ev.filter((e) => e.kind === "step").map((e) => (e.kind === "step" ? e.step : -1))).toEqual([1, 2, 3]);
+  });
+
   it("--init starts from a written adapter: its held-out loss at the start is the first run's at the end", async () => {
     const first = doneOf(await collect({ ...base, steps: 3 }));
     const file = path.join(dir, "first.gguf");
@@ -70,6 +75,20 @@ describe("training runs", () => {
     const c = readCheckpoint(ck, doneOf(await collect({ ...base, steps: 1 })).adapter.pairs.map((p) => p.pair));
     expect(c.step).toBe(err.step);
     for (const p of c.params) for (const v of p) expect(Number.isFinite(v)).toBe(true);
+  });
+
+  it("non-finite gradients with a finite loss stop the run (A zero, B huge: the loss is the base's, dA overflows)", async () => {
+    const start = doneOf(await collect({ ...base, steps: 1 })).adapter;
+    for (const p of start.pairs) {
+      p.a.fill(0);
+      p.b.fill(3e38);
+    }
+    const file = path.join(dir, "huge-b.gguf");
+    start.write(file);
+    const err = await collect({ ...base, steps: 2, init: file, eval: undefined }).catch((e) => e);
+    expect(err).toBeInstanceOf(TrainDivergedError);
+    expect(err.message).toContain("the gradients are not finite");
+    expect(err.step).toBe(0);
   });
 
   it("bad options and an unsupported architecture are refused with typed errors", async () => {

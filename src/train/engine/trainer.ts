@@ -5,6 +5,7 @@ import { TARGETS, type Target } from "../reference/lora.js";
 import type { TrainSequence } from "../reference/model.js";
 import { f32Matrix, type TrainableAdapter, type TrainPair } from "./adapter.js";
 import type { FrozenBase } from "./base.js";
+import * as K from "./kernels.js";
 import * as ops from "./ops.js";
 
 export interface EngineOptions {
@@ -33,7 +34,12 @@ export class TrainingEngine {
   private readonly layers: LayerBuffers[];
   private readonly tmpOut: number;
   private readonly logits: number;
-  private readonly dlogits: number;
+  private readonly ceTargets: number;
+  private readonly ceWeights: number;
+  private readonly ceLosses: number;
+  private readonly dpScratch: number[];
+  /** Norm weights copied into the core (RMSNorm runs there). */
+  private readonly norms = new Map<Float32Array, number>();
   private readonly outIn: number;
   private readonly outInv: number;
   private readonly grad: Record<"dx" | "dMid" | "dOut" | "dh" | "dg" | "dup" | "dFfnIn" | "dAtt" | "dq" | "dk" | "dv" | "dAttnIn" | "du" | "duT" | "sdyT", number>;
@@ -81,11 +87,13 @@ export class TrainingEngine {
     this.outIn = alloc(T * E);
     this.outInv = alloc(T);
     this.logits = alloc(T * V);
-    this.dlogits = alloc(T * V);
+    this.ceTargets = alloc(T);
+    this.ceWeights = alloc(T);
+    this.ceLosses = alloc(2 * T);
     this.grad = {
       dx: alloc(T * E), dMid: alloc(T * E), dOut: alloc(T * E), dh: alloc(T * F), dg: alloc(T * F), dup: alloc(T * F), dFfnIn: alloc(T * E),
       dAtt: alloc(T * Q), dq: alloc(T * Q), dk: alloc(T * KV), dv: alloc(T * KV), dAttnIn: alloc(T * E),
-      du: alloc(T * maxRank), duT: alloc(T * maxRank), sdyT: alloc(T * Math.max(wide, V)),
+      du: alloc(T * maxRank), duT: alloc(T * maxRank), sdyT: alloc(T * wide),
     };
     const threads = core.parallel?.threads ?? 1;
     this.scratch = Array.from({ length: threads }, () => {
@@ -93,6 +101,12 @@ export class TrainingEngine {
       this.allocated.push(p);
       return p;
     });
+    this.dpScratch = Array.from({ length: threads }, () => alloc(T));
+    for (const w of [base.outputNorm, ...base.layers.flatMap((L) => [L.attnNorm, L.ffnNorm])]) {
+      const p = core.arena.put(w);
+      this.allocated.push(p);
+      this.norms.set(w, p);
+    }
     this.activationBytes = bytes;
     this.products = new Products(core, Math.max(wide, maxRank), T);
     this.products.x8 = options.x8 ?? false;
@@ -103,6 +117,11 @@ export class TrainingEngine {
     this.products.dispose();
     for (const p of this.allocated) this.core.arena.release(p);
     this.allocated.length = 0;
+  }
+
+  /** The arena copy of a norm's weights. */
+  private norm(w: Float32Array): number {
+    return this.norms.get(w)!;
   }
 
   /** A fresh f32 view (views die when the core's memory grows). */
@@ -136,13 +155,15 @@ export class TrainingEngine {
     for (const s of batch) {
       const T = s.tokens.length - 1;
       this.forward(s.tokens.slice(0, T));
-      const logits = this.v(this.logits, T * V);
-      const dl = backward ? this.v(this.dlogits, T * V) : undefined;
-      dl?.fill(0);
+      const targets = new Int32Array(this.core.arena.memory.buffer, this.ceTargets, T), weights = this.v(this.ceWeights, T);
       for (let i = 0; i < T; i++) {
-        if (s.lossMask && !s.lossMask[i]) continue;
-        sum += ops.crossEntropy(logits, i * V, V, s.tokens[i + 1], dl, 1 / count);
+        targets[i] = s.tokens[i + 1];
+        weights[i] = s.lossMask && !s.lossMask[i] ? 0 : 1 / count;
       }
+      // the gradient overwrites the logits in place
+      K.crossEntropy(this.core, this.logits, backward ? this.logits : 0, V, this.ceTargets, this.ceWeights, this.ceLosses, T);
+      const losses = new Float64Array(this.core.arena.memory.buffer, this.ceLosses, T);
+      for (let i = 0; i < T; i++) sum += losses[i];
       if (backward) this.backward(T);
     }
     return { loss: sum / count, tokens: count };
@@ -173,7 +194,7 @@ export class TrainingEngine {
     const deq = this.core.fn(k.dequant);
     tokens.forEach((tok, t) => deq(emb.ptr + tok * emb.rowBytes, this.xs[0] + t * E * 4, E / emb.type.blockSize));
     for (let l = 0; l < c.nLayer; l++) this.layerForward(l, T);
-    ops.rmsnorm(this.v(this.outIn, T * E), this.v(this.outInv, T), this.v(this.xs[c.nLayer], T * E), this.base.outputNorm, T, E, c.rmsEps);
+    K.rmsnorm(this.core, this.outIn, this.outInv, this.xs[c.nLayer], this.norm(this.base.outputNorm), T, E, c.rmsEps);
     this.products.setInput(this.outIn, E, T);
     this.products.run([{ w: this.base.output, y: this.logits }]);
   }
@@ -182,20 +203,20 @@ export class TrainingEngine {
     const c = this.base.config, L = this.base.layers[l], B = this.layers[l], A = this.adapter;
     const E = c.nEmbd, F = c.nFf, Q = c.nHead * c.headDim, KV = c.nHeadKv * c.headDim;
     const adapted = (t: Target, w: Matrix, y: number, bias?: Float32Array) => ({ w, y, pair: A.pair(l, t), u: B.u[t], bias });
-    ops.rmsnorm(this.v(B.attnIn, T * E), this.v(B.attnInv, T), this.v(this.xs[l], T * E), L.attnNorm, T, E, c.rmsEps);
+    K.rmsnorm(this.core, B.attnIn, B.attnInv, this.xs[l], this.norm(L.attnNorm), T, E, c.rmsEps);
     this.linear(B.attnIn, E, T, [adapted("q", L.w.q, B.q, L.bias.q), adapted("k", L.w.k, B.k, L.bias.k), adapted("v", L.w.v, B.v, L.bias.v)]);
     ops.rope(this.v(B.q, T * Q), T, c.nHead, c.headDim, c.ropeNeox, this.rope, 1);
     ops.rope(this.v(B.k, T * KV), T, c.nHeadKv, c.headDim, c.ropeNeox, this.rope, 1);
     const shape = { T, nHead: c.nHead, nHeadKv: c.nHeadKv, headDim: c.headDim };
-    ops.attention(this.v(B.att, T * Q), this.v(B.probs, c.nHead * T * T), this.v(B.q, T * Q), this.v(B.k, T * KV), this.v(B.v, T * KV), shape);
+    K.attention(this.core, B.att, B.probs, B.q, B.k, B.v, shape);
     this.linear(B.att, Q, T, [adapted("o", L.w.o, this.tmpOut, L.bias.o)]);
     {
       const x = this.v(this.xs[l], T * E), o = this.v(this.tmpOut, T * E), mid = this.v(B.xMid, T * E);
       for (let i = 0; i < T * E; i++) mid[i] = x[i] + o[i];
     }
-    ops.rmsnorm(this.v(B.ffnIn, T * E), this.v(B.ffnInv, T), this.v(B.xMid, T * E), L.ffnNorm, T, E, c.rmsEps);
+    K.rmsnorm(this.core, B.ffnIn, B.ffnInv, B.xMid, this.norm(L.ffnNorm), T, E, c.rmsEps);
     this.linear(B.ffnIn, E, T, [adapted("gate", L.w.gate, B.g), adapted("up", L.w.up, B.up)]);
-    ops.swiglu(this.v(B.h, T * F), this.v(B.g, T * F), this.v(B.up, T * F), T * F);
+    K.swiglu(this.core, B.h, B.g, B.up, T * F);
     this.linear(B.h, F, T, [adapted("down", L.w.down, this.tmpOut)]);
     {
       const mid = this.v(B.xMid, T * E), d = this.v(this.tmpOut, T * E), out = this.v(this.xs[l + 1], T * E);
@@ -231,9 +252,9 @@ export class TrainingEngine {
     const c = this.base.config, W = this.base, G = this.grad, A = this.adapter;
     const E = c.nEmbd, F = c.nFf, Q = c.nHead * c.headDim, KV = c.nHeadKv * c.headDim;
     this.v(G.dOut, T * E).fill(0);
-    gemmTransposed(this.core, W.output, this.dlogits, c.nVocab, G.dOut, E, T, this.scratch);
+    gemmTransposed(this.core, W.output, this.logits, c.nVocab, G.dOut, E, T, this.scratch);
     this.v(G.dx, T * E).fill(0);
-    ops.rmsnormBackward(this.v(G.dx, T * E), this.v(G.dOut, T * E), this.v(this.xs[c.nLayer], T * E), W.outputNorm, this.v(this.outInv, T), T, E);
+    K.rmsnormBackward(this.core, G.dx, G.dOut, this.xs[c.nLayer], this.norm(W.outputNorm), this.outInv, T, E);
     const shape = { T, nHead: c.nHead, nHeadKv: c.nHeadKv, headDim: c.headDim };
     for (let l = c.nLayer - 1; l >= 0; l--) {
       if (this.options.recompute) this.layerForward(l, T);
@@ -241,26 +262,25 @@ export class TrainingEngine {
       const back = (t: Target, dy: number, x: number, dx: number) => this.linearBackward(L.w[t], A.pair(l, t), dy, x, B.u[t], dx, T);
       this.v(G.dh, T * F).fill(0);
       back("down", G.dx, B.h, G.dh);
-      ops.swigluBackward(this.v(G.dg, T * F), this.v(G.dup, T * F), this.v(G.dh, T * F), this.v(B.g, T * F), this.v(B.up, T * F), T * F);
+      K.swigluBackward(this.core, G.dg, G.dup, G.dh, B.g, B.up, T * F);
       this.v(G.dFfnIn, T * E).fill(0);
       back("gate", G.dg, B.ffnIn, G.dFfnIn);
       back("up", G.dup, B.ffnIn, G.dFfnIn);
       this.v(G.dMid, T * E).set(this.v(G.dx, T * E));
-      ops.rmsnormBackward(this.v(G.dMid, T * E), this.v(G.dFfnIn, T * E), this.v(B.xMid, T * E), L.ffnNorm, this.v(B.ffnInv, T), T, E);
+      K.rmsnormBackward(this.core, G.dMid, G.dFfnIn, B.xMid, this.norm(L.ffnNorm), B.ffnInv, T, E);
       this.v(G.dAtt, T * Q).fill(0);
       back("o", G.dMid, B.att, G.dAtt);
       this.v(G.dq, T * Q).fill(0);
       this.v(G.dk, T * KV).fill(0);
       this.v(G.dv, T * KV).fill(0);
-      ops.attentionBackward(this.v(G.dq, T * Q), this.v(G.dk, T * KV), this.v(G.dv, T * KV), this.v(G.dAtt, T * Q),
-        this.v(B.q, T * Q), this.v(B.k, T * KV), this.v(B.v, T * KV), this.v(B.probs, c.nHead * T * T), shape);
+      K.attentionBackward(this.core, G.dq, G.dk, G.dv, G.dAtt, B.q, B.k, B.v, B.probs, shape, this.dpScratch);
       ops.rope(this.v(G.dq, T * Q), T, c.nHead, c.headDim, c.ropeNeox, this.rope, -1);
       ops.rope(this.v(G.dk, T * KV), T, c.nHeadKv, c.headDim, c.ropeNeox, this.rope, -1);
       this.v(G.dAttnIn, T * E).fill(0);
       back("q", G.dq, B.attnIn, G.dAttnIn);
       back("k", G.dk, B.attnIn, G.dAttnIn);
       back("v", G.dv, B.attnIn, G.dAttnIn);
-      ops.rmsnormBackward(this.v(G.dMid, T * E), this.v(G.dAttnIn, T * E), this.v(this.xs[l], T * E), L.attnNorm, this.v(B.attnInv, T), T, E);
+      K.rmsnormBackward(this.core, G.dMid, G.dAttnIn, this.xs[l], this.norm(L.attnNorm), B.attnInv, T, E);
       this.v(G.dx, T * E).set(this.v(G.dMid, T * E));
     }
   }

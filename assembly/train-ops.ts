@@ -1,0 +1,210 @@
+// Training's f32 element-wise and attention kernels (RMSNorm, SwiGLU, causal GQA attention, cross-entropy), forward and backward, on row or head ranges so the pool can share them out.
+
+// @ts-ignore: decorator
+@inline function hsum(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+
+/** Dot product of n f32 at a and b: four lanes, then the tail. */
+// @ts-ignore: decorator
+@inline function dot(a: usize, b: usize, n: i32): f32 {
+  let acc = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    acc = f32x4.add(acc, f32x4.mul(v128.load(a + o), v128.load(b + o)));
+  }
+  let s = hsum(acc);
+  for (; i < n; i++) s += load<f32>(a + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2));
+  return s;
+}
+
+/** y[0..n) += s x[0..n). */
+// @ts-ignore: decorator
+@inline function axpy(y: usize, x: usize, s: f32, n: i32): void {
+  const sv = f32x4.splat(s);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(y + o, f32x4.add(v128.load(y + o), f32x4.mul(sv, v128.load(x + o))));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(y + o, load<f32>(y + o) + s * load<f32>(x + o));
+  }
+}
+
+/** Rows t0..t1 of RMSNorm: y = w x r with r = 1 / sqrt(mean(x^2) + eps) written to inv[t]. */
+export function train_rmsnorm(y: usize, inv: usize, x: usize, w: usize, n: i32, eps: f32, t0: i32, t1: i32): void {
+  for (let t = t0; t < t1; t++) {
+    const o = <usize>t * n << 2;
+    const r: f32 = 1 / Mathf.sqrt(dot(x + o, x + o, n) / <f32>n + eps);
+    store<f32>(inv + (<usize>t << 2), r);
+    const rv = f32x4.splat(r);
+    let i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const b = <usize>i << 2;
+      v128.store(y + o + b, f32x4.mul(f32x4.mul(v128.load(w + b), v128.load(x + o + b)), rv));
+    }
+    for (; i < n; i++) {
+      const b = <usize>i << 2;
+      store<f32>(y + o + b, load<f32>(w + b) * load<f32>(x + o + b) * r);
+    }
+  }
+}
+
+/** Rows t0..t1: dx += r w dy - x r^3 (x . w dy) / n. */
+export function train_rmsnorm_back(dx: usize, dy: usize, x: usize, w: usize, inv: usize, n: i32, t0: i32, t1: i32): void {
+  for (let t = t0; t < t1; t++) {
+    const o = <usize>t * n << 2;
+    const r = load<f32>(inv + (<usize>t << 2));
+    let acc = f32x4.splat(0);
+    let i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const b = <usize>i << 2;
+      acc = f32x4.add(acc, f32x4.mul(v128.load(x + o + b), f32x4.mul(v128.load(w + b), v128.load(dy + o + b))));
+    }
+    let d = hsum(acc);
+    for (; i < n; i++) {
+      const b = <usize>i << 2;
+      d += load<f32>(x + o + b) * load<f32>(w + b) * load<f32>(dy + o + b);
+    }
+    const c: f32 = (r * r * r * d) / <f32>n;
+    const rv = f32x4.splat(r), cv = f32x4.splat(c);
+    i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const b = <usize>i << 2;
+      const g = f32x4.sub(f32x4.mul(rv, f32x4.mul(v128.load(w + b), v128.load(dy + o + b))), f32x4.mul(cv, v128.load(x + o + b)));
+      v128.store(dx + o + b, f32x4.add(v128.load(dx + o + b), g));
+    }
+    for (; i < n; i++) {
+      const b = <usize>i << 2;
+      store<f32>(dx + o + b, load<f32>(dx + o + b) + (r * load<f32>(w + b) * load<f32>(dy + o + b) - c * load<f32>(x + o + b)));
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function sigmoid(x: f32): f32 {
+  return 1 / (1 + Mathf.exp(-x));
+}
+
+/** Elements i0..i1: h = silu(g) u. */
+export function train_swiglu(h: usize, g: usize, u: usize, i0: i32, i1: i32): void {
+  for (let i = i0; i < i1; i++) {
+    const b = <usize>i << 2;
+    const gi = load<f32>(g + b);
+    store<f32>(h + b, gi * sigmoid(gi) * load<f32>(u + b));
+  }
+}
+
+/** Elements i0..i1: dg = dh u silu'(g), du = dh silu(g) (written). */
+export function train_swiglu_back(dg: usize, du: usize, dh: usize, g: usize, u: usize, i0: i32, i1: i32): void {
+  for (let i = i0; i < i1; i++) {
+    const b = <usize>i << 2;
+    const gi = load<f32>(g + b), d = load<f32>(dh + b), s = sigmoid(gi);
+    store<f32>(dg + b, d * load<f32>(u + b) * s * (1 + gi * (1 - s)));
+    store<f32>(du + b, d * gi * s);
+  }
+}
+
+/**
+ * Causal grouped-query attention for heads h0..h1 over T positions (head h reads kv head h / (nHead / nHeadKv));
+ * probs (nHead x T x T, row t over 0..t) is written and serves as the row's score buffer.
+ */
+export function train_attention(out: usize, probs: usize, q: usize, k: usize, v: usize, T: i32, nHead: i32, nHeadKv: i32, d: i32, h0: i32, h1: i32): void {
+  const qw = nHead * d, kw = nHeadKv * d, group = nHead / nHeadKv;
+  const scale: f32 = 1 / Mathf.sqrt(<f32>d);
+  for (let h = h0; h < h1; h++) {
+    const kh = (h / group) * d;
+    for (let t = 0; t < T; t++) {
+      const p = probs + ((<usize>(h * T + t) * T) << 2), qo = q + ((<usize>(t * qw + h * d)) << 2);
+      let max: f32 = -Infinity;
+      for (let j = 0; j <= t; j++) {
+        const s = dot(qo, k + ((<usize>(j * kw + kh)) << 2), d) * scale;
+        store<f32>(p + (<usize>j << 2), s);
+        if (s > max) max = s;
+      }
+      let sum: f32 = 0;
+      for (let j = 0; j <= t; j++) {
+        const e = Mathf.exp(load<f32>(p + (<usize>j << 2)) - max);
+        store<f32>(p + (<usize>j << 2), e);
+        sum += e;
+      }
+      const k1: f32 = 1 / sum;
+      for (let j = 0; j <= t; j++) store<f32>(p + (<usize>j << 2), load<f32>(p + (<usize>j << 2)) * k1);
+      const oo = out + ((<usize>(t * qw + h * d)) << 2);
+      memory.fill(oo, 0, <usize>d << 2);
+      for (let j = 0; j <= t; j++) axpy(oo, v + ((<usize>(j * kw + kh)) << 2), load<f32>(p + (<usize>j << 2)), d);
+    }
+  }
+}
+
+/**
+ * dq, dk, dv += the gradients through attention for heads h0..h1, which must hold whole kv groups (their dk and dv
+ * rows are written by no other range). dp: T f32 of scratch.
+ */
+export function train_attention_back(dq: usize, dk: usize, dv: usize, dout: usize, q: usize, k: usize, v: usize, probs: usize, T: i32, nHead: i32, nHeadKv: i32, d: i32, h0: i32, h1: i32, dp: usize): void {
+  const qw = nHead * d, kw = nHeadKv * d, group = nHead / nHeadKv;
+  const scale: f32 = 1 / Mathf.sqrt(<f32>d);
+  for (let h = h0; h < h1; h++) {
+    const kh = (h / group) * d;
+    for (let t = 0; t < T; t++) {
+      const p = probs + ((<usize>(h * T + t) * T) << 2), qo = (<usize>(t * qw + h * d)) << 2;
+      let sum: f32 = 0;
+      for (let j = 0; j <= t; j++) {
+        const vo = (<usize>(j * kw + kh)) << 2, pj = load<f32>(p + (<usize>j << 2));
+        const dd = dot(dout + qo, v + vo, d);
+        axpy(dv + vo, dout + qo, pj, d);
+        store<f32>(dp + (<usize>j << 2), dd);
+        sum += pj * dd;
+      }
+      for (let j = 0; j <= t; j++) {
+        const ds = load<f32>(p + (<usize>j << 2)) * (load<f32>(dp + (<usize>j << 2)) - sum) * scale, ko = (<usize>(j * kw + kh)) << 2;
+        axpy(dq + qo, k + ko, ds, d);
+        axpy(dk + ko, q + qo, ds, d);
+      }
+    }
+  }
+}
+
+/**
+ * Cross-entropy of rows t0..t1 of n logits against targets (i32 per row) with weights (f32 per row; 0 skips the
+ * row); losses[t] gets the row's loss (0 when skipped). With dlogits != 0 (it may be logits itself) each row gets
+ * weight (softmax - onehot), and zeros when skipped.
+ */
+export function train_cross_entropy(logits: usize, dlogits: usize, n: i32, targets: usize, weights: usize, losses: usize, t0: i32, t1: i32): void {
+  for (let t = t0; t < t1; t++) {
+    const o = (<usize>t * n) << 2, l = logits + o;
+    const weight = load<f32>(weights + (<usize>t << 2));
+    if (weight == 0) {
+      store<f64>(losses + (<usize>t << 3), 0);
+      if (dlogits) memory.fill(dlogits + o, 0, <usize>n << 2);
+      continue;
+    }
+    const target = load<i32>(targets + (<usize>t << 2));
+    let mv = f32x4.splat(<f32>-Infinity);
+    let i = 0;
+    for (; i + 4 <= n; i += 4) mv = f32x4.max(mv, v128.load(l + (<usize>i << 2)));
+    let max = Mathf.max(Mathf.max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), Mathf.max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+    for (; i < n; i++) max = Mathf.max(max, load<f32>(l + (<usize>i << 2)));
+    const lt = load<f32>(l + (<usize>target << 2));
+    let sum: f64 = 0;
+    if (dlogits) {
+      const dl = dlogits + o;
+      for (i = 0; i < n; i++) {
+        const e = Mathf.exp(load<f32>(l + (<usize>i << 2)) - max);
+        store<f32>(dl + (<usize>i << 2), e);
+        sum += e;
+      }
+      const kv = f32x4.splat(<f32>(<f64>weight / sum));
+      i = 0;
+      for (; i + 4 <= n; i += 4) v128.store(dl + (<usize>i << 2), f32x4.mul(v128.load(dl + (<usize>i << 2)), kv));
+      for (; i < n; i++) store<f32>(dl + (<usize>i << 2), load<f32>(dl + (<usize>i << 2)) * <f32>(<f64>weight / sum));
+      store<f32>(dl + (<usize>target << 2), load<f32>(dl + (<usize>target << 2)) - weight);
+    } else {
+      for (i = 0; i < n; i++) sum += Mathf.exp(load<f32>(l + (<usize>i << 2)) - max);
+    }
+    store<f64>(losses + (<usize>t << 3), <f64>max + Math.log(sum) - <f64>lt);
+  }
+}

@@ -1,0 +1,123 @@
+// The wasm training kernels (assembly/train-ops.ts) against the scalar TypeScript ops, and the same bits on two threads as on one.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadCore, createPool, type Core, type KernelPool } from "../../src/core/index.js";
+import * as K from "../../src/train/engine/kernels.js";
+import * as ops from "../../src/train/engine/ops.js";
+import { normwiseError } from "./helpers.js";
+
+let core: Core;
+let pool: KernelPool;
+beforeAll(async () => {
+  core = await loadCore();
+  pool = await createPool({ threads: 2, maxBytes: 64 << 20, minParallelBytes: 0 });
+});
+afterAll(() => pool.dispose());
+
+function random(n: number, seed: number, scale = 1): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return ((s / 2 ** 32) * 2 - 1) * scale;
+  });
+}
+
+/** Puts arrays into the core, runs fn on their pointers, returns copies of all of them afterwards. */
+function onCore(c: Core, arrays: Float32Array[], fn: (ptrs: number[]) => void): Float32Array[] {
+  const ptrs = arrays.map((a) => c.arena.put(a));
+  try {
+    fn(ptrs);
+    return ptrs.map((p, i) => c.arena.f32(p, arrays[i].length).slice());
+  } finally {
+    for (const p of ptrs) c.arena.release(p);
+  }
+}
+
+const hosts = () => [core, pool.core];
+
+describe("training kernels in the wasm core", () => {
+  it("RMSNorm forward and backward equal the TypeScript ops (rows of 67, a 3-value tail)", () => {
+    const T = 37, n = 67, eps = 1e-5;
+    const x = random(T * n, 1), w = random(n, 2), dy = random(T * n, 3), dx0 = random(T * n, 4);
+    const y = new Float32Array(T * n), inv = new Float32Array(T), dx = dx0.slice();
+    ops.rmsnorm(y, inv, x, w, T, n, eps);
+    ops.rmsnormBackward(dx, dy, x, w, inv, T, n);
+    const runs = hosts().map((c) => onCore(c, [new Float32Array(T * n), new Float32Array(T), x, w, dy, dx0.slice()], ([yp, ip, xp, wp, dyp, dxp]) => {
+      K.rmsnorm(c, yp, ip, xp, wp, T, n, eps);
+      K.rmsnormBackward(c, dxp, dyp, xp, wp, ip, T, n);
+    }));
+    expect(normwiseError(runs[0][0], y)).toBeLessThan(1e-6);
+    expect(normwiseError(runs[0][1], inv)).toBeLessThan(1e-6);
+    expect(normwiseError(runs[0][5], dx)).toBeLessThan(1e-6);
+    expect(runs[1]).toEqual(runs[0]);
+  });
+
+  it("SwiGLU forward and backward equal the TypeScript ops", () => {
+    const n = 70001;
+    const g = random(n, 5, 6), u = random(n, 6), dh = random(n, 7);
+    const h = new Float32Array(n), dg = new Float32Array(n), du = new Float32Array(n);
+    ops.swiglu(h, g, u, n);
+    ops.swigluBackward(dg, du, dh, g, u, n);
+    const runs = hosts().map((c) => onCore(c, [new Float32Array(n), g, u, dh, new Float32Array(n), new Float32Array(n)], ([hp, gp, up, dhp, dgp, dup]) => {
+      K.swiglu(c, hp, gp, up, n);
+      K.swigluBackward(c, dgp, dup, dhp, gp, up, n);
+    }));
+    expect(normwiseError(runs[0][0], h)).toBeLessThan(1e-6);
+    expect(normwiseError(runs[0][4], dg)).toBeLessThan(1e-6);
+    expect(normwiseError(runs[0][5], du)).toBeLessThan(1e-6);
+    expect(runs[1]).toEqual(runs[0]);
+  });
+
+  for (const [nHead, nHeadKv, d] of [[6, 6, 8], [8, 2, 6], [4, 1, 7]]) {
+    it(`causal attention forward and backward equal the TypeScript ops (${nHead} heads over ${nHeadKv}, head size ${d})`, () => {
+      const T = 29, s = { T, nHead, nHeadKv, headDim: d }, Q = T * nHead * d, KV = T * nHeadKv * d;
+      const q = random(Q, 8, 2), k = random(KV, 9, 2), v = random(KV, 10), dout = random(Q, 11);
+      const out = new Float32Array(Q), probs = new Float32Array(nHead * T * T);
+      const dq = random(Q, 12), dk = random(KV, 13), dv = random(KV, 14);
+      const dq0 = dq.slice(), dk0 = dk.slice(), dv0 = dv.slice();
+      ops.attention(out, probs, q, k, v, s);
+      ops.attentionBackward(dq, dk, dv, dout, q, k, v, probs, s);
+      const runs = hosts().map((c) => {
+        const dp = [c.arena.alloc(4 * T), c.arena.alloc(4 * T)];
+        try {
+          return onCore(c, [new Float32Array(Q), new Float32Array(nHead * T * T), q, k, v, dout, dq0.slice(), dk0.slice(), dv0.slice()], ([op, pp, qp, kp, vp, dop, dqp, dkp, dvp]) => {
+            K.attention(c, op, pp, qp, kp, vp, s);
+            K.attentionBackward(c, dqp, dkp, dvp, dop, qp, kp, vp, pp, s, dp);
+          });
+        } finally {
+          for (const p of dp) c.arena.release(p);
+        }
+      });
+      expect(normwiseError(runs[0][0], out)).toBeLessThan(1e-6);
+      expect(normwiseError(runs[0][1], probs)).toBeLessThan(1e-6);
+      expect(normwiseError(runs[0][6], dq)).toBeLessThan(1e-5);
+      expect(normwiseError(runs[0][7], dk)).toBeLessThan(1e-5);
+      expect(normwiseError(runs[0][8], dv)).toBeLessThan(1e-5);
+      expect(runs[1]).toEqual(runs[0]);
+    });
+  }
+
+  it("cross-entropy over the vocabulary equals the TypeScript op, masked rows skipped, gradient in place", () => {
+    const T = 9, n = 1003;
+    const logits = random(T * n, 15, 8), targets = Int32Array.from({ length: T }, (_, t) => (t * 389) % n);
+    const weights = Float32Array.from({ length: T }, (_, t) => (t % 3 === 1 ? 0 : 0.125));
+    const dl = new Float32Array(T * n);
+    const losses = Array.from({ length: T }, (_, t) => (weights[t] ? ops.crossEntropy(logits, t * n, n, targets[t], dl, weights[t]) : 0));
+    for (const c of hosts()) {
+      const tp = c.arena.put(targets), lp = c.arena.alloc(8 * T);
+      try {
+        const [fwd, , , lossOnly] = onCore(c, [logits, weights, new Float32Array(2 * T)], ([xp, wp]) => K.crossEntropy(c, xp, 0, n, tp, wp, lp, T)).concat([new Float32Array(new Float64Array(c.arena.memory.buffer, lp, T))]);
+        expect(fwd).toEqual(logits);
+        const [grad] = onCore(c, [logits, weights], ([xp, wp]) => K.crossEntropy(c, xp, xp, n, tp, wp, lp, T));
+        const got = new Float64Array(c.arena.memory.buffer, lp, T);
+        for (let t = 0; t < T; t++) {
+          expect(Math.abs(got[t] - losses[t])).toBeLessThan(1e-5 * Math.max(1, losses[t]));
+          expect(lossOnly[t]).toBeCloseTo(losses[t], 4);
+        }
+        expect(normwiseError(grad, dl)).toBeLessThan(1e-6);
+      } finally {
+        c.arena.release(tp);
+        c.arena.release(lp);
+      }
+    }
+  });
+});
