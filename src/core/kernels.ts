@@ -86,6 +86,8 @@ export interface TypeKernels {
   /** Products on 8-bit x, as llama.cpp runs them on the CPU. */
   readonly int8?: ProductKernels;
   readonly layout?: Layout;
+  /** wasm export of dX += dY W read from this type's plain rows, for the backward pass: (w, rowBytes, dy, dyStride, dx, dxStride, rows, cols, n, scratch). */
+  readonly transposed?: string;
   /** Scalar TypeScript references. */
   readonly ref: {
     dequant(bytes: Uint8Array, n: number): Float32Array;
@@ -114,17 +116,17 @@ const T = GgmlType;
 /** The type table, by ggml type id. Adding a type means adding its row. */
 export const KERNELS: ReadonlyMap<number, TypeKernels> = new Map([
   row(T.F32, {
-    dequant: "copy_f32", quantize: "copy_f32", float: { x: "f32", gemv: "gemv_f32", gemm: "gemm_f32", gemmAcc: "gemm_f32_acc" },
+    dequant: "copy_f32", quantize: "copy_f32", float: { x: "f32", gemv: "gemv_f32", gemm: "gemm_f32", gemmAcc: "gemm_f32_acc" }, transposed: "gemm_t_f32",
     ref: { dequant: dq.dequantF32, quantize: qz.quantizeF32 },
   }),
   row(T.F16, {
     // a product with f16 weights sees x rounded to f16, as ggml converts it
-    dequant: "f16_to_f32", quantize: "f32_to_f16", float: { x: "f16", gemv: "gemv_f16", gemm: "gemm_f16" },
+    dequant: "f16_to_f32", quantize: "f32_to_f16", float: { x: "f16", gemv: "gemv_f16", gemm: "gemm_f16" }, transposed: "gemm_t_f16",
     ref: { dequant: dq.dequantF16, quantize: qz.quantizeF16 },
   }),
   row(T.BF16, { dequant: "bf16_to_f32", quantize: "f32_to_bf16", float: viaRow("gemv_bf16_f32"), ref: { dequant: dq.dequantBF16, quantize: qz.quantizeBF16 } }),
   row(T.Q4_0, {
-    dequant: "dequant_q4_0", quantize: "quantize_q4_0", float: { x: "f32", gemv: "gemv_q4_0_f32" }, int8: int8("x8h", "q4_0"),
+    dequant: "dequant_q4_0", quantize: "quantize_q4_0", float: { x: "f32", gemv: "gemv_q4_0_f32" }, int8: int8("x8h", "q4_0"), transposed: "gemm_t_q4_0",
     layout: {
       // four rows interleaved per 32-value block (assembly/gemv-x4.ts): four rows per pass
       name: "q4_0x4", repack: "repack_q4_0x4", groupRows: 4, accepts: q4_0ScalesFinite,
@@ -138,14 +140,14 @@ export const KERNELS: ReadonlyMap<number, TypeKernels> = new Map([
   row(T.Q4_1, { dequant: "dequant_q4_1", quantize: "quantize_q4_1", float: viaRow("gemv_q4_1_f32"), int8: int8("x8h", "q4_1"), ref: { dequant: dq.dequantQ4_1, quantize: qz.quantizeQ4_1 } }),
   row(T.Q5_0, { dequant: "dequant_q5_0", float: viaRow("gemv_q5_0_f32"), ref: { dequant: dq.dequantQ5_0 } }),
   row(T.Q5_1, { dequant: "dequant_q5_1", float: viaRow("gemv_q5_1_f32"), ref: { dequant: dq.dequantQ5_1 } }),
-  row(T.Q8_0, { dequant: "dequant_q8_0", quantize: "quantize_q8_0", float: viaRow("gemv_q8_0_f32"), int8: int8("x8h", "q8_0"), ref: { dequant: dq.dequantQ8_0, quantize: qz.quantizeQ8_0 } }),
+  row(T.Q8_0, { dequant: "dequant_q8_0", quantize: "quantize_q8_0", float: viaRow("gemv_q8_0_f32"), int8: int8("x8h", "q8_0"), transposed: "gemm_t_q8_0", ref: { dequant: dq.dequantQ8_0, quantize: qz.quantizeQ8_0 } }),
   row(T.Q2_K, { dequant: "dequant_q2_k", float: viaRow("gemv_q2_k_f32"), ref: { dequant: dq.dequantQ2_K } }),
   row(T.Q3_K, { dequant: "dequant_q3_k", float: viaRow("gemv_q3_k_f32"), ref: { dequant: dq.dequantQ3_K } }),
-  row(T.Q4_K, { dequant: "dequant_q4_k", quantize: "quantize_q4_k", float: viaRow("gemv_q4_k_f32"), int8: int8("x8k", "q4_k"), ref: { dequant: dq.dequantQ4_K, quantize: quantizeQ4_K } }),
+  row(T.Q4_K, { dequant: "dequant_q4_k", quantize: "quantize_q4_k", float: viaRow("gemv_q4_k_f32"), int8: int8("x8k", "q4_k"), transposed: "gemm_t_q4_k", ref: { dequant: dq.dequantQ4_K, quantize: quantizeQ4_K } }),
   row(T.Q5_K, { dequant: "dequant_q5_k", float: viaRow("gemv_q5_k_f32"), ref: { dequant: dq.dequantQ5_K } }),
   row(T.IQ4_NL, { dequant: "dequant_iq4_nl", float: viaRow("gemv_iq4_nl_f32"), ref: { dequant: dq.dequantIQ4_NL } }),
   row(T.IQ4_XS, { dequant: "dequant_iq4_xs", float: viaRow("gemv_iq4_xs_f32"), ref: { dequant: dq.dequantIQ4_XS } }),
-  row(T.Q6_K, { dequant: "dequant_q6_k", quantize: "quantize_q6_k", float: viaRow("gemv_q6_k_f32"), int8: int8("x8k", "q6_k"), ref: { dequant: dq.dequantQ6_K, quantize: quantizeQ6_K } }),
+  row(T.Q6_K, { dequant: "dequant_q6_k", quantize: "quantize_q6_k", float: viaRow("gemv_q6_k_f32"), int8: int8("x8k", "q6_k"), transposed: "gemm_t_q6_k", ref: { dequant: dq.dequantQ6_K, quantize: quantizeQ6_K } }),
 ]);
 
 export class UnsupportedTypeError extends LoraEdgeError {

@@ -1,17 +1,11 @@
 // Transposed products of resident weights for the backward pass, dX += dY W, read from the weights' own blocks (assembly/transposed.ts); columns split over the pool.
-import { GgmlType } from "../gguf/ggml-types.js";
-import { UnsupportedTypeError } from "./kernels.js";
+import { KERNELS, UnsupportedTypeError } from "./kernels.js";
 import type { KernelCall, KernelHost, Matrix } from "./types.js";
 
-/** The transposed-product kernel of each weight type that has one: (w, rowBytes, dy, dyStride, dx, dxStride, rows, cols, n, scratch). */
-export const TRANSPOSED_KERNELS: ReadonlyMap<number, string> = new Map([
-  [GgmlType.F32, "gemm_t_f32"],
-  [GgmlType.F16, "gemm_t_f16"],
-  [GgmlType.Q4_0, "gemm_t_q4_0"],
-  [GgmlType.Q8_0, "gemm_t_q8_0"],
-  [GgmlType.Q4_K, "gemm_t_q4_k"],
-  [GgmlType.Q6_K, "gemm_t_q6_k"],
-]);
+/** The transposed-product kernel of each weight type that has one, as the type table gives it. */
+export const TRANSPOSED_KERNELS: ReadonlyMap<number, string> = new Map(
+  [...KERNELS].flatMap(([id, k]) => (k.transposed ? [[id, k.transposed] as const] : [])),
+);
 
 /** Scratch bytes one thread's transposed product needs for matrices of up to `cols` columns (four decoded rows). */
 export function transposedScratchBytes(cols: number): number {
