@@ -2,8 +2,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Backend, BackendAdapter } from "../backends/backend.js";
-import { AdapterLoadError, AdapterNameError, InvalidArgumentError } from "../errors.js";
-import { adapterCheckError, checkAdapter, scaleProblem, type AdapterSummary } from "../gguf/adapter.js";
+import { AdapterLoadError, AdapterNameError } from "../errors.js";
+import { adapterCheckError, checkAdapter, type AdapterSummary } from "../gguf/adapter.js";
 import { adapterMeta } from "../gguf/metadata.js";
 import { openGguf, parseGguf, type GgufFile } from "../gguf/reader.js";
 import { bufferSource } from "../gguf/byte-source.js";
@@ -11,6 +11,7 @@ import { ggufBytes, type GgufWriteInput } from "../gguf/writer.js";
 import { writeFileAtomic } from "../output-file.js";
 import os from "node:os";
 import type { Session } from "./session.js";
+import { checkNewAdapter } from "./adapter-name.js";
 
 export interface AdapterLoadOptions {
   /** Scale used when a session names this adapter without one (default 1). */
@@ -128,14 +129,7 @@ export class AdapterRegistry {
   /** Checks a new adapter's name and scale; returns the scale. */
   private checkNew(name: string, options: AdapterLoadOptions): number {
     this.host.ensureOpen();
-    if (typeof name !== "string" || name.length === 0 || /[,=:\s]/.test(name)) {
-      throw new AdapterNameError(String(name), `adapter name "${name}" must be non-empty, without spaces, ",", "=" or ":"`);
-    }
-    if (this.entries.has(name) || this.pending.has(name)) throw new AdapterNameError(name, `an adapter named "${name}" is already loaded`);
-    const scale = options.scale ?? 1;
-    const bad = scaleProblem(scale);
-    if (bad) throw new InvalidArgumentError(`adapter "${name}": bad scale: ${bad}`);
-    return scale;
+    return checkNewAdapter(name, options.scale, (n) => this.entries.has(n) || this.pending.has(n));
   }
 
   /** Checks an opened adapter against the base, has the backend load it, and registers it (closes `f`). */

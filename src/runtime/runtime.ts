@@ -9,8 +9,8 @@ import type { MemoryPlan } from "../devices/plan.js";
 import { applyDevicePlan } from "./device-plan.js";
 import { AdapterRegistry } from "./adapters.js";
 import { defaultModelPath } from "../paths.js";
+import { UsageRecorder, type UsageStats } from "./usage.js";
 import type { GenerationResult } from "./generation.js";
-import { LatencyRecorder, type LatencySummary } from "./latency.js";
 import { SessionPool, type PoolOptions } from "./pool.js";
 import { Scheduler, type SchedulerHost, type SchedulerOptions } from "./scheduler.js";
 import { Session, type SessionHost, type SessionOptions } from "./session.js";
@@ -58,12 +58,7 @@ export interface RuntimeOptions {
   onProgress?: (progress: number) => void;
 }
 
-interface TokenTotals {
-  tokens: number;
-  ms: number;
-}
-
-export interface RuntimeStats {
+export interface RuntimeStats extends UsageStats {
   backend: string;
   device: string;
   /** The device profile the runtime was planned for (only with the `device` option). */
@@ -73,13 +68,6 @@ export interface RuntimeStats {
   contextSize: number;
   swapMode: "live" | "recreate";
   load: { backendInitMs: number; modelLoadMs: number; totalMs: number };
-  adapters: { name: string; loadMs: number }[];
-  swaps: LatencySummary & { live: number; recreated: number };
-  /** Prompt and per-token throughput, without and with adapters attached. */
-  tokens: {
-    base: { prefillTokensPerSecond: number; decodeTokensPerSecond: number; generated: number };
-    adapted: { prefillTokensPerSecond: number; decodeTokensPerSecond: number; generated: number };
-  };
   sessions: number;
   /** `gpu`: the GPU, its layers and llama.cpp's bytes on it (as of the last adapter load; `rt.backend.memory()` for now). */
   memory: { rss: number; vramTotal?: number; vramUsed?: number; gpu?: GpuReport };
@@ -88,8 +76,6 @@ export interface RuntimeStats {
 /** The context sizes a runtime accepts (tokens per session). */
 export const CONTEXT_SIZE_LIMITS = Object.freeze({ min: 8, max: 1 << 20 });
 
-const rate = (t: TokenTotals) => (t.ms > 0 ? (t.tokens / t.ms) * 1000 : 0);
-
 export class Runtime implements SessionHost, SchedulerHost {
   readonly adapters: AdapterRegistry;
   readonly contextSize: number;
@@ -97,13 +83,7 @@ export class Runtime implements SessionHost, SchedulerHost {
   private readonly openSessions = new Set<Session>();
   private readonly pools = new Set<SessionPool>();
   private readonly schedulers = new Set<Scheduler>();
-  private readonly swapLatency = new LatencyRecorder();
-  private readonly swapCounts = { live: 0, recreated: 0 };
-  private readonly adapterLoads: { name: string; loadMs: number }[] = [];
-  private readonly totals = {
-    base: { prefill: { tokens: 0, ms: 0 }, decode: { tokens: 0, ms: 0 }, generated: 0 },
-    adapted: { prefill: { tokens: 0, ms: 0 }, decode: { tokens: 0, ms: 0 }, generated: 0 },
-  };
+  private readonly usage = new UsageRecorder();
   private vram: { vramTotal?: number; vramUsed?: number; gpu?: GpuReport } = {};
   private template: ChatTemplate | null | undefined;
   private disposed = false;
@@ -137,7 +117,7 @@ export class Runtime implements SessionHost, SchedulerHost {
         await Promise.all([...this.schedulers].map((s) => s.dropAdapter(freed, err)));
       },
       recordAdapterLoad: (name, ms) => {
-        this.adapterLoads.push({ name, loadMs: ms });
+        this.usage.recordAdapterLoad(name, ms);
         void this.refreshVram();
       },
     });
@@ -277,18 +257,11 @@ export class Runtime implements SessionHost, SchedulerHost {
   }
   /** @internal */
   recordSwap(ms: number, live: boolean): void {
-    this.swapLatency.add(ms);
-    if (live) this.swapCounts.live++;
-    else this.swapCounts.recreated++;
+    this.usage.recordSwap(ms, live);
   }
   /** @internal */
   recordTokens(r: GenerationResult): void {
-    const t = Object.keys(r.adapters).length > 0 ? this.totals.adapted : this.totals.base;
-    t.prefill.tokens += r.timings.prefillTokens;
-    t.prefill.ms += r.timings.prefillMs;
-    t.decode.tokens += r.timings.decodeTokens;
-    t.decode.ms += r.timings.decodeMs;
-    t.generated += r.generatedTokens;
+    this.usage.recordTokens(r);
   }
   /** @internal */
   sessionClosed(s: Session): void {
@@ -316,16 +289,7 @@ export class Runtime implements SessionHost, SchedulerHost {
       contextSize: this.contextSize,
       swapMode: this.liveSwap ? "live" : "recreate",
       load: { backendInitMs: b.timings.initMs, modelLoadMs: b.timings.modelLoadMs, totalMs: b.timings.initMs + b.timings.modelLoadMs },
-      adapters: [...this.adapterLoads],
-      swaps: { ...this.swapLatency.summary(), ...this.swapCounts },
-      tokens: {
-        base: { prefillTokensPerSecond: rate(this.totals.base.prefill), decodeTokensPerSecond: rate(this.totals.base.decode), generated: this.totals.base.generated },
-        adapted: {
-          prefillTokensPerSecond: rate(this.totals.adapted.prefill),
-          decodeTokensPerSecond: rate(this.totals.adapted.decode),
-          generated: this.totals.adapted.generated,
-        },
-      },
+      ...this.usage.stats(),
       sessions: this.openSessions.size,
       memory: { rss: process.memoryUsage().rss, ...this.vram },
     };

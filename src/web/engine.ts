@@ -3,12 +3,13 @@ import { WasmBackend } from "../backends/wasm.js";
 import type { BackendAdapter } from "../backends/backend.js";
 import { sharedMemoryAllowed, browser } from "../core/browser-api.js";
 import { AdapterLoadError, AdapterNameError, InvalidArgumentError } from "../errors.js";
-import { adapterCheckError, checkAdapter, scaleProblem } from "../gguf/adapter.js";
+import { adapterCheckError, checkAdapter } from "../gguf/adapter.js";
 import { adapterMeta } from "../gguf/metadata.js";
 import { parseGguf, type GgufFile } from "../gguf/reader.js";
 import type { GenerationResult } from "../runtime/generation.js";
-import { LatencyRecorder, type LatencySummary } from "../runtime/latency.js";
 import { Session, type SessionHost, type SessionOptions } from "../runtime/session.js";
+import { UsageRecorder, type UsageStats } from "../runtime/usage.js";
+import { checkNewAdapter } from "../runtime/adapter-name.js";
 import { openWebSource, sourceName, type WebSource } from "./sources.js";
 
 export interface EngineOpenOptions {
@@ -36,7 +37,7 @@ export interface WebAdapterInfo {
   loadMs: number;
 }
 
-export interface WebRuntimeStats {
+export interface WebRuntimeStats extends UsageStats {
   backend: "wasm";
   device: string;
   model: string;
@@ -47,24 +48,10 @@ export interface WebRuntimeStats {
   threadsNote?: string;
   contextSize: number;
   load: { backendInitMs: number; modelLoadMs: number; totalMs: number };
-  adapters: { name: string; loadMs: number }[];
-  swaps: LatencySummary & { live: number; recreated: number };
-  tokens: {
-    base: { prefillTokensPerSecond: number; decodeTokensPerSecond: number; generated: number };
-    adapted: { prefillTokensPerSecond: number; decodeTokensPerSecond: number; generated: number };
-  };
   sessions: number;
   /** `wasm`: the engine's wasm memory; `rss`: that plus the JS heap where the browser reports it. */
   memory: { rss: number; wasm: number };
 }
-
-interface Totals {
-  prefill: { tokens: number; ms: number };
-  decode: { tokens: number; ms: number };
-  generated: number;
-}
-const rate = (t: { tokens: number; ms: number }) => (t.ms > 0 ? (t.tokens / t.ms) * 1000 : 0);
-const totals = (): Totals => ({ prefill: { tokens: 0, ms: 0 }, decode: { tokens: 0, ms: 0 }, generated: 0 });
 
 /** How many threads to use: what was asked, where shared memory is allowed; one thread otherwise. */
 export function chooseWebThreads(asked: number | undefined): { threads: number; note?: string } {
@@ -82,10 +69,7 @@ export class WebEngine implements SessionHost {
   private readonly entries = new Map<string, { info: WebAdapterInfo; handle: BackendAdapter }>();
   private readonly pending = new Set<string>();
   private readonly open = new Set<Session>();
-  private readonly swapLatency = new LatencyRecorder();
-  private readonly swapCounts = { live: 0, recreated: 0 };
-  private readonly loads: { name: string; loadMs: number }[] = [];
-  private readonly totals = { base: totals(), adapted: totals() };
+  private readonly usage = new UsageRecorder();
 
   private constructor(
     readonly backend: WasmBackend,
@@ -120,13 +104,7 @@ export class WebEngine implements SessionHost {
 
   /** Load an adapter under `name`: the same GGUF reader and adapter check as on Node; a failure changes nothing loaded. */
   async loadAdapter(name: string, input: WebSource, options: { scale?: number; fileName?: string } = {}): Promise<WebAdapterInfo> {
-    if (typeof name !== "string" || name.length === 0 || /[,=:\s]/.test(name)) {
-      throw new AdapterNameError(String(name), `adapter name "${name}" must be non-empty, without spaces, ",", "=" or ":"`);
-    }
-    if (this.entries.has(name) || this.pending.has(name)) throw new AdapterNameError(name, `an adapter named "${name}" is already loaded`);
-    const scale = options.scale ?? 1;
-    const bad = scaleProblem(scale);
-    if (bad) throw new InvalidArgumentError(`adapter "${name}": bad scale: ${bad}`);
+    const scale = checkNewAdapter(name, options.scale, (n) => this.entries.has(n) || this.pending.has(n));
     const file = options.fileName ?? sourceName(input, `${name}.gguf`);
     this.pending.add(name);
     try {
@@ -154,7 +132,7 @@ export class WebEngine implements SessionHost {
         f.close();
       }
       this.entries.set(name, { info, handle });
-      this.loads.push({ name, loadMs: info.checkMs + info.loadMs });
+      this.usage.recordAdapterLoad(name, info.checkMs + info.loadMs);
       return info;
     } finally {
       this.pending.delete(name);
@@ -183,7 +161,6 @@ export class WebEngine implements SessionHost {
   async stats(): Promise<WebRuntimeStats> {
     const b = this.backend;
     const wasmBytes = b.model.core.memory.buffer.byteLength;
-    const side = (t: Totals) => ({ prefillTokensPerSecond: rate(t.prefill), decodeTokensPerSecond: rate(t.decode), generated: t.generated });
     return {
       backend: "wasm",
       device: b.device,
@@ -193,9 +170,7 @@ export class WebEngine implements SessionHost {
       ...(this.threadsNote && b.threads === 1 ? { threadsNote: this.threadsNote } : {}),
       contextSize: this.contextSize,
       load: { backendInitMs: b.timings.initMs, modelLoadMs: b.timings.modelLoadMs, totalMs: b.timings.initMs + b.timings.modelLoadMs },
-      adapters: [...this.loads],
-      swaps: { ...this.swapLatency.summary(), ...this.swapCounts },
-      tokens: { base: side(this.totals.base), adapted: side(this.totals.adapted) },
+      ...this.usage.stats(),
       sessions: this.open.size,
       memory: { rss: (await b.memory()).rss, wasm: wasmBytes },
     };
@@ -228,18 +203,11 @@ export class WebEngine implements SessionHost {
   }
   /** @internal */
   recordSwap(ms: number, live: boolean): void {
-    this.swapLatency.add(ms);
-    if (live) this.swapCounts.live++;
-    else this.swapCounts.recreated++;
+    this.usage.recordSwap(ms, live);
   }
   /** @internal */
   recordTokens(r: GenerationResult): void {
-    const t = Object.keys(r.adapters).length > 0 ? this.totals.adapted : this.totals.base;
-    t.prefill.tokens += r.timings.prefillTokens;
-    t.prefill.ms += r.timings.prefillMs;
-    t.decode.tokens += r.timings.decodeTokens;
-    t.decode.ms += r.timings.decodeMs;
-    t.generated += r.generatedTokens;
+    this.usage.recordTokens(r);
   }
   /** @internal */
   sessionClosed(s: Session): void {
