@@ -19,30 +19,46 @@ export class AdamWF32 {
     this.state = { steps: 0, m: sizes.map((n) => new Float32Array(n)), v: sizes.map((n) => new Float32Array(n)) };
   }
 
-  /** One step on the parameters with these gradients (clipped in place when maxGradNorm is set). */
-  step(params: readonly Float32Array[], grads: readonly Float32Array[]): StepReport {
+  /**
+   * One step on the parameters with these gradients (clipped in place when maxGradNorm is set). `sumOfSquares`
+   * of the gradients may be passed when already known (sumOfSquares(grads)), so they are read once less.
+   */
+  step(params: readonly Float32Array[], grads: readonly Float32Array[], knownSumOfSquares?: number): StepReport {
     const o = this.options, st = this.state;
     if (params.length !== st.m.length || grads.length !== st.m.length) throw new RangeError(`${params.length} parameters and ${grads.length} gradients for ${st.m.length} moments`);
     const b1 = o.beta1 ?? 0.9, b2 = o.beta2 ?? 0.999, eps = o.eps ?? 1e-8, wd = o.weightDecay ?? 0;
-    let ss = 0;
-    for (const g of grads) for (let i = 0; i < g.length; i++) ss += g[i] * g[i];
-    const gradNorm = Math.sqrt(ss);
+    const gradNorm = Math.sqrt(knownSumOfSquares ?? sumOfSquares(grads));
     const factor = o.maxGradNorm === undefined ? 1 : Math.min(1, o.maxGradNorm / (gradNorm + 1e-6));
     const lr = learningRate(o, st.steps);
     const t = ++st.steps;
     const stepSize = lr / (1 - Math.pow(b1, t));
     const bc2Sqrt = Math.sqrt(1 - Math.pow(b2, t));
-    params.forEach((p, k) => {
-      const g = grads[k], m = st.m[k], v = st.v[k];
-      if (g.length !== p.length || m.length !== p.length) throw new RangeError(`gradient ${k} has ${g.length} values for ${p.length} parameters`);
-      for (let i = 0; i < p.length; i++) {
-        const gi = g[i] * factor;
-        const pi = p[i] * (1 - lr * wd);
-        m[i] = b1 * m[i] + (1 - b1) * gi;
-        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-        p[i] = pi - (stepSize * m[i]) / (Math.sqrt(v[i]) / bc2Sqrt + eps);
-      }
-    });
+    for (let k = 0; k < params.length; k++) {
+      const p = params[k], g = grads[k];
+      if (g.length !== p.length || st.m[k].length !== p.length) throw new RangeError(`gradient ${k} has ${g.length} values for ${p.length} parameters`);
+      update(p, g, st.m[k], st.v[k], factor, lr * wd, b1, b2, stepSize, bc2Sqrt, eps);
+    }
     return { step: t - 1, lr, gradNorm };
+  }
+}
+
+/** Sum of the squares of all gradient values (f64). A plain function: its loop keeps its sum unboxed. */
+export function sumOfSquares(grads: readonly Float32Array[]): number {
+  let ss = 0;
+  for (let k = 0; k < grads.length; k++) {
+    const g = grads[k];
+    for (let i = 0; i < g.length; i++) ss += g[i] * g[i];
+  }
+  return ss;
+}
+
+/** The AdamW update of one parameter array (f64 arithmetic, f32 storage). */
+function update(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, factor: number, decay: number, b1: number, b2: number, stepSize: number, bc2Sqrt: number, eps: number): void {
+  for (let i = 0; i < p.length; i++) {
+    const gi = g[i] * factor;
+    const pi = p[i] * (1 - decay);
+    m[i] = b1 * m[i] + (1 - b1) * gi;
+    v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+    p[i] = pi - (stepSize * m[i]) / (Math.sqrt(v[i]) / bc2Sqrt + eps);
   }
 }

@@ -28,6 +28,11 @@ export function f32Matrix(ptr: number, rows: number, cols: number): Matrix {
   return { ptr, type: F32, rows, cols, rowBytes: cols * 4 };
 }
 
+/** out[i] = (2u - 1) * range for successive draws u (a small function of its own, so its loop runs optimized, without a boxed number per draw). */
+function drawUniform(out: Float32Array, rand: () => number, range: number): void {
+  for (let i = 0; i < out.length; i++) out[i] = (2 * rand() - 1) * range;
+}
+
 /** A seeded start drawn straight into f32 (the same numbers as the reference's seededLora, rounded to f32). */
 export interface SeededStart {
   readonly seeded: true;
@@ -61,11 +66,9 @@ export class TrainableAdapter {
           const range = 1 / Math.sqrt(nIn);
           a = f32Matrix(core.arena.alloc(rank * nIn * 4), rank, nIn);
           b = f32Matrix(core.arena.alloc(nOut * rank * 4), nOut, rank);
-          const av = core.arena.f32(a.ptr, rank * nIn);
-          for (let i = 0; i < av.length; i++) av[i] = (2 * rand!() - 1) * range;
+          drawUniform(core.arena.f32(a.ptr, rank * nIn), rand!, range);
           // B = 0 (as +-0, the reference's (2u - 1) * 0), its draws made to keep the reference's sequence
-          const bv = core.arena.f32(b.ptr, nOut * rank);
-          for (let i = 0; i < bv.length; i++) bv[i] = (2 * rand!() - 1) * 0;
+          drawUniform(core.arena.f32(b.ptr, nOut * rank), rand!, 0);
         } else {
           const p = init.pairs.get(key);
           if (!p) continue;

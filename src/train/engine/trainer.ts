@@ -210,18 +210,12 @@ export class TrainingEngine {
     const shape = { T, nHead: c.nHead, nHeadKv: c.nHeadKv, headDim: c.headDim };
     K.attention(this.core, B.att, B.probs, B.q, B.k, B.v, shape);
     this.linear(B.att, Q, T, [adapted("o", L.w.o, this.tmpOut, L.bias.o)]);
-    {
-      const x = this.v(this.xs[l], T * E), o = this.v(this.tmpOut, T * E), mid = this.v(B.xMid, T * E);
-      for (let i = 0; i < T * E; i++) mid[i] = x[i] + o[i];
-    }
+    this.core.fn("add_f32")(this.xs[l], this.tmpOut, B.xMid, T * E);
     K.rmsnorm(this.core, B.ffnIn, B.ffnInv, B.xMid, this.norm(L.ffnNorm), T, E, c.rmsEps);
     this.linear(B.ffnIn, E, T, [adapted("gate", L.w.gate, B.g), adapted("up", L.w.up, B.up)]);
     K.swiglu(this.core, B.h, B.g, B.up, T * F);
     this.linear(B.h, F, T, [adapted("down", L.w.down, this.tmpOut)]);
-    {
-      const mid = this.v(B.xMid, T * E), d = this.v(this.tmpOut, T * E), out = this.v(this.xs[l + 1], T * E);
-      for (let i = 0; i < T * E; i++) out[i] = mid[i] + d[i];
-    }
+    this.core.fn("add_f32")(B.xMid, this.tmpOut, this.xs[l + 1], T * E);
   }
 
   /**
