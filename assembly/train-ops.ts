@@ -169,9 +169,44 @@ export function train_attention_back(dq: usize, dk: usize, dv: usize, dout: usiz
 }
 
 /**
+ * e^x for x <= 0 in four lanes (Cephes' single-precision method): x = n ln2 + r with |r| <= ln2 / 2, e^r by a
+ * degree-7 polynomial, times 2^n built in the exponent bits. Relative error within 2e-7 over [-87, 0]; below -87
+ * the value is e^-87 (1.6e-38), a softmax weight that no f32 sum can see.
+ */
+// @ts-ignore: decorator
+@inline function expNonPositive(x: v128): v128 {
+  const xc = f32x4.max(x, f32x4.splat(-87));
+  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
+  // ln2 in two parts (the first exact in few bits): r = x - n ln2 without cancellation
+  const r = f32x4.sub(f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375))), f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  p = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1));
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(p, scale);
+}
+
+/** The same in one lane (the tails of rows whose length is no multiple of four). */
+// @ts-ignore: decorator
+@inline function expNonPositive1(x: f32): f32 {
+  return f32x4.extract_lane(expNonPositive(f32x4.splat(x)), 0);
+}
+
+/** f64 sum of the four lanes added to two f64x2 accumulators' worth: returns acc + the lanes (low pair, high pair). */
+// @ts-ignore: decorator
+@inline function addLanesF64(acc: v128, v: v128): v128 {
+  return f64x2.add(f64x2.add(acc, f64x2.promote_low_f32x4(v)), f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)));
+}
+
+/**
  * Cross-entropy of rows t0..t1 of n logits against targets (i32 per row) with weights (f32 per row; 0 skips the
  * row); losses[t] gets the row's loss (0 when skipped). With dlogits != 0 (it may be logits itself) each row gets
- * weight (softmax - onehot), and zeros when skipped.
+ * weight (softmax - onehot), and zeros when skipped. The exponentials run four at a time (expNonPositive); their
+ * sum is kept in f64.
  */
 export function train_cross_entropy(logits: usize, dlogits: usize, n: i32, targets: usize, weights: usize, losses: usize, t0: i32, t1: i32): void {
   for (let t = t0; t < t1; t++) {
@@ -189,21 +224,32 @@ export function train_cross_entropy(logits: usize, dlogits: usize, n: i32, targe
     let max = Mathf.max(Mathf.max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), Mathf.max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
     for (; i < n; i++) max = Mathf.max(max, load<f32>(l + (<usize>i << 2)));
     const lt = load<f32>(l + (<usize>target << 2));
+    const mx = f32x4.splat(max);
+    let acc = f64x2.splat(0);
     let sum: f64 = 0;
     if (dlogits) {
       const dl = dlogits + o;
-      for (i = 0; i < n; i++) {
-        const e = Mathf.exp(load<f32>(l + (<usize>i << 2)) - max);
+      for (i = 0; i + 4 <= n; i += 4) {
+        const b = <usize>i << 2;
+        const e = expNonPositive(f32x4.sub(v128.load(l + b), mx));
+        v128.store(dl + b, e);
+        acc = addLanesF64(acc, e);
+      }
+      for (; i < n; i++) {
+        const e = expNonPositive1(load<f32>(l + (<usize>i << 2)) - max);
         store<f32>(dl + (<usize>i << 2), e);
         sum += e;
       }
+      sum += f64x2.extract_lane(acc, 0) + f64x2.extract_lane(acc, 1);
       const kv = f32x4.splat(<f32>(<f64>weight / sum));
       i = 0;
       for (; i + 4 <= n; i += 4) v128.store(dl + (<usize>i << 2), f32x4.mul(v128.load(dl + (<usize>i << 2)), kv));
       for (; i < n; i++) store<f32>(dl + (<usize>i << 2), load<f32>(dl + (<usize>i << 2)) * <f32>(<f64>weight / sum));
       store<f32>(dl + (<usize>target << 2), load<f32>(dl + (<usize>target << 2)) - weight);
     } else {
-      for (i = 0; i < n; i++) sum += Mathf.exp(load<f32>(l + (<usize>i << 2)) - max);
+      for (i = 0; i + 4 <= n; i += 4) acc = addLanesF64(acc, expNonPositive(f32x4.sub(v128.load(l + (<usize>i << 2)), mx)));
+      for (; i < n; i++) sum += expNonPositive1(load<f32>(l + (<usize>i << 2)) - max);
+      sum += f64x2.extract_lane(acc, 0) + f64x2.extract_lane(acc, 1);
     }
     store<f64>(losses + (<usize>t << 3), <f64>max + Math.log(sum) - <f64>lt);
   }
