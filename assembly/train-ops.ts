@@ -254,3 +254,21 @@ export function train_cross_entropy(logits: usize, dlogits: usize, n: i32, targe
     store<f64>(losses + (<usize>t << 3), <f64>max + Math.log(sum) - <f64>lt);
   }
 }
+
+/**
+ * n draws of mulberry32 (src/random.ts) from the 32-bit state at `state` (updated), each stored as
+ * f32((2u - 1) * range) with u = draw / 2^32 in f64: the numbers `(2 * rand() - 1) * range` gives in
+ * TypeScript, without a boxed number per draw.
+ */
+export function train_uniform(out: usize, n: i32, state: usize, range: f64): void {
+  let a = load<u32>(state);
+  for (let i = 0; i < n; i++) {
+    a += 0x6d2b79f5;
+    let t = a;
+    t = (t ^ (t >>> 15)) * (t | 1);
+    t ^= t + (t ^ (t >>> 7)) * (t | 61);
+    const u = <f64>(t ^ (t >>> 14)) / 4294967296.0;
+    store<f32>(out + (<usize>i << 2), <f32>((2 * u - 1) * range));
+  }
+  store<u32>(state, a);
+}

@@ -24,9 +24,8 @@ for (;;) {
       const f = fns[f64[o]];
       const n = f64[o + 1];
       const a = o + 2;
-      if (n === 5) f(f64[a], f64[a + 1], f64[a + 2], f64[a + 3], f64[a + 4]);
-      else if (n === 6) f(f64[a], f64[a + 1], f64[a + 2], f64[a + 3], f64[a + 4], f64[a + 5]);
-      else if (n === 7) f(f64[a], f64[a + 1], f64[a + 2], f64[a + 3], f64[a + 4], f64[a + 5], f64[a + 6]);
+      // the common argument counts without an array per call (no garbage in the worker's heap)
+      ${Array.from({ length: 12 }, (_, i) => i + 5).map((k) => `${k === 5 ? "if" : "else if"} (n === ${k}) f(${Array.from({ length: k }, (_, j) => `f64[a + ${j}]`).join(", ")});`).join("\n      ")}
       else f(...Array.from(f64.subarray(a, a + n)));
       o = a + n;
     }

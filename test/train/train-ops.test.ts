@@ -4,6 +4,7 @@ import { loadCore, createPool, type Core, type KernelPool } from "../../src/core
 import * as K from "../../src/train/engine/kernels.js";
 import * as ops from "../../src/train/engine/ops.js";
 import { normwiseError } from "./helpers.js";
+import { mulberry32 } from "../../src/random.js";
 
 let core: Core;
 let pool: KernelPool;
@@ -141,6 +142,21 @@ describe("training kernels in the wasm core", () => {
         c.arena.release(tp);
         c.arena.release(lp);
       }
+    }
+  });
+  it("seeded draws in the core (train_uniform) are mulberry32's (2u - 1) * range rounded to f32, the state carried between calls", () => {
+    const rand = mulberry32(0xdeadbeef);
+    const want = Float32Array.from({ length: 1000 }, (_, i) => (2 * rand() - 1) * (i < 777 ? 0.0625 : 0));
+    const out = core.arena.alloc(4000), state = core.arena.alloc(4);
+    try {
+      new Uint32Array(core.arena.memory.buffer, state, 1)[0] = 0xdeadbeef;
+      core.fn("train_uniform")(out, 777, state, 0.0625);
+      core.fn("train_uniform")(out + 777 * 4, 223, state, 0);
+      const got = core.arena.f32(out, 1000);
+      expect(new Uint32Array(got.slice().buffer)).toEqual(new Uint32Array(want.buffer));
+    } finally {
+      core.arena.release(out);
+      core.arena.release(state);
     }
   });
 });
