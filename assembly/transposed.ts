@@ -95,8 +95,8 @@ import { dequant_q4_0, dequant_q8_0, dequant_q4_k, dequant_q6_k } from "./dequan
   }
 }
 
-/** Rows of dx per tile: their dy lines stay cached across the row groups, even at strides that map to few cache sets. */
-const TILE_ROWS = 16;
+/** Rows of dx per tile: their dy lines stay cached across the row groups (on a 32000 x 288 Q4_0 matrix and 63 rows, one thread: 43 ms at 32 rows a tile, 45-50 at 16, 53-58 at 8), even at strides that map to few cache sets. */
+const TILE_ROWS = 32;
 /** Columns per tile (whole blocks): a tile of dx (TILE_ROWS x TILE_COLS f32) and four decoded rows stay in L1. */
 const TILE_COLS = 384;
 

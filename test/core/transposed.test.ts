@@ -64,10 +64,10 @@ describe("transposed products dX += dY W", () => {
 
   for (const [id, fn] of TRANSPOSED_KERNELS) {
     const t = ggmlTypeById(id)!;
-    test(`${fn} (${t.name}): 37 rows of dY (three row tiles, an odd last) and 1280 columns (column tiles), one thread and two; 3 rows (split by columns)`, () => {
+    test(`${fn} (${t.name}): 71 rows of dY (three row tiles, an odd last) and 1280 columns (column tiles), one thread and two; 3 rows (split by columns)`, () => {
       const rows = 21, cols = 1280;
       const bytes = randomBlocks(t, (rows * cols) / t.blockSize, 31 + id, kernelsFor(id).ref.quantize !== undefined);
-      for (const n of [37, 3]) {
+      for (const n of [71, 3]) {
         const dy = randomF32(n * rows, 33 + id + n), dx0 = randomF32(n * cols, 35 + id + n, 0.5);
         const want = gemmTransposedRef(id, bytes, rows, cols, dy, n, dx0.slice());
         expect(sameBits(run(core, id, bytes, rows, cols, dy, n, dx0, 1), want)).toBe(true);
