@@ -44,6 +44,14 @@ export function gemmTransposed(host: KernelHost, w: Matrix, dy: number, dyStride
     host.fn(c.fn)(...c.args);
     return;
   }
+  if (p.runShared && scratch.length > most && n >= 2 * scratch.length) {
+    // a shared queue: one range of rows per scratch block (even counts), so a thread slowed by other work takes fewer
+    const per = Math.ceil(n / scratch.length / 2) * 2;
+    const calls: KernelCall[] = [];
+    for (let t0 = 0; t0 < n; t0 += per) calls.push(call(t0, Math.min(per, n - t0), 0, w.cols, calls.length));
+    p.runShared(calls);
+    return;
+  }
   const parts: KernelCall[][] = [];
   if (n >= 2 * most) {
     // rows of dx, in even counts (the kernel takes them two at a time)

@@ -64,7 +64,7 @@ describe("transposed products dX += dY W", () => {
 
   for (const [id, fn] of TRANSPOSED_KERNELS) {
     const t = ggmlTypeById(id)!;
-    test(`${fn} (${t.name}): 71 rows of dY (three row tiles, an odd last) and 1280 columns (column tiles), one thread and two; 3 rows (split by columns)`, () => {
+    test(`${fn} (${t.name}): 71 rows of dY (three row tiles, an odd last) and 1280 columns (column tiles), one thread, two, and two with four ranges in the shared queue; 3 rows (split by columns)`, () => {
       const rows = 21, cols = 1280;
       const bytes = randomBlocks(t, (rows * cols) / t.blockSize, 31 + id, kernelsFor(id).ref.quantize !== undefined);
       for (const n of [71, 3]) {
@@ -72,6 +72,8 @@ describe("transposed products dX += dY W", () => {
         const want = gemmTransposedRef(id, bytes, rows, cols, dy, n, dx0.slice());
         expect(sameBits(run(core, id, bytes, rows, cols, dy, n, dx0, 1), want)).toBe(true);
         expect(sameBits(run(pool.core, id, bytes, rows, cols, dy, n, dx0, 2), want)).toBe(true);
+        // four scratch blocks on two threads: ranges of rows through the pool's shared queue
+        expect(sameBits(run(pool.core, id, bytes, rows, cols, dy, n, dx0, 4), want)).toBe(true);
       }
     });
   }

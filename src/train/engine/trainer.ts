@@ -46,7 +46,7 @@ export class TrainingEngine {
   private readonly scratch: number[];
   private readonly rope: ops.RopeTable;
   private readonly allocated: number[] = [];
-  /** Bytes of activation and gradient buffers this engine holds in the core. */
+  /** Bytes of activation, gradient and scratch buffers this engine holds in the core. */
   readonly activationBytes: number;
 
   constructor(readonly core: Core, readonly base: FrozenBase, readonly adapter: TrainableAdapter, readonly options: EngineOptions) {
@@ -95,13 +95,10 @@ export class TrainingEngine {
       dAtt: alloc(T * Q), dq: alloc(T * Q), dk: alloc(T * KV), dv: alloc(T * KV), dAttnIn: alloc(T * E),
       du: alloc(T * maxRank), duT: alloc(T * maxRank), sdyT: alloc(T * wide),
     };
-    const threads = core.parallel?.threads ?? 1;
-    this.scratch = Array.from({ length: threads }, () => {
-      const p = core.arena.alloc(transposedScratchBytes(Math.max(wide, T)));
-      this.allocated.push(p);
-      return p;
-    });
-    this.dpScratch = Array.from({ length: threads }, () => alloc(T));
+    // two scratch blocks a thread: the pool's shared queue then splits transposed products into two ranges a thread
+    const threads = core.parallel ? 2 * core.parallel.threads : 1;
+    this.scratch = Array.from({ length: threads }, () => alloc(transposedScratchBytes(Math.max(wide, T)) / 4));
+    this.dpScratch = Array.from({ length: core.parallel?.threads ?? 1 }, () => alloc(T));
     for (const w of [base.outputNorm, ...base.layers.flatMap((L) => [L.attnNorm, L.ffnNorm])]) {
       const p = core.arena.put(w);
       this.allocated.push(p);
