@@ -4,7 +4,7 @@ import { Products, gemmTransposed, kernelsFor, transposedScratchBytes, type Core
 import { TARGETS, type Target } from "../reference/lora.js";
 import type { TrainSequence } from "../reference/model.js";
 import { f32Matrix, type TrainableAdapter, type TrainPair } from "./adapter.js";
-import type { FrozenBase } from "./base.js";
+import { readTokenRows, type FrozenBase } from "./base.js";
 import * as K from "./kernels.js";
 import * as ops from "./ops.js";
 
@@ -33,6 +33,7 @@ export class TrainingEngine {
   private readonly xs: number[];
   private readonly layers: LayerBuffers[];
   private readonly tmpOut: number;
+  private readonly embRows: number;
   private readonly logits: number;
   private readonly ceTargets: number;
   private readonly ceWeights: number;
@@ -83,6 +84,9 @@ export class TrainingEngine {
     } else {
       this.layers = Array.from({ length: c.nLayer }, (_, l) => layerBuffers(l));
     }
+    // the batch's token rows when the embedding stays in the file
+    const emb = base.tokenEmbd;
+    this.embRows = "fd" in emb ? alloc(Math.ceil((T * emb.rowBytes) / 4)) : 0;
     this.tmpOut = alloc(T * wide);
     this.outIn = alloc(T * E);
     this.outInv = alloc(T);
@@ -189,7 +193,12 @@ export class TrainingEngine {
     const c = this.base.config, T = tokens.length, E = c.nEmbd;
     const emb = this.base.tokenEmbd, k = kernelsFor(emb.type.id);
     const deq = this.core.fn(k.dequant);
-    tokens.forEach((tok, t) => deq(emb.ptr + tok * emb.rowBytes, this.xs[0] + t * E * 4, E / emb.type.blockSize));
+    if ("fd" in emb) {
+      readTokenRows(this.core, emb, tokens, this.embRows);
+      tokens.forEach((_, t) => deq(this.embRows + t * emb.rowBytes, this.xs[0] + t * E * 4, E / emb.type.blockSize));
+    } else {
+      tokens.forEach((tok, t) => deq(emb.ptr + tok * emb.rowBytes, this.xs[0] + t * E * 4, E / emb.type.blockSize));
+    }
     for (let l = 0; l < c.nLayer; l++) this.layerForward(l, T);
     K.rmsnorm(this.core, this.outIn, this.outInv, this.xs[c.nLayer], this.norm(this.base.outputNorm), T, E, c.rmsEps);
     this.products.setInput(this.outIn, E, T);
