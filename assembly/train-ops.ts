@@ -272,3 +272,18 @@ export function train_uniform(out: usize, n: i32, state: usize, range: f64): voi
   }
   store<u32>(state, a);
 }
+
+/**
+ * dst (cols x rows) = s * src (rows x cols) transposed, each value f32(s * x) computed in f64 (as TypeScript
+ * computes it); with inPlace != 0 the scaled values are also written back into src.
+ */
+export function train_transpose_scale(src: usize, dst: usize, rows: i32, cols: i32, s: f64, inPlace: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const row = src + ((<usize>r * cols) << 2);
+    for (let c = 0; c < cols; c++) {
+      const v = <f32>(s * <f64>load<f32>(row + (<usize>c << 2)));
+      if (inPlace) store<f32>(row + (<usize>c << 2), v);
+      store<f32>(dst + ((<usize>c * rows + r) << 2), v);
+    }
+  }
+}

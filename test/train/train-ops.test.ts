@@ -159,4 +159,15 @@ describe("training kernels in the wasm core", () => {
       core.arena.release(state);
     }
   });
+  it("transpose and scale (train_transpose_scale): f32(s x) in f64 as TypeScript computes it, optionally written back", () => {
+    const rows = 13, cols = 7, s = 16 / 3;
+    const x = random(rows * cols, 41);
+    const want = new Float32Array(rows * cols), back = new Float32Array(rows * cols);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) want[c * rows + r] = back[r * cols + c] = s * x[r * cols + c];
+    for (const inPlace of [0, 1]) {
+      const [src, dst] = onCore(core, [x, new Float32Array(rows * cols)], ([sp, dp]) => core.fn("train_transpose_scale")(sp, dp, rows, cols, s, inPlace));
+      expect(dst).toEqual(want);
+      expect(src).toEqual(inPlace ? back : x);
+    }
+  });
 });

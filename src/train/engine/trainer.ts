@@ -233,17 +233,11 @@ export class TrainingEngine {
     gemmTransposed(core, w, dy, nOut, dx, nIn, T, this.scratch);
     if (!pair || u === undefined) return;
     const r = pair.rank, s = pair.scale;
-    {
-      const d = this.v(dy, T * nOut), sdyT = this.v(G.sdyT, nOut * T);
-      for (let t = 0; t < T; t++) for (let o = 0; o < nOut; o++) sdyT[o * T + t] = s * d[t * nOut + o];
-    }
+    core.fn("train_transpose_scale")(dy, G.sdyT, T, nOut, s, 0);
     gemmTransposed(core, f32Matrix(u, T, r), G.sdyT, T, pair.gb, r, nOut, this.scratch);
     this.v(G.du, T * r).fill(0);
     gemmTransposed(core, pair.b, dy, nOut, G.du, r, T, this.scratch);
-    {
-      const du = this.v(G.du, T * r), duT = this.v(G.duT, r * T);
-      for (let t = 0; t < T; t++) for (let j = 0; j < r; j++) duT[j * T + t] = du[t * r + j] *= s;
-    }
+    core.fn("train_transpose_scale")(G.du, G.duT, T, r, s, 1);
     gemmTransposed(core, f32Matrix(x, T, nIn), G.duT, T, pair.ga, nIn, r, this.scratch);
     gemmTransposed(core, pair.a, G.du, r, dx, nIn, T, this.scratch);
   }
