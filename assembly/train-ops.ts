@@ -287,3 +287,21 @@ export function train_transpose_scale(src: usize, dst: usize, rows: i32, cols: i
     }
   }
 }
+
+/**
+ * The AdamW update of n parameters p with gradients g and moments m, v (all f32), in f64 arithmetic rounded to
+ * f32 on each store, operation for operation as src/train/engine/adamw.ts computes it (so bit for bit the same):
+ * gi = g factor; m = b1 m + c1 gi; v = b2 v + c2 gi gi; p = p keep - stepSize m / (sqrt(v) / bc2Sqrt + eps).
+ */
+export function train_adamw(p: usize, g: usize, m: usize, v: usize, n: i32, factor: f64, keep: f64, b1: f64, c1: f64, b2: f64, c2: f64, stepSize: f64, bc2Sqrt: f64, eps: f64): void {
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 2;
+    const gi = <f64>load<f32>(g + o) * factor;
+    const pi = <f64>load<f32>(p + o) * keep;
+    const mi = <f32>(b1 * <f64>load<f32>(m + o) + c1 * gi);
+    const vi = <f32>(b2 * <f64>load<f32>(v + o) + c2 * gi * gi);
+    store<f32>(m + o, mi);
+    store<f32>(v + o, vi);
+    store<f32>(p + o, <f32>(pi - (stepSize * <f64>mi) / (Math.sqrt(<f64>vi) / bc2Sqrt + eps)));
+  }
+}

@@ -160,10 +160,16 @@ export async function* trainLora(o: TrainRunOptions): AsyncGenerator<TrainEvent,
     lr: o.lr, totalSteps: steps, warmupSteps: o.warmupSteps ?? Math.min(100, Math.floor(steps / 10)),
     weightDecay: o.weightDecay ?? 0, maxGradNorm: o.maxGradNorm ?? 1,
   });
+  // the optimizer's update runs in the core: each array's moments pass through two scratch blocks there
+  const longest = Math.max(...adapter.pairs.map((p) => Math.max(p.rank * p.nIn, p.nOut * p.rank)));
+  const optScratch = { m: core.arena.alloc(4 * longest), v: core.arena.alloc(4 * longest) };
+  const paramPtrs = adapter.pairs.flatMap((p) => [p.a.ptr, p.b.ptr]), gradPtrs = adapter.pairs.flatMap((p) => [p.ga, p.gb]);
   let released = false;
   const release = () => {
     if (released) return;
     released = true;
+    core.arena.release(optScratch.m);
+    core.arena.release(optScratch.v);
     engine.dispose();
     adapter.dispose();
     freeFrozenBase(core, base);
@@ -221,7 +227,7 @@ export async function* trainLora(o: TrainRunOptions): AsyncGenerator<TrainEvent,
         saveCheckpoint(s);
         throw new TrainDivergedError(s, o.checkpoint, Number.isFinite(r.loss) ? "the gradients are not finite" : `the loss is ${r.loss}`);
       }
-      const rep = opt.step(adapter.parameters(), adapter.gradients(), ss);
+      const rep = opt.stepInCore(core, paramPtrs, gradPtrs, optScratch, ss);
       seen += b.reduce((x, q) => x + q.tokens.length - 1, 0);
       const last = s + 1 === end;
       if (o.checkpoint && (last || (s + 1) % (o.checkpointEvery ?? 50) === 0)) saveCheckpoint(s + 1);

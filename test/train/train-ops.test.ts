@@ -5,6 +5,7 @@ import * as K from "../../src/train/engine/kernels.js";
 import * as ops from "../../src/train/engine/ops.js";
 import { normwiseError } from "./helpers.js";
 import { mulberry32 } from "../../src/random.js";
+import { AdamWF32, sumOfSquares } from "../../src/train/engine/adamw.js";
 
 let core: Core;
 let pool: KernelPool;
@@ -168,6 +169,27 @@ describe("training kernels in the wasm core", () => {
       const [src, dst] = onCore(core, [x, new Float32Array(rows * cols)], ([sp, dp]) => core.fn("train_transpose_scale")(sp, dp, rows, cols, s, inPlace));
       expect(dst).toEqual(want);
       expect(src).toEqual(inPlace ? back : x);
+    }
+  });
+  it("AdamW in the core (train_adamw through AdamWF32.stepInCore) is AdamWF32.step bit for bit, moments included", () => {
+    const sizes = [37, 5, 129];
+    const opts = { lr: 3e-3, totalSteps: 20, warmupSteps: 2, weightDecay: 0.1, maxGradNorm: 0.5 };
+    const a = new AdamWF32(sizes, opts), b = new AdamWF32(sizes, opts);
+    const params = sizes.map((n, k) => random(n, 50 + k));
+    const ptrs = params.map((p) => core.arena.put(p)), gptrs = sizes.map((n) => core.arena.alloc(4 * n));
+    const scratch = { m: core.arena.alloc(4 * 129), v: core.arena.alloc(4 * 129) };
+    try {
+      for (let step = 0; step < 4; step++) {
+        const grads = sizes.map((n, k) => random(n, 60 + 7 * step + k, 3));
+        grads.forEach((g, k) => core.arena.f32(gptrs[k], g.length).set(g));
+        const ra = a.step(params, grads), rb = b.stepInCore(core, ptrs, gptrs, scratch, sumOfSquares(grads));
+        expect(rb).toEqual(ra);
+      }
+      params.forEach((p, k) => expect(new Uint32Array(core.arena.f32(ptrs[k], p.length).slice().buffer)).toEqual(new Uint32Array(p.slice().buffer)));
+      a.state.m.forEach((m, k) => expect(b.state.m[k]).toEqual(m));
+      a.state.v.forEach((v, k) => expect(b.state.v[k]).toEqual(v));
+    } finally {
+      for (const p of [...ptrs, ...gptrs, scratch.m, scratch.v]) core.arena.release(p);
     }
   });
 });
