@@ -169,9 +169,44 @@ export function train_attention_back(dq: usize, dk: usize, dv: usize, dout: usiz
 }
 
 /**
+ * e^x for x <= 0 in four lanes (Cephes' single-precision method): x = n ln2 + r with |r| <= ln2 / 2, e^r by a
+ * degree-7 polynomial, times 2^n built in the exponent bits. Relative error within 2e-7 over [-87, 0]; below -87
+ * the value is e^-87 (1.6e-38), a softmax weight that no f32 sum can see.
+ */
+// @ts-ignore: decorator
+@inline function expNonPositive(x: v128): v128 {
+  const xc = f32x4.max(x, f32x4.splat(-87));
+  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
+  // ln2 in two parts (the first exact in few bits): r = x - n ln2 without cancellation
+  const r = f32x4.sub(f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375))), f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  p = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1));
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(p, scale);
+}
+
+/** The same in one lane (the tails of rows whose length is no multiple of four). */
+// @ts-ignore: decorator
+@inline function expNonPositive1(x: f32): f32 {
+  return f32x4.extract_lane(expNonPositive(f32x4.splat(x)), 0);
+}
+
+/** f64 sum of the four lanes added to two f64x2 accumulators' worth: returns acc + the lanes (low pair, high pair). */
+// @ts-ignore: decorator
+@inline function addLanesF64(acc: v128, v: v128): v128 {
+  return f64x2.add(f64x2.add(acc, f64x2.promote_low_f32x4(v)), f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)));
+}
+
+/**
  * Cross-entropy of rows t0..t1 of n logits against targets (i32 per row) with weights (f32 per row; 0 skips the
  * row); losses[t] gets the row's loss (0 when skipped). With dlogits != 0 (it may be logits itself) each row gets
- * weight (softmax - onehot), and zeros when skipped.
+ * weight (softmax - onehot), and zeros when skipped. The exponentials run four at a time (expNonPositive); their
+ * sum is kept in f64.
  */
 export function train_cross_entropy(logits: usize, dlogits: usize, n: i32, targets: usize, weights: usize, losses: usize, t0: i32, t1: i32): void {
   for (let t = t0; t < t1; t++) {
@@ -189,22 +224,84 @@ export function train_cross_entropy(logits: usize, dlogits: usize, n: i32, targe
     let max = Mathf.max(Mathf.max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), Mathf.max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
     for (; i < n; i++) max = Mathf.max(max, load<f32>(l + (<usize>i << 2)));
     const lt = load<f32>(l + (<usize>target << 2));
+    const mx = f32x4.splat(max);
+    let acc = f64x2.splat(0);
     let sum: f64 = 0;
     if (dlogits) {
       const dl = dlogits + o;
-      for (i = 0; i < n; i++) {
-        const e = Mathf.exp(load<f32>(l + (<usize>i << 2)) - max);
+      for (i = 0; i + 4 <= n; i += 4) {
+        const b = <usize>i << 2;
+        const e = expNonPositive(f32x4.sub(v128.load(l + b), mx));
+        v128.store(dl + b, e);
+        acc = addLanesF64(acc, e);
+      }
+      for (; i < n; i++) {
+        const e = expNonPositive1(load<f32>(l + (<usize>i << 2)) - max);
         store<f32>(dl + (<usize>i << 2), e);
         sum += e;
       }
+      sum += f64x2.extract_lane(acc, 0) + f64x2.extract_lane(acc, 1);
       const kv = f32x4.splat(<f32>(<f64>weight / sum));
       i = 0;
       for (; i + 4 <= n; i += 4) v128.store(dl + (<usize>i << 2), f32x4.mul(v128.load(dl + (<usize>i << 2)), kv));
       for (; i < n; i++) store<f32>(dl + (<usize>i << 2), load<f32>(dl + (<usize>i << 2)) * <f32>(<f64>weight / sum));
       store<f32>(dl + (<usize>target << 2), load<f32>(dl + (<usize>target << 2)) - weight);
     } else {
-      for (i = 0; i < n; i++) sum += Mathf.exp(load<f32>(l + (<usize>i << 2)) - max);
+      for (i = 0; i + 4 <= n; i += 4) acc = addLanesF64(acc, expNonPositive(f32x4.sub(v128.load(l + (<usize>i << 2)), mx)));
+      for (; i < n; i++) sum += expNonPositive1(load<f32>(l + (<usize>i << 2)) - max);
+      sum += f64x2.extract_lane(acc, 0) + f64x2.extract_lane(acc, 1);
     }
     store<f64>(losses + (<usize>t << 3), <f64>max + Math.log(sum) - <f64>lt);
+  }
+}
+
+/**
+ * n draws of mulberry32 (src/random.ts) from the 32-bit state at `state` (updated), each stored as
+ * f32((2u - 1) * range) with u = draw / 2^32 in f64: the numbers `(2 * rand() - 1) * range` gives in
+ * TypeScript, without a boxed number per draw.
+ */
+export function train_uniform(out: usize, n: i32, state: usize, range: f64): void {
+  let a = load<u32>(state);
+  for (let i = 0; i < n; i++) {
+    a += 0x6d2b79f5;
+    let t = a;
+    t = (t ^ (t >>> 15)) * (t | 1);
+    t ^= t + (t ^ (t >>> 7)) * (t | 61);
+    const u = <f64>(t ^ (t >>> 14)) / 4294967296.0;
+    store<f32>(out + (<usize>i << 2), <f32>((2 * u - 1) * range));
+  }
+  store<u32>(state, a);
+}
+
+/**
+ * dst (cols x rows) = s * src (rows x cols) transposed, each value f32(s * x) computed in f64 (as TypeScript
+ * computes it); with inPlace != 0 the scaled values are also written back into src.
+ */
+export function train_transpose_scale(src: usize, dst: usize, rows: i32, cols: i32, s: f64, inPlace: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const row = src + ((<usize>r * cols) << 2);
+    for (let c = 0; c < cols; c++) {
+      const v = <f32>(s * <f64>load<f32>(row + (<usize>c << 2)));
+      if (inPlace) store<f32>(row + (<usize>c << 2), v);
+      store<f32>(dst + ((<usize>c * rows + r) << 2), v);
+    }
+  }
+}
+
+/**
+ * The AdamW update of n parameters p with gradients g and moments m, v (all f32), in f64 arithmetic rounded to
+ * f32 on each store, operation for operation as src/train/engine/adamw.ts computes it (so bit for bit the same):
+ * gi = g factor; m = b1 m + c1 gi; v = b2 v + c2 gi gi; p = p keep - stepSize m / (sqrt(v) / bc2Sqrt + eps).
+ */
+export function train_adamw(p: usize, g: usize, m: usize, v: usize, n: i32, factor: f64, keep: f64, b1: f64, c1: f64, b2: f64, c2: f64, stepSize: f64, bc2Sqrt: f64, eps: f64): void {
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 2;
+    const gi = <f64>load<f32>(g + o) * factor;
+    const pi = <f64>load<f32>(p + o) * keep;
+    const mi = <f32>(b1 * <f64>load<f32>(m + o) + c1 * gi);
+    const vi = <f32>(b2 * <f64>load<f32>(v + o) + c2 * gi * gi);
+    store<f32>(m + o, mi);
+    store<f32>(v + o, vi);
+    store<f32>(p + o, <f32>(pi - (stepSize * <f64>mi) / (Math.sqrt(<f64>vi) / bc2Sqrt + eps)));
   }
 }

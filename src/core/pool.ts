@@ -7,8 +7,14 @@ import { compileBuilds, instantiate, newMemory } from "./loader.js";
 
 /** Numbers one call slot holds: a call takes 2 (function, argument count) plus its arguments. */
 const SLOT_NUMBERS = 2048;
-/** Slot layout: Int32 [0] call seq, [1] done seq, [2] call count (-1 quits), [4] error; Float64 calls from byte 64. */
+/** Slot layout: Int32 [0] call seq, [1] done seq, [2] call count (-1 quits, -2: take calls from the shared queue at [3]), [4] error; Float64 calls from byte 64. */
 const SLOT_BYTES = 64 + 8 * SLOT_NUMBERS;
+/** Numbers one call takes in the shared queue: function, argument count, up to 14 arguments. */
+const QUEUE_RECORD = 16;
+/** Calls the shared queue holds (more run in several batches). */
+const QUEUE_CALLS = 256;
+/** Queue layout in the shared memory: Int32 [0] next call, [1] call count; Float64 records from byte 64. */
+const QUEUE_BYTES = 64 + 8 * QUEUE_RECORD * QUEUE_CALLS;
 /** A worker silent this long is taken for dead (no single kernel call runs anywhere near this). */
 const WORKER_TIMEOUT_S = 120;
 
@@ -44,6 +50,8 @@ export class KernelPool implements ParallelRunner {
 
   /** Function number of each export in the workers' table. */
   private readonly index: Map<string, number>;
+  /** The shared queue's place in the core's memory (allocated on first use). */
+  private queue = 0;
 
   /** Starts threads-1 workers sharing one memory with `pool.core` (a core whose large products run in parallel). */
   static async create(platform: Platform, opts: PoolOptions = {}): Promise<KernelPool> {
@@ -115,18 +123,70 @@ export class KernelPool implements ParallelRunner {
     } catch (e) {
       error = e;
     }
-    for (let i = 1; i < parts.length; i++) {
-      if (Number.isNaN(seqs[i - 1])) continue;
-      const slot = this.slots[i - 1];
+    this.await(seqs, error);
+  }
+
+  /**
+   * Runs independent calls from a queue in the shared memory: each thread (this one included) takes the next
+   * call not yet taken, so a thread slowed by other work on its core takes fewer. Returns when all are done.
+   */
+  runShared(calls: readonly KernelCall[]): void {
+    if (this.disposed) throw new PoolError("pool is disposed");
+    for (const c of calls) if (c.args.length > QUEUE_RECORD - 2) return this.run(spreadOver(calls, this.threads));
+    if (!this.queue) this.queue = this.core.arena.alloc(QUEUE_BYTES);
+    for (let i = 0; i < calls.length; i += QUEUE_CALLS) this.sharedRound(calls.slice(i, i + QUEUE_CALLS));
+  }
+
+  private sharedRound(calls: readonly KernelCall[]): void {
+    const buf = this.core.arena.memory.buffer;
+    const head = new Int32Array(buf, this.queue, 2), rec = new Float64Array(buf, this.queue + 64, calls.length * QUEUE_RECORD);
+    const fns: ((...a: number[]) => number | void)[] = [];
+    calls.forEach((c, i) => {
+      const idx = this.index.get(c.fn);
+      if (idx === undefined) throw new PoolError(`no kernel ${c.fn}`);
+      const o = i * QUEUE_RECORD;
+      rec[o] = idx;
+      rec[o + 1] = c.args.length;
+      for (let k = 0; k < c.args.length; k++) rec[o + 2 + k] = c.args[k];
+      fns.push(this.core.fn(c.fn));
+    });
+    Atomics.store(head, 1, calls.length);
+    Atomics.store(head, 0, 0);
+    const seqs: number[] = [];
+    for (const slot of this.slots) {
+      slot[2] = -2;
+      slot[3] = this.queue;
+      slot[4] = 0;
+      const seq = (Atomics.load(slot, 0) + 1) | 0;
+      seqs.push(seq);
+      Atomics.store(slot, 0, seq);
+      Atomics.notify(slot, 0);
+    }
+    let error: unknown;
+    try {
+      for (let i = Atomics.add(head, 0, 1); i < calls.length; i = Atomics.add(head, 0, 1)) fns[i](...calls[i].args);
+    } catch (e) {
+      error = e;
+      // the calls left are not run: the workers are told there are none
+      Atomics.store(head, 0, calls.length);
+    }
+    this.await(seqs, error);
+  }
+
+  /** Waits for worker i's done sequence seqs[i] (NaN: not started), then throws the first error. */
+  private await(seqs: readonly number[], error: unknown): void {
+    for (let i = 0; i < seqs.length; i++) {
+      if (Number.isNaN(seqs[i])) continue;
+      const slot = this.slots[i];
       let waited = 0;
       for (;;) {
         const v = Atomics.load(slot, 1);
-        if (v === seqs[i - 1]) break;
+        if (v === seqs[i]) break;
         if (Atomics.wait(slot, 1, v, 1000) === "timed-out" && ++waited >= WORKER_TIMEOUT_S) {
-          throw new PoolError(`kernel worker ${i} did not finish within ${WORKER_TIMEOUT_S} s`);
+          throw new PoolError(`kernel worker ${i + 1} did not finish within ${WORKER_TIMEOUT_S} s`);
         }
       }
-      if (slot[4] !== 0 && !error) error = new PoolError(`kernel failed on worker ${i}`);
+      if (slot[4] !== 0 && !error) error = new PoolError(`kernel failed on worker ${i + 1}`);
     }
     if (error) throw error;
   }
@@ -147,6 +207,13 @@ export class KernelPool implements ParallelRunner {
   [Symbol.dispose](): void {
     this.dispose();
   }
+}
+
+/** Calls dealt out to `threads` parts in turn (the fallback of runShared). */
+function spreadOver(calls: readonly KernelCall[], threads: number): KernelCall[][] {
+  const parts: KernelCall[][] = Array.from({ length: Math.min(threads, calls.length) }, () => []);
+  calls.forEach((c, i) => parts[i % parts.length].push(c));
+  return parts;
 }
 
 /** A worker's calls cut into pieces that each fit one slot (a single call never exceeds it). */

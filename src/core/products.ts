@@ -236,14 +236,39 @@ export class Products {
     const p = this.host.parallel;
     const fits = (ws: readonly RowWork[]): boolean =>
       p !== undefined && p.threads >= 2 && ws.reduce((s, w) => s + w.work, 0) >= p.minParallelBytes && ws.every((w) => w.rows >= 2 * p.threads);
-    if (fits(works)) return split(works, p!);
+    if (fits(works)) return this.split(works, p!);
     // one at a time: each split over the threads when it is large enough on its own
     for (const w of works) {
-      if (fits([w])) split([w], p!);
+      if (fits([w])) this.split([w], p!);
       else for (const c of w.make(0, w.rows, 0)) this.host.fn(c.fn)(...c.args);
     }
   }
+
+  /**
+   * Row ranges of every product over the threads: with a shared queue and one call per range, ranges of at
+   * least 16 rows, about SHARED_CHUNKS per thread, each with its own scratch (any thread may take any range);
+   * else one range per thread.
+   */
+  private split(works: readonly RowWork[], p: ParallelRunner): void {
+    if (!p.runShared) return split(works, p);
+    const calls: KernelCall[] = [];
+    let chunk = 0;
+    for (const w of works) {
+      const per = Math.max(16, Math.ceil(w.rows / (p.threads * SHARED_CHUNKS) / 16) * 16);
+      for (let r0 = 0; r0 < w.rows; r0 += per) {
+        while (this.scratch.length <= chunk) this.scratch.push(this.host.arena.alloc(this.cols * 4));
+        const range = w.make(r0, Math.min(per, w.rows - r0), chunk++);
+        // a range of several calls (adapter terms after the base product) must keep their order: one range per thread
+        if (range.length !== 1) return split(works, p);
+        calls.push(range[0]);
+      }
+    }
+    p.runShared(calls);
+  }
 }
+
+/** Row ranges per thread of a product split over a shared queue (more ranges balance threads of unequal speed). */
+const SHARED_CHUNKS = 4;
 
 /** Row ranges of every product to every thread at once; ranges start at multiples of 16 rows (whole groups, own cache lines). */
 function split(works: readonly RowWork[], p: ParallelRunner): void {

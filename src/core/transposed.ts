@@ -18,27 +18,49 @@ export function hasTransposed(m: Matrix): boolean {
 }
 
 /**
- * dx (n rows of w.cols f32, stride dxStride) += dy (n rows of w.rows f32, stride dyStride) W. With a pool, column
- * ranges (whole blocks, at least 64 columns each) go to the threads; each thread's values are the same bits as one
- * thread's. `scratch` holds one transposedScratchBytes(w.cols) block per thread.
+ * dx (n rows of w.cols f32, stride dxStride) += dy (n rows of w.rows f32, stride dyStride) W. With a pool, the
+ * rows of dx go to the threads in contiguous ranges (each thread reads only its rows of dy and writes only its
+ * rows of dx); with fewer rows than two a thread, column ranges (whole blocks, at least 64 columns each) do.
+ * Each dx value gets the same operations in the same order either way, so the result is one thread's, bit for
+ * bit. `scratch` holds one transposedScratchBytes(w.cols) block per thread.
  */
 export function gemmTransposed(host: KernelHost, w: Matrix, dy: number, dyStride: number, dx: number, dxStride: number, n: number, scratch: readonly number[]): void {
   const fn = TRANSPOSED_KERNELS.get(w.type.id);
   if (!fn || w.layout !== undefined) throw new UnsupportedTypeError(w.type.id, `transposed product${w.layout ? ` in the ${w.layout} layout` : ""}`);
   const bs = w.type.blockSize, ts = w.type.typeSize;
-  const call = (c0: number, nc: number, t: number): KernelCall => ({
-    fn, args: [w.ptr + (c0 / bs) * ts, w.rowBytes, dy, dyStride, dx + c0 * 4, dxStride, w.rows, nc, n, scratch[t]],
+  const call = (t0: number, nt: number, c0: number, nc: number, t: number): KernelCall => ({
+    fn, args: [w.ptr + (c0 / bs) * ts, w.rowBytes, dy + t0 * dyStride * 4, dyStride, dx + (t0 * dxStride + c0) * 4, dxStride, w.rows, nc, nt, scratch[t]],
   });
   const p = host.parallel;
-  const unit = Math.max(bs, 64);
-  const threads = p ? Math.min(p.threads, scratch.length, Math.floor(w.cols / unit)) : 1;
-  if (!p || threads < 2 || w.rows * w.rowBytes * n < p.minParallelBytes) {
-    const c = call(0, w.cols, 0);
+  const most = p ? Math.min(p.threads, scratch.length) : 1;
+  if (!p || most < 2 || w.rows * w.rowBytes * n < p.minParallelBytes) {
+    const c = call(0, n, 0, w.cols, 0);
     host.fn(c.fn)(...c.args);
     return;
   }
-  const per = Math.ceil(w.cols / threads / unit) * unit;
+  if (p.runShared && scratch.length > most && n >= 2 * scratch.length) {
+    // a shared queue: one range of rows per scratch block (even counts), so a thread slowed by other work takes fewer
+    const per = Math.ceil(n / scratch.length / 2) * 2;
+    const calls: KernelCall[] = [];
+    for (let t0 = 0; t0 < n; t0 += per) calls.push(call(t0, Math.min(per, n - t0), 0, w.cols, calls.length));
+    p.runShared(calls);
+    return;
+  }
   const parts: KernelCall[][] = [];
-  for (let t = 0, c0 = 0; t < threads && c0 < w.cols; t++, c0 += per) parts.push([call(c0, Math.min(per, w.cols - c0), t)]);
+  if (n >= 2 * most) {
+    // rows of dx, in even counts (the kernel takes them two at a time)
+    const per = Math.ceil(n / most / 2) * 2;
+    for (let t = 0, t0 = 0; t < most && t0 < n; t++, t0 += per) parts.push([call(t0, Math.min(per, n - t0), 0, w.cols, t)]);
+  } else {
+    const unit = Math.max(bs, 64);
+    const threads = Math.min(most, Math.floor(w.cols / unit));
+    if (threads < 2) {
+      const c = call(0, n, 0, w.cols, 0);
+      host.fn(c.fn)(...c.args);
+      return;
+    }
+    const per = Math.ceil(w.cols / threads / unit) * unit;
+    for (let t = 0, c0 = 0; t < threads && c0 < w.cols; t++, c0 += per) parts.push([call(0, n, c0, Math.min(per, w.cols - c0), t)]);
+  }
   p.run(parts);
 }

@@ -33,6 +33,11 @@ export interface ParallelRunner {
    * not depend on each other. A part longer than a thread's call slot runs in several rounds.
    */
   run(parts: KernelCall[][]): void;
+  /**
+   * Runs independent calls, each thread taking the next one not yet taken until none is left (a thread slowed
+   * by other work takes fewer), and returns when all are done. Calls must not depend on each other.
+   */
+  runShared?(calls: readonly KernelCall[]): void;
 }
 
 /** A wasm export as the host calls it. */

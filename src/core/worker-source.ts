@@ -16,19 +16,22 @@ for (;;) {
   if (seq === seen) continue;
   seen = seq;
   const count = ctl[2];
-  if (count < 0) break;
+  if (count === -1) break;
   let err = 0;
   try {
-    let o = 0;
-    for (let c = 0; c < count; c++) {
-      const f = fns[f64[o]];
-      const n = f64[o + 1];
-      const a = o + 2;
-      if (n === 5) f(f64[a], f64[a + 1], f64[a + 2], f64[a + 3], f64[a + 4]);
-      else if (n === 6) f(f64[a], f64[a + 1], f64[a + 2], f64[a + 3], f64[a + 4], f64[a + 5]);
-      else if (n === 7) f(f64[a], f64[a + 1], f64[a + 2], f64[a + 3], f64[a + 4], f64[a + 5], f64[a + 6]);
-      else f(...Array.from(f64.subarray(a, a + n)));
-      o = a + n;
+    if (count === -2) {
+      // the shared queue: Int32 next call and call count, then records of 16 numbers (function, count, arguments)
+      const q = ctl[3], buf = memory.buffer;
+      const head = new Int32Array(buf, q, 2), total = Atomics.load(head, 1);
+      const rec = new Float64Array(buf, q + 64, total * 16);
+      for (let i = Atomics.add(head, 0, 1); i < total; i = Atomics.add(head, 0, 1)) call(fns[rec[i * 16]], rec[i * 16 + 1], rec, i * 16 + 2);
+    } else {
+      let o = 0;
+      for (let c = 0; c < count; c++) {
+        const n = f64[o + 1];
+        call(fns[f64[o]], n, f64, o + 2);
+        o += 2 + n;
+      }
     }
   } catch (e) {
     err = 1;
@@ -36,6 +39,12 @@ for (;;) {
   ctl[4] = err;
   Atomics.store(ctl, 1, seq);
   Atomics.notify(ctl, 1);
+}
+/** Calls f with the n arguments at f64[a..a+n). */
+function call(f, n, f64, a) {
+  // the common argument counts without an array per call (no garbage in the worker's heap)
+  ${Array.from({ length: 12 }, (_, i) => i + 5).map((k) => `${k === 5 ? "if" : "else if"} (n === ${k}) f(${Array.from({ length: k }, (_, j) => `f64[a + ${j}]`).join(", ")});`).join("\n  ")}
+  else f(...Array.from(f64.subarray(a, a + n)));
 }
 `;
 

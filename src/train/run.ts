@@ -7,7 +7,7 @@ import { referenceConfig } from "./reference/config.js";
 import { loraFromGguf, TARGETS, type LoraAdapter, type Target } from "./reference/lora.js";
 import type { SeededStart } from "./engine/adapter.js";
 import type { TrainSequence } from "./reference/model.js";
-import { AdamWF32, freeFrozenBase, loadFrozenBase, TrainableAdapter, TrainingEngine } from "./engine/index.js";
+import { AdamWF32, sumOfSquares, freeFrozenBase, loadFrozenBase, TrainableAdapter, TrainingEngine } from "./engine/index.js";
 import { readCheckpoint, trainedAdapterGguf, writeCheckpoint, writeTrainedAdapter, type PairValues } from "./adapter-file.js";
 import type { GgufWriteInput } from "../gguf/writer.js";
 
@@ -111,6 +111,12 @@ function permutation(n: number, seed: number): number[] {
   return p;
 }
 
+/** Array k of `into` overwritten with the values of `from[k]` (same length). */
+function take(into: readonly Float32Array[], k: number, from: readonly Float32Array[]): Float32Array {
+  into[k].set(from[k]);
+  return into[k];
+}
+
 /** Runs the training; yields a step event per step and a done event with the adapter. */
 export async function* trainLora(o: TrainRunOptions): AsyncGenerator<TrainEvent, void, void> {
   check(Number.isInteger(o.rank) && o.rank >= 1, "rank", `must be a positive integer, got ${o.rank}`);
@@ -154,10 +160,16 @@ export async function* trainLora(o: TrainRunOptions): AsyncGenerator<TrainEvent,
     lr: o.lr, totalSteps: steps, warmupSteps: o.warmupSteps ?? Math.min(100, Math.floor(steps / 10)),
     weightDecay: o.weightDecay ?? 0, maxGradNorm: o.maxGradNorm ?? 1,
   });
+  // the optimizer's update runs in the core: each array's moments pass through two scratch blocks there
+  const longest = Math.max(...adapter.pairs.map((p) => Math.max(p.rank * p.nIn, p.nOut * p.rank)));
+  const optScratch = { m: core.arena.alloc(4 * longest), v: core.arena.alloc(4 * longest) };
+  const paramPtrs = adapter.pairs.flatMap((p) => [p.a.ptr, p.b.ptr]), gradPtrs = adapter.pairs.flatMap((p) => [p.ga, p.gb]);
   let released = false;
   const release = () => {
     if (released) return;
     released = true;
+    core.arena.release(optScratch.m);
+    core.arena.release(optScratch.v);
     engine.dispose();
     adapter.dispose();
     freeFrozenBase(core, base);
@@ -210,13 +222,12 @@ export async function* trainLora(o: TrainRunOptions): AsyncGenerator<TrainEvent,
     for (let s = start; s < end; s++) {
       const b = Array.from({ length: batch }, (_, j) => sequenceAt(s * batch + j));
       const r = engine.lossAndGradients(b);
-      let ss = 0;
-      for (const g of adapter.gradients()) for (let i = 0; i < g.length; i++) ss += g[i] * g[i];
+      const ss = sumOfSquares(adapter.gradients());
       if (!Number.isFinite(r.loss) || !Number.isFinite(ss)) {
         saveCheckpoint(s);
         throw new TrainDivergedError(s, o.checkpoint, Number.isFinite(r.loss) ? "the gradients are not finite" : `the loss is ${r.loss}`);
       }
-      const rep = opt.step(adapter.parameters(), adapter.gradients());
+      const rep = opt.stepInCore(core, paramPtrs, gradPtrs, optScratch, ss);
       seen += b.reduce((x, q) => x + q.tokens.length - 1, 0);
       const last = s + 1 === end;
       if (o.checkpoint && (last || (s + 1) % (o.checkpointEvery ?? 50) === 0)) saveCheckpoint(s + 1);
@@ -228,7 +239,10 @@ export async function* trainLora(o: TrainRunOptions): AsyncGenerator<TrainEvent,
         tokensPerSecond: seen / (elapsedMs / 1000), elapsedMs, etaMs: (elapsedMs / done) * (steps - s - 1),
       };
     }
-    const pairs = values();
+    // the adapter's values go into the first moments' arrays (of the same shapes, needed no more): no new copy
+    // on top of the engine's memory at its peak
+    const params = adapter.parameters();
+    const pairs: PairValues[] = adapter.pairs.map((pair, i) => ({ pair, a: take(opt.state.m, 2 * i, params), b: take(opt.state.m, 2 * i + 1, params) }));
     const activationBytes = engine.activationBytes, baseBytes = base.bytes;
     // the engine, the optimizer state and the base go before the adapter is handed out
     release();

@@ -62,6 +62,22 @@ describe("transposed products dX += dY W", () => {
     });
   }
 
+  for (const [id, fn] of TRANSPOSED_KERNELS) {
+    const t = ggmlTypeById(id)!;
+    test(`${fn} (${t.name}): 71 rows of dY (three row tiles, an odd last) and 1280 columns (column tiles), one thread, two, and two with four ranges in the shared queue; 3 rows (split by columns)`, () => {
+      const rows = 21, cols = 1280;
+      const bytes = randomBlocks(t, (rows * cols) / t.blockSize, 31 + id, kernelsFor(id).ref.quantize !== undefined);
+      for (const n of [71, 3]) {
+        const dy = randomF32(n * rows, 33 + id + n), dx0 = randomF32(n * cols, 35 + id + n, 0.5);
+        const want = gemmTransposedRef(id, bytes, rows, cols, dy, n, dx0.slice());
+        expect(sameBits(run(core, id, bytes, rows, cols, dy, n, dx0, 1), want)).toBe(true);
+        expect(sameBits(run(pool.core, id, bytes, rows, cols, dy, n, dx0, 2), want)).toBe(true);
+        // four scratch blocks on two threads: ranges of rows through the pool's shared queue
+        expect(sameBits(run(pool.core, id, bytes, rows, cols, dy, n, dx0, 4), want)).toBe(true);
+      }
+    });
+  }
+
   test("a row count below four and a column count with a tail of 1..3 (F32)", () => {
     const id = 0, rows = 3, cols = 7, n = 2;
     const bytes = new Uint8Array(randomF32(rows * cols, 9).buffer);

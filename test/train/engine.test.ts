@@ -6,7 +6,7 @@ import { loadCore, createPool, type Core, type KernelPool } from "../../src/core
 import { openGguf } from "../../src/gguf/reader.js";
 import { gradientList, seededLora, type LoraAdapter } from "../../src/train/reference/lora.js";
 import { loadReferenceModel, lossAndGradients, type TrainSequence } from "../../src/train/reference/model.js";
-import { loadFrozenBase, TrainableAdapter, TrainingEngine } from "../../src/train/engine/index.js";
+import { freeFrozenBase, loadFrozenBase, TrainableAdapter, TrainingEngine } from "../../src/train/engine/index.js";
 import { fixture, scratchDir } from "../fixtures.js";
 import { normwiseError } from "./helpers.js";
 import { writeQuantModel, type QuantMix } from "./quant-model.js";
@@ -50,6 +50,7 @@ function compare(c: Core, file: string, lora: LoraAdapter, batch: TrainSequence[
   } finally {
     engine.dispose();
     adapter.dispose();
+    freeFrozenBase(c, base);
   }
 }
 
@@ -121,8 +122,12 @@ describe("seeded start", () => {
       expect(ours.length).toBe(want.length);
       ours.forEach((x, i) => expect([...x]).toEqual([...Float32Array.from(want[i])]));
       expect(a.pairs.map((p) => p.scale)).toEqual([...ref.pairs.values()].map((p) => p.scale));
+      // stories260K's output is untied: its token embedding stays in the file (rows read per batch), not in the core
+      expect("fd" in base.tokenEmbd).toBe(true);
+      expect(base.bytes).toBe([base.output, ...base.layers.flatMap((L) => Object.values(L.w))].reduce((n, m) => n + m.rows * m.rowBytes, 0));
     } finally {
       a.dispose();
+      freeFrozenBase(core, base);
     }
   });
 });

@@ -4,6 +4,8 @@ import { loadCore, createPool, type Core, type KernelPool } from "../../src/core
 import * as K from "../../src/train/engine/kernels.js";
 import * as ops from "../../src/train/engine/ops.js";
 import { normwiseError } from "./helpers.js";
+import { mulberry32 } from "../../src/random.js";
+import { AdamWF32, sumOfSquares } from "../../src/train/engine/adamw.js";
 
 let core: Core;
 let pool: KernelPool;
@@ -118,6 +120,76 @@ describe("training kernels in the wasm core", () => {
         c.arena.release(tp);
         c.arena.release(lp);
       }
+    }
+  });
+  it("cross-entropy's four-lane exponentials: softmax weights within 2e-7 relative over logit gaps of 0 to -87, and below 1e-37 past that (no NaN)", () => {
+    // rows of two logits, 0 and x: the second weight is e^x / (1 + e^x)
+    const xs = Array.from({ length: 6400 }, (_, i) => Math.fround(-87 + (87 * i) / 6399)).concat([-88, -150, -1e30]);
+    const T = xs.length, n = 2;
+    const logits = Float32Array.from(xs.flatMap((x) => [0, x])), weights = new Float32Array(T).fill(1);
+    for (const c of hosts()) {
+      const tp = c.arena.put(new Int32Array(T)), lp = c.arena.alloc(8 * T);
+      try {
+        const [grad] = onCore(c, [logits, weights], ([xp, wp]) => K.crossEntropy(c, xp, xp, n, tp, wp, lp, T));
+        let worst = 0;
+        xs.forEach((x, t) => {
+          const want = Math.exp(x) / (1 + Math.exp(x)), got = grad[2 * t + 1];
+          expect(Number.isFinite(got)).toBe(true);
+          if (x >= -87) worst = Math.max(worst, Math.abs(got - want) / want);
+          else expect(got).toBeLessThan(1e-37);
+        });
+        expect(worst).toBeLessThan(2e-7);
+      } finally {
+        c.arena.release(tp);
+        c.arena.release(lp);
+      }
+    }
+  });
+  it("seeded draws in the core (train_uniform) are mulberry32's (2u - 1) * range rounded to f32, the state carried between calls", () => {
+    const rand = mulberry32(0xdeadbeef);
+    const want = Float32Array.from({ length: 1000 }, (_, i) => (2 * rand() - 1) * (i < 777 ? 0.0625 : 0));
+    const out = core.arena.alloc(4000), state = core.arena.alloc(4);
+    try {
+      new Uint32Array(core.arena.memory.buffer, state, 1)[0] = 0xdeadbeef;
+      core.fn("train_uniform")(out, 777, state, 0.0625);
+      core.fn("train_uniform")(out + 777 * 4, 223, state, 0);
+      const got = core.arena.f32(out, 1000);
+      expect(new Uint32Array(got.slice().buffer)).toEqual(new Uint32Array(want.buffer));
+    } finally {
+      core.arena.release(out);
+      core.arena.release(state);
+    }
+  });
+  it("transpose and scale (train_transpose_scale): f32(s x) in f64 as TypeScript computes it, optionally written back", () => {
+    const rows = 13, cols = 7, s = 16 / 3;
+    const x = random(rows * cols, 41);
+    const want = new Float32Array(rows * cols), back = new Float32Array(rows * cols);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) want[c * rows + r] = back[r * cols + c] = s * x[r * cols + c];
+    for (const inPlace of [0, 1]) {
+      const [src, dst] = onCore(core, [x, new Float32Array(rows * cols)], ([sp, dp]) => core.fn("train_transpose_scale")(sp, dp, rows, cols, s, inPlace));
+      expect(dst).toEqual(want);
+      expect(src).toEqual(inPlace ? back : x);
+    }
+  });
+  it("AdamW in the core (train_adamw through AdamWF32.stepInCore) is AdamWF32.step bit for bit, moments included", () => {
+    const sizes = [37, 5, 129];
+    const opts = { lr: 3e-3, totalSteps: 20, warmupSteps: 2, weightDecay: 0.1, maxGradNorm: 0.5 };
+    const a = new AdamWF32(sizes, opts), b = new AdamWF32(sizes, opts);
+    const params = sizes.map((n, k) => random(n, 50 + k));
+    const ptrs = params.map((p) => core.arena.put(p)), gptrs = sizes.map((n) => core.arena.alloc(4 * n));
+    const scratch = { m: core.arena.alloc(4 * 129), v: core.arena.alloc(4 * 129) };
+    try {
+      for (let step = 0; step < 4; step++) {
+        const grads = sizes.map((n, k) => random(n, 60 + 7 * step + k, 3));
+        grads.forEach((g, k) => core.arena.f32(gptrs[k], g.length).set(g));
+        const ra = a.step(params, grads), rb = b.stepInCore(core, ptrs, gptrs, scratch, sumOfSquares(grads));
+        expect(rb).toEqual(ra);
+      }
+      params.forEach((p, k) => expect(new Uint32Array(core.arena.f32(ptrs[k], p.length).slice().buffer)).toEqual(new Uint32Array(p.slice().buffer)));
+      a.state.m.forEach((m, k) => expect(b.state.m[k]).toEqual(m));
+      a.state.v.forEach((v, k) => expect(b.state.v[k]).toEqual(v));
+    } finally {
+      for (const p of [...ptrs, ...gptrs, scratch.m, scratch.v]) core.arena.release(p);
     }
   });
 });

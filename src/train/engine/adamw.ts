@@ -1,5 +1,6 @@
 // AdamW in f32 for the training engine: the reference's step (warm-up and cosine rate, clipping by global norm, decoupled weight decay) on f32 parameters and moments.
 import { learningRate, type AdamWOptions, type StepReport } from "../reference/adamw.js";
+import type { Core } from "../../core/index.js";
 
 export type { AdamWOptions, StepReport };
 
@@ -19,30 +20,87 @@ export class AdamWF32 {
     this.state = { steps: 0, m: sizes.map((n) => new Float32Array(n)), v: sizes.map((n) => new Float32Array(n)) };
   }
 
-  /** One step on the parameters with these gradients (clipped in place when maxGradNorm is set). */
-  step(params: readonly Float32Array[], grads: readonly Float32Array[]): StepReport {
-    const o = this.options, st = this.state;
+  /**
+   * One step on the parameters with these gradients (clipped in place when maxGradNorm is set). `sumOfSquares`
+   * of the gradients may be passed when already known (sumOfSquares(grads)), so they are read once less.
+   */
+  step(params: readonly Float32Array[], grads: readonly Float32Array[], knownSumOfSquares?: number): StepReport {
+    const st = this.state;
     if (params.length !== st.m.length || grads.length !== st.m.length) throw new RangeError(`${params.length} parameters and ${grads.length} gradients for ${st.m.length} moments`);
+    params.forEach((p, k) => {
+      if (grads[k].length !== p.length || st.m[k].length !== p.length) throw new RangeError(`gradient ${k} has ${grads[k].length} values for ${p.length} parameters`);
+    });
+    const { c, report } = this.begin(knownSumOfSquares ?? sumOfSquares(grads));
+    for (let k = 0; k < params.length; k++) update(params[k], grads[k], st.m[k], st.v[k], c);
+    return report;
+  }
+
+  /**
+   * The same step with the parameters and gradients in the core (pointers, params[k] of st.m[k].length values):
+   * each array's moments are copied into `scratch` (two blocks of the longest array's length) for the core's
+   * train_adamw and back, so they stay in these arrays. Bit for bit `step`'s result.
+   */
+  stepInCore(core: Core, params: readonly number[], grads: readonly number[], scratch: { m: number; v: number }, sumOfSquares: number): StepReport {
+    const st = this.state;
+    if (params.length !== st.m.length || grads.length !== st.m.length) throw new RangeError(`${params.length} parameters and ${grads.length} gradients for ${st.m.length} moments`);
+    const { c, report } = this.begin(sumOfSquares);
+    const run = core.fn("train_adamw");
+    for (let k = 0; k < params.length; k++) {
+      const n = st.m[k].length;
+      core.arena.f32(scratch.m, n).set(st.m[k]);
+      core.arena.f32(scratch.v, n).set(st.v[k]);
+      run(params[k], grads[k], scratch.m, scratch.v, n, c.factor, c.keep, c.b1, c.c1, c.b2, c.c2, c.stepSize, c.bc2Sqrt, c.eps);
+      st.m[k].set(core.arena.f32(scratch.m, n));
+      st.v[k].set(core.arena.f32(scratch.v, n));
+    }
+    return report;
+  }
+
+  /** Advances the step count and gives the step's constants and report. */
+  private begin(sumOfSquares: number): { c: StepConstants; report: StepReport } {
+    const o = this.options, st = this.state;
     const b1 = o.beta1 ?? 0.9, b2 = o.beta2 ?? 0.999, eps = o.eps ?? 1e-8, wd = o.weightDecay ?? 0;
-    let ss = 0;
-    for (const g of grads) for (let i = 0; i < g.length; i++) ss += g[i] * g[i];
-    const gradNorm = Math.sqrt(ss);
+    const gradNorm = Math.sqrt(sumOfSquares);
     const factor = o.maxGradNorm === undefined ? 1 : Math.min(1, o.maxGradNorm / (gradNorm + 1e-6));
     const lr = learningRate(o, st.steps);
     const t = ++st.steps;
     const stepSize = lr / (1 - Math.pow(b1, t));
     const bc2Sqrt = Math.sqrt(1 - Math.pow(b2, t));
-    params.forEach((p, k) => {
-      const g = grads[k], m = st.m[k], v = st.v[k];
-      if (g.length !== p.length || m.length !== p.length) throw new RangeError(`gradient ${k} has ${g.length} values for ${p.length} parameters`);
-      for (let i = 0; i < p.length; i++) {
-        const gi = g[i] * factor;
-        const pi = p[i] * (1 - lr * wd);
-        m[i] = b1 * m[i] + (1 - b1) * gi;
-        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-        p[i] = pi - (stepSize * m[i]) / (Math.sqrt(v[i]) / bc2Sqrt + eps);
-      }
-    });
-    return { step: t - 1, lr, gradNorm };
+    return { c: { factor, keep: 1 - lr * wd, b1, c1: 1 - b1, b2, c2: 1 - b2, stepSize, bc2Sqrt, eps }, report: { step: t - 1, lr, gradNorm } };
+  }
+}
+
+/** One step's constants: gi = g factor; m = b1 m + c1 gi; v = b2 v + c2 gi gi; p = p keep - stepSize m / (sqrt(v) / bc2Sqrt + eps). */
+interface StepConstants {
+  readonly factor: number;
+  readonly keep: number;
+  readonly b1: number;
+  readonly c1: number;
+  readonly b2: number;
+  readonly c2: number;
+  readonly stepSize: number;
+  readonly bc2Sqrt: number;
+  readonly eps: number;
+}
+
+/** Sum of the squares of all gradient values (f64). A plain function: its loop keeps its sum unboxed. */
+export function sumOfSquares(grads: readonly Float32Array[]): number {
+  let ss = 0;
+  for (let k = 0; k < grads.length; k++) {
+    const g = grads[k];
+    for (let i = 0; i < g.length; i++) ss += g[i] * g[i];
+  }
+  return ss;
+}
+
+/** The AdamW update of one parameter array (f64 arithmetic, f32 storage): the reference of the core's train_adamw. */
+function update(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, c: StepConstants): void {
+  const { factor, keep, b1, c1, b2, c2, stepSize, bc2Sqrt, eps } = c;
+  for (let i = 0; i < p.length; i++) {
+    const gi = g[i] * factor;
+    const pi = p[i] * keep;
+    m[i] = b1 * m[i] + c1 * gi;
+    v[i] = b2 * v[i] + c2 * gi * gi;
+    p[i] = pi - (stepSize * m[i]) / (Math.sqrt(v[i]) / bc2Sqrt + eps);
   }
 }

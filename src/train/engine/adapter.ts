@@ -1,7 +1,6 @@
 // A trainable LoRA adapter in the core's memory: f32 A (rank x in) and B (out x rank) per adapted projection, with gradient buffers of the same shapes.
 import { GgmlType, ggmlTypeById } from "../../gguf/ggml-types.js";
 import type { Core, Matrix } from "../../core/index.js";
-import { mulberry32 } from "../../random.js";
 import { baseTensorName, TARGETS, targetDims, type LoraAdapter, type LoraPair, type Target } from "../reference/lora.js";
 import type { ReferenceConfig } from "../reference/config.js";
 
@@ -47,7 +46,10 @@ export class TrainableAdapter {
    */
   constructor(private readonly core: Core, readonly config: ReferenceConfig, init: LoraAdapter | SeededStart) {
     const pairs: TrainPair[] = [];
-    const rand = "seeded" in init ? mulberry32(init.seed) : undefined;
+    // the seeded draws run in the core (train_uniform: mulberry32, the reference's sequence), its state in a word there
+    const state = "seeded" in init ? core.arena.alloc(4) : 0;
+    if (state) new Uint32Array(core.arena.memory.buffer, state, 1)[0] = (init as SeededStart).seed >>> 0;
+    const draw = core.fn("train_uniform");
     const wanted = "seeded" in init ? new Set(init.targets) : undefined;
     for (let l = 0; l < config.nLayer; l++) {
       for (const target of TARGETS) {
@@ -61,11 +63,9 @@ export class TrainableAdapter {
           const range = 1 / Math.sqrt(nIn);
           a = f32Matrix(core.arena.alloc(rank * nIn * 4), rank, nIn);
           b = f32Matrix(core.arena.alloc(nOut * rank * 4), nOut, rank);
-          const av = core.arena.f32(a.ptr, rank * nIn);
-          for (let i = 0; i < av.length; i++) av[i] = (2 * rand!() - 1) * range;
+          draw(a.ptr, rank * nIn, state, range);
           // B = 0 (as +-0, the reference's (2u - 1) * 0), its draws made to keep the reference's sequence
-          const bv = core.arena.f32(b.ptr, nOut * rank);
-          for (let i = 0; i < bv.length; i++) bv[i] = (2 * rand!() - 1) * 0;
+          draw(b.ptr, nOut * rank, state, 0);
         } else {
           const p = init.pairs.get(key);
           if (!p) continue;
@@ -81,6 +81,7 @@ export class TrainableAdapter {
         this.byKey.set(key, tp);
       }
     }
+    if (state) core.arena.release(state);
     if (pairs.length === 0) throw new RangeError("the adapter adapts none of the model's projections");
     if (!("seeded" in init) && pairs.length !== init.pairs.size) throw new RangeError(`${init.pairs.size - pairs.length} adapter pairs name no projection of this model`);
     this.pairs = pairs;

@@ -4,7 +4,7 @@ import { Products, gemmTransposed, kernelsFor, transposedScratchBytes, type Core
 import { TARGETS, type Target } from "../reference/lora.js";
 import type { TrainSequence } from "../reference/model.js";
 import { f32Matrix, type TrainableAdapter, type TrainPair } from "./adapter.js";
-import type { FrozenBase } from "./base.js";
+import { readTokenRows, type FrozenBase } from "./base.js";
 import * as K from "./kernels.js";
 import * as ops from "./ops.js";
 
@@ -33,6 +33,7 @@ export class TrainingEngine {
   private readonly xs: number[];
   private readonly layers: LayerBuffers[];
   private readonly tmpOut: number;
+  private readonly embRows: number;
   private readonly logits: number;
   private readonly ceTargets: number;
   private readonly ceWeights: number;
@@ -46,7 +47,7 @@ export class TrainingEngine {
   private readonly scratch: number[];
   private readonly rope: ops.RopeTable;
   private readonly allocated: number[] = [];
-  /** Bytes of activation and gradient buffers this engine holds in the core. */
+  /** Bytes of activation, gradient and scratch buffers this engine holds in the core. */
   readonly activationBytes: number;
 
   constructor(readonly core: Core, readonly base: FrozenBase, readonly adapter: TrainableAdapter, readonly options: EngineOptions) {
@@ -83,6 +84,9 @@ export class TrainingEngine {
     } else {
       this.layers = Array.from({ length: c.nLayer }, (_, l) => layerBuffers(l));
     }
+    // the batch's token rows when the embedding stays in the file
+    const emb = base.tokenEmbd;
+    this.embRows = "fd" in emb ? alloc(Math.ceil((T * emb.rowBytes) / 4)) : 0;
     this.tmpOut = alloc(T * wide);
     this.outIn = alloc(T * E);
     this.outInv = alloc(T);
@@ -95,13 +99,10 @@ export class TrainingEngine {
       dAtt: alloc(T * Q), dq: alloc(T * Q), dk: alloc(T * KV), dv: alloc(T * KV), dAttnIn: alloc(T * E),
       du: alloc(T * maxRank), duT: alloc(T * maxRank), sdyT: alloc(T * wide),
     };
-    const threads = core.parallel?.threads ?? 1;
-    this.scratch = Array.from({ length: threads }, () => {
-      const p = core.arena.alloc(transposedScratchBytes(Math.max(wide, T)));
-      this.allocated.push(p);
-      return p;
-    });
-    this.dpScratch = Array.from({ length: threads }, () => alloc(T));
+    // two scratch blocks a thread: the pool's shared queue then splits transposed products into two ranges a thread
+    const threads = core.parallel ? 2 * core.parallel.threads : 1;
+    this.scratch = Array.from({ length: threads }, () => alloc(transposedScratchBytes(Math.max(wide, T)) / 4));
+    this.dpScratch = Array.from({ length: core.parallel?.threads ?? 1 }, () => alloc(T));
     for (const w of [base.outputNorm, ...base.layers.flatMap((L) => [L.attnNorm, L.ffnNorm])]) {
       const p = core.arena.put(w);
       this.allocated.push(p);
@@ -192,7 +193,12 @@ export class TrainingEngine {
     const c = this.base.config, T = tokens.length, E = c.nEmbd;
     const emb = this.base.tokenEmbd, k = kernelsFor(emb.type.id);
     const deq = this.core.fn(k.dequant);
-    tokens.forEach((tok, t) => deq(emb.ptr + tok * emb.rowBytes, this.xs[0] + t * E * 4, E / emb.type.blockSize));
+    if ("fd" in emb) {
+      readTokenRows(this.core, emb, tokens, this.embRows);
+      tokens.forEach((_, t) => deq(this.embRows + t * emb.rowBytes, this.xs[0] + t * E * 4, E / emb.type.blockSize));
+    } else {
+      tokens.forEach((tok, t) => deq(emb.ptr + tok * emb.rowBytes, this.xs[0] + t * E * 4, E / emb.type.blockSize));
+    }
     for (let l = 0; l < c.nLayer; l++) this.layerForward(l, T);
     K.rmsnorm(this.core, this.outIn, this.outInv, this.xs[c.nLayer], this.norm(this.base.outputNorm), T, E, c.rmsEps);
     this.products.setInput(this.outIn, E, T);
@@ -210,18 +216,12 @@ export class TrainingEngine {
     const shape = { T, nHead: c.nHead, nHeadKv: c.nHeadKv, headDim: c.headDim };
     K.attention(this.core, B.att, B.probs, B.q, B.k, B.v, shape);
     this.linear(B.att, Q, T, [adapted("o", L.w.o, this.tmpOut, L.bias.o)]);
-    {
-      const x = this.v(this.xs[l], T * E), o = this.v(this.tmpOut, T * E), mid = this.v(B.xMid, T * E);
-      for (let i = 0; i < T * E; i++) mid[i] = x[i] + o[i];
-    }
+    this.core.fn("add_f32")(this.xs[l], this.tmpOut, B.xMid, T * E);
     K.rmsnorm(this.core, B.ffnIn, B.ffnInv, B.xMid, this.norm(L.ffnNorm), T, E, c.rmsEps);
     this.linear(B.ffnIn, E, T, [adapted("gate", L.w.gate, B.g), adapted("up", L.w.up, B.up)]);
     K.swiglu(this.core, B.h, B.g, B.up, T * F);
     this.linear(B.h, F, T, [adapted("down", L.w.down, this.tmpOut)]);
-    {
-      const mid = this.v(B.xMid, T * E), d = this.v(this.tmpOut, T * E), out = this.v(this.xs[l + 1], T * E);
-      for (let i = 0; i < T * E; i++) out[i] = mid[i] + d[i];
-    }
+    this.core.fn("add_f32")(B.xMid, this.tmpOut, this.xs[l + 1], T * E);
   }
 
   /**
@@ -233,17 +233,11 @@ export class TrainingEngine {
     gemmTransposed(core, w, dy, nOut, dx, nIn, T, this.scratch);
     if (!pair || u === undefined) return;
     const r = pair.rank, s = pair.scale;
-    {
-      const d = this.v(dy, T * nOut), sdyT = this.v(G.sdyT, nOut * T);
-      for (let t = 0; t < T; t++) for (let o = 0; o < nOut; o++) sdyT[o * T + t] = s * d[t * nOut + o];
-    }
+    core.fn("train_transpose_scale")(dy, G.sdyT, T, nOut, s, 0);
     gemmTransposed(core, f32Matrix(u, T, r), G.sdyT, T, pair.gb, r, nOut, this.scratch);
     this.v(G.du, T * r).fill(0);
     gemmTransposed(core, pair.b, dy, nOut, G.du, r, T, this.scratch);
-    {
-      const du = this.v(G.du, T * r), duT = this.v(G.duT, r * T);
-      for (let t = 0; t < T; t++) for (let j = 0; j < r; j++) duT[j * T + t] = du[t * r + j] *= s;
-    }
+    core.fn("train_transpose_scale")(G.du, G.duT, T, r, s, 1);
     gemmTransposed(core, f32Matrix(x, T, nIn), G.duT, T, pair.ga, nIn, r, this.scratch);
     gemmTransposed(core, pair.a, G.du, r, dx, nIn, T, this.scratch);
   }
