@@ -68,6 +68,22 @@ function minValueBytes(type: GgufValueType): number {
 /** Called for each fixed-size header field read (name, byte offset, width), e.g. to aim a fuzzer. */
 export type FieldTrace = (field: string, offset: number, bytes: number) => void;
 
+/**
+ * The name of an array item's field, rendered only when needed (an error, a trace): one object serves every
+ * item of an array, so a vocabulary of 50,000 strings does not make 100,000 name strings.
+ */
+class ItemField {
+  index = 0;
+  suffix = "";
+  constructor(readonly array: string) {}
+  toString(): string {
+    return `${this.array}[${this.index}]${this.suffix}`;
+  }
+}
+
+/** A field's name: a string, or an array item's name made on demand. */
+type Field = string | ItemField;
+
 /** Sequential little-endian reads over a ByteSource, buffered, every read bounds-checked. */
 class Cursor {
   pos = 0;
@@ -81,13 +97,13 @@ class Cursor {
     return this.src.size - this.pos;
   }
 
-  fail(field: string, reason: string, offset = this.pos): never {
-    throw new GgufError(this.file, field, offset, reason);
+  fail(field: Field, reason: string, offset = this.pos): never {
+    throw new GgufError(this.file, String(field), offset, reason);
   }
 
   /** Makes `n` bytes at pos available in the buffer; returns their index within it. */
-  private ensure(n: number, field: string): number {
-    this.trace?.(field, this.pos, n);
+  private ensure(n: number, field: Field): number {
+    if (this.trace) this.trace(String(field), this.pos, n);
     if (n > this.remaining) this.fail(field, `needs ${n} bytes but the file ends ${this.remaining} bytes later (truncated file)`);
     const rel = this.pos - this.bufStart;
     if (rel >= 0 && rel + n <= this.buf.byteLength) return rel;
@@ -98,40 +114,46 @@ class Cursor {
     return 0;
   }
 
-  u8(field: string): number { const i = this.ensure(1, field); this.pos += 1; return this.view.getUint8(i); }
-  i8(field: string): number { const i = this.ensure(1, field); this.pos += 1; return this.view.getInt8(i); }
-  u16(field: string): number { const i = this.ensure(2, field); this.pos += 2; return this.view.getUint16(i, true); }
-  i16(field: string): number { const i = this.ensure(2, field); this.pos += 2; return this.view.getInt16(i, true); }
-  u32(field: string): number { const i = this.ensure(4, field); this.pos += 4; return this.view.getUint32(i, true); }
-  i32(field: string): number { const i = this.ensure(4, field); this.pos += 4; return this.view.getInt32(i, true); }
-  f32(field: string): number { const i = this.ensure(4, field); this.pos += 4; return this.view.getFloat32(i, true); }
-  f64(field: string): number { const i = this.ensure(8, field); this.pos += 8; return this.view.getFloat64(i, true); }
-  u64(field: string): bigint { const i = this.ensure(8, field); this.pos += 8; return this.view.getBigUint64(i, true); }
-  i64(field: string): bigint { const i = this.ensure(8, field); this.pos += 8; return this.view.getBigInt64(i, true); }
+  u8(field: Field): number { const i = this.ensure(1, field); this.pos += 1; return this.view.getUint8(i); }
+  i8(field: Field): number { const i = this.ensure(1, field); this.pos += 1; return this.view.getInt8(i); }
+  u16(field: Field): number { const i = this.ensure(2, field); this.pos += 2; return this.view.getUint16(i, true); }
+  i16(field: Field): number { const i = this.ensure(2, field); this.pos += 2; return this.view.getInt16(i, true); }
+  u32(field: Field): number { const i = this.ensure(4, field); this.pos += 4; return this.view.getUint32(i, true); }
+  i32(field: Field): number { const i = this.ensure(4, field); this.pos += 4; return this.view.getInt32(i, true); }
+  f32(field: Field): number { const i = this.ensure(4, field); this.pos += 4; return this.view.getFloat32(i, true); }
+  f64(field: Field): number { const i = this.ensure(8, field); this.pos += 8; return this.view.getFloat64(i, true); }
+  u64(field: Field): bigint { const i = this.ensure(8, field); this.pos += 8; return this.view.getBigUint64(i, true); }
+  i64(field: Field): bigint { const i = this.ensure(8, field); this.pos += 8; return this.view.getBigInt64(i, true); }
 
   /** A u64 that must fit a safe JS number and be at most `max`. */
-  count(field: string, max: number, what: string): number {
+  count(field: Field, max: number, what: string): number {
     const at = this.pos;
     const v = this.u64(field);
     if (v > BigInt(max)) this.fail(field, `${what} ${v} is larger than the file allows (at most ${max})`, at);
     return Number(v);
   }
 
-  bytes(n: number, field: string): Uint8Array {
+  bytes(n: number, field: Field): Uint8Array {
     const i = this.ensure(n, field);
     this.pos += n;
     return this.buf.subarray(i, i + n);
   }
 
-  string(field: string, maxBytes = GGUF_LIMITS.maxStringBytes): string {
+  string(field: Field, maxBytes = GGUF_LIMITS.maxStringBytes): string {
     const at = this.pos;
-    const len = this.count(`${field}.length`, Math.min(maxBytes, Math.max(0, this.remaining - 8)), "string length");
+    const max = Math.min(maxBytes, Math.max(0, this.remaining - 8));
+    let len: number;
+    if (field instanceof ItemField) {
+      field.suffix = ".length";
+      len = this.count(field, max, "string length");
+      field.suffix = "";
+    } else len = this.count(`${field}.length`, max, "string length");
     if (len > maxBytes) this.fail(field, `string of ${len} bytes exceeds ${maxBytes}`, at);
     return decoder.decode(this.bytes(len, field));
   }
 }
 
-function readScalar(c: Cursor, type: GgufValueType, field: string): GgufValue {
+function readScalar(c: Cursor, type: GgufValueType, field: Field): GgufValue {
   switch (type) {
     case GgufValueType.UINT8: return c.u8(field);
     case GgufValueType.INT8: return c.i8(field);
@@ -154,20 +176,29 @@ function readScalar(c: Cursor, type: GgufValueType, field: string): GgufValue {
   }
 }
 
-function readValueType(c: Cursor, field: string): GgufValueType {
+function readValueType(c: Cursor, field: Field): GgufValueType {
   const at = c.pos;
   const t = c.u32(field);
   if (t > GgufValueType.FLOAT64) c.fail(field, `unknown value type ${t}`, at);
   return t as GgufValueType;
 }
 
-function readValue(c: Cursor, type: GgufValueType, field: string, depth: number): GgufValue {
+function readValue(c: Cursor, type: GgufValueType, field: Field, depth: number): GgufValue {
   if (type !== GgufValueType.ARRAY) return readScalar(c, type, field);
   if (depth >= GGUF_LIMITS.maxArrayDepth) c.fail(field, `arrays nested deeper than ${GGUF_LIMITS.maxArrayDepth}`);
-  const itemType = readValueType(c, `${field}.item_type`);
-  const n = c.count(`${field}.length`, Math.floor(Math.max(0, c.remaining - 8) / minValueBytes(itemType)), "array length");
+  const name = String(field);
+  const itemType = readValueType(c, `${name}.item_type`);
+  const n = c.count(`${name}.length`, Math.floor(Math.max(0, c.remaining - 8) / minValueBytes(itemType)), "array length");
   const items: GgufValue[] = new Array(n);
-  for (let i = 0; i < n; i++) items[i] = readValue(c, itemType, `${field}[${i}]`, depth + 1);
+  if (itemType === GgufValueType.ARRAY) {
+    for (let i = 0; i < n; i++) items[i] = readValue(c, itemType, `${name}[${i}]`, depth + 1);
+  } else {
+    const item = new ItemField(name);
+    for (let i = 0; i < n; i++) {
+      item.index = i;
+      items[i] = readScalar(c, itemType, item);
+    }
+  }
   return new GgufArray(itemType, items);
 }
 

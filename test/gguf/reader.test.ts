@@ -164,6 +164,23 @@ describe("gguf reader", () => {
     expectGgufError(() => parseGguf(bufferSource(truncated), "truncated"), /./);
   });
 
+  it("names the array item at fault: a string's length, a boolean's byte, a string cut short", () => {
+    const words = new GgufArray(GgufValueType.STRING, ["ab", "cd", "ef"]);
+    const flags = new GgufArray(GgufValueType.BOOL, [true, false, true]);
+    const { header } = buildHeader({ kv: [{ key: "w", type: GgufValueType.ARRAY, value: words }, { key: "f", type: GgufValueType.ARRAY, value: flags }], tensors: [] });
+    // header (24) + key "w" (8 + 1) + value type (4) + item type (4) + count (8), then items of 8 + 2 bytes
+    const item = (i: number) => 24 + 9 + 4 + 4 + 8 + 10 * i;
+    const longString = header.slice(); new DataView(longString.buffer).setBigUint64(item(2), 1n << 40n, true);
+    expect(expectGgufError(() => parseGguf(bufferSource(longString), "s"), /^w\[2\]\.length$/).offset).toBe(item(2));
+    const flagsAt = item(3) + 9 + 4 + 4 + 8;
+    const badBool = header.slice(); badBool[flagsAt + 1] = 7;
+    expect(expectGgufError(() => parseGguf(bufferSource(badBool), "b"), /^f\[1\]$/).offset).toBe(flagsAt + 1);
+    expectGgufError(() => parseGguf(bufferSource(header.slice(0, item(2) + 9)), "t"), /^w\[2\]\.length$/);
+    const traced: string[] = [];
+    parseGguf(bufferSource(header), "ok", { trace: (field) => traced.push(field) });
+    expect(traced).toEqual(expect.arrayContaining(["w[0].length", "w[0]", "w[2]", "f[0]", "f[2]"]));
+  });
+
   it("reads a multi-tensor file without loading it whole (reads are bounded by what is asked)", () => {
     const path = join(scratchDir(), "probe.gguf");
     writeFileSync(path, readFileSync(fixture("models/stories260K.gguf")));
