@@ -164,7 +164,7 @@ export function attention(q: usize, kc: usize, vc: usize, out: usize, scores: us
  * Grouped-query attention of one query position, fused as flash attention computes it on a CPU: one pass
  * over the cache with a running maximum, the weighted sum of V kept in f16 and rescaled whenever the
  * maximum grows, divided by the running sum at the end. Same arguments as `attention` (no scores scratch).
- * The query is rounded to f16; its dot with a K row sums the (exact) products in f32; each V step is one
+ * The query is rounded to f16; its dot with a K row sums the (exact) products in f64; each V step is one
  * fused multiply-add rounded to f32, then to f16.
  */
 export function attention_flash(q: usize, kc: usize, vc: usize, out: usize, nHead: i32, nHeadKv: i32, headDim: i32, nKv: i32, scale: f32): void {
@@ -189,16 +189,22 @@ export function attention_flash(q: usize, kc: usize, vc: usize, out: usize, nHea
     for (let j = 0; j < nKv; j++, kr += rowBytes, vr += rowBytes) {
       let dot: f32 = 0;
       if (vec) {
-        let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+        // products of two f16 values are exact in f32; the sum runs in f64, four values at a time as before
+        let a0 = f64x2.splat(0), a1 = f64x2.splat(0);
         for (let e: usize = 0; e < hb; e += 16) {
           const k8 = v128.load(kr + e), qe = qh + (e << 1);
-          a0 = f32x4.add(a0, f32x4.mul(f16Low(k8), v128.load(qe)));
-          a1 = f32x4.add(a1, f32x4.mul(f16High(k8), v128.load(qe, 16)));
+          const p0 = f32x4.mul(f16Low(k8), v128.load(qe)), p1 = f32x4.mul(f16High(k8), v128.load(qe, 16));
+          a0 = f64x2.add(a0, f64x2.promote_low_f32x4(p0));
+          a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(p0, p0, 2, 3, 0, 1)));
+          a0 = f64x2.add(a0, f64x2.promote_low_f32x4(p1));
+          a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(p1, p1, 2, 3, 0, 1)));
         }
-        const a = f32x4.add(a0, a1);
-        dot = (f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1)) + (f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3));
+        const a = f64x2.add(a0, a1);
+        dot = <f32>(f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1));
       } else {
-        for (let d = 0; d < headDim; d++) dot += f16ToF32(<u32>load<u16>(kr + (<usize>d << 1))) * load<f32>(qh + (<usize>d << 2));
+        let d64: f64 = 0;
+        for (let d = 0; d < headDim; d++) d64 += <f64>(f16ToF32(<u32>load<u16>(kr + (<usize>d << 1))) * load<f32>(qh + (<usize>d << 2)));
+        dot = <f32>d64;
       }
       const sc = dot * scale;
       let ms: f32 = 1;
