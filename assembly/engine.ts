@@ -1,5 +1,5 @@
 // Forward-pass kernels for llama-family models: RMSNorm, RoPE, grouped-query attention over an f16 KV cache, SwiGLU, vector helpers.
-import { f16ToF32, f32ToF16, f16x4ToF32 } from "./half";
+import { f16ToF32, f32ToF16, f16x4ToF32, f16LowFinite, f16HighFinite, anyF16Special } from "./half";
 import { absMax32 } from "./simd";
 
 /** out = x / sqrt(mean(x^2) + eps) * w (w may be 0 for no weight); the sum of squares accumulates in f64. */
@@ -164,10 +164,15 @@ export function attention(q: usize, kc: usize, vc: usize, out: usize, scores: us
  * Grouped-query attention of one query position, fused as flash attention computes it on a CPU: one pass
  * over the cache with a running maximum, the weighted sum of V kept in f16 and rescaled whenever the
  * maximum grows, divided by the running sum at the end. Same arguments as `attention` (no scores scratch).
+ * The query is rounded to f16; its dot with a K row sums the (exact) products in f64; each V step is one
+ * fused multiply-add rounded to f32, then to f16.
  */
 export function attention_flash(q: usize, kc: usize, vc: usize, out: usize, nHead: i32, nHeadKv: i32, headDim: i32, nKv: i32, scale: f32): void {
   const group = nHead / nHeadKv;
-  const rowHalves = <usize>(nHeadKv * headDim);
+  const rowBytes = <usize>(nHeadKv * headDim) << 1;
+  // heads of 8k values: eight f16 values a load
+  const vec = (headDim & 7) == 0;
+  const hb = <usize>headDim << 1;
   for (let hd = 0; hd < nHead; hd++) {
     const kvh = hd / group;
     const qh = q + (<usize>(hd * headDim) << 2);
@@ -180,25 +185,28 @@ export function attention_flash(q: usize, kc: usize, vc: usize, out: usize, nHea
     memory.fill(oh, 0, <usize>headDim << 2);
     let m: f32 = -Infinity;
     let sum: f32 = 0;
-    const vec = (headDim & 3) == 0;
-    for (let j = 0; j < nKv; j++) {
-      const kr = kc + ((<usize>j * rowHalves) << 1) + kOff;
-      const vr = vc + ((<usize>j * rowHalves) << 1) + kOff;
-      // products of two f16 values are exact in f32; the sum runs in f64
-      let dot: f64 = 0;
+    let kr = kc + kOff, vr = vc + kOff;
+    for (let j = 0; j < nKv; j++, kr += rowBytes, vr += rowBytes) {
+      let dot: f32 = 0;
       if (vec) {
+        // products of two f16 values are exact in f32; the sum runs in f64, four values at a time as before
         let a0 = f64x2.splat(0), a1 = f64x2.splat(0);
-        for (let d = 0; d < headDim; d += 4) {
-          const pr = f32x4.mul(f16x4(kr + (<usize>d << 1)), v128.load(qh + (<usize>d << 2)));
-          a0 = f64x2.add(a0, f64x2.promote_low_f32x4(pr));
-          a1 = f64x2.add(a1, f64x2.promote_low_f32x4(v128.shuffle<i32>(pr, pr, 2, 3, 0, 1)));
+        for (let e: usize = 0; e < hb; e += 16) {
+          const k8 = v128.load(kr + e), qe = qh + (e << 1);
+          const p0 = f32x4.mul(f16Low(k8), v128.load(qe)), p1 = f32x4.mul(f16High(k8), v128.load(qe, 16));
+          a0 = f64x2.add(a0, f64x2.promote_low_f32x4(p0));
+          a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(p0, p0, 2, 3, 0, 1)));
+          a0 = f64x2.add(a0, f64x2.promote_low_f32x4(p1));
+          a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(p1, p1, 2, 3, 0, 1)));
         }
         const a = f64x2.add(a0, a1);
-        dot = f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1);
+        dot = <f32>(f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1));
       } else {
-        for (let d = 0; d < headDim; d++) dot += <f64>(f16ToF32(<u32>load<u16>(kr + (<usize>d << 1))) * load<f32>(qh + (<usize>d << 2)));
+        let d64: f64 = 0;
+        for (let d = 0; d < headDim; d++) d64 += <f64>(f16ToF32(<u32>load<u16>(kr + (<usize>d << 1))) * load<f32>(qh + (<usize>d << 2)));
+        dot = <f32>d64;
       }
-      const sc = <f32>dot * scale;
+      const sc = dot * scale;
       let ms: f32 = 1;
       let vs: f32 = 1;
       if (sc > m) {
@@ -221,10 +229,11 @@ export function attention_flash(q: usize, kc: usize, vc: usize, out: usize, nHea
         vs = Mathf.exp(sc - m);
       }
       if (vec) {
-        const vv = f32x4.splat(vs);
-        for (let d = 0; d < headDim; d += 4) {
-          const o = oh + (<usize>d << 2);
-          v128.store(o, h4(fma4(f16x4(vr + (<usize>d << 1)), vv, v128.load(o))));
+        const vv = f32x4.splat(vs), vd = f64x2.splat(<f64>vs);
+        for (let e: usize = 0; e < hb; e += 16) {
+          const v8 = v128.load(vr + e), o = oh + (e << 1);
+          v128.store(o, h4(fmaV(f16Low(v8), vv, vd, v128.load(o))));
+          v128.store(o, h4(fmaV(f16High(v8), vv, vd, v128.load(o, 16))), 16);
         }
       } else {
         for (let d = 0; d < headDim; d++) {
@@ -242,28 +251,44 @@ export function attention_flash(q: usize, kc: usize, vc: usize, out: usize, nHea
   }
 }
 
+/** The first four of eight f16 values as f32x4 (exact; Inf and NaN take the slower exact path). */
+// @ts-ignore: decorator
+@inline function f16Low(h8: v128): v128 {
+  return anyF16Special(h8) ? f16x4ToF32(i32x4.extend_low_i16x8_u(h8)) : f16LowFinite(h8);
+}
+
+/** The last four of eight f16 values as f32x4. */
+// @ts-ignore: decorator
+@inline function f16High(h8: v128): v128 {
+  return anyF16Special(h8) ? f16x4ToF32(i32x4.extend_high_i16x8_u(h8)) : f16HighFinite(h8);
+}
+
 /**
- * f32x4 rounded to the nearest f16 value (ties to even), subnormals included; magnitudes past the f16
- * range are not turned into infinity (attention sums stay far below it).
+ * a * b + c per lane, b given as an f32x4 splat and as an f64x2 splat (bd): the relaxed build's fused
+ * multiply-add where the machine has one (rounded once, as llama.cpp's f16 V steps on such machines), else
+ * through f64, where the product of an f16 value and an f32 is exact (then rounded to f64 and to f32).
+ */
+// @ts-ignore: decorator
+@inline function fmaV(a: v128, b: v128, bd: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  const lo = f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(a), bd), f64x2.promote_low_f32x4(c));
+  const ah = i32x4.shuffle(a, a, 2, 3, 0, 1), ch = i32x4.shuffle(c, c, 2, 3, 0, 1);
+  const hi = f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(ah), bd), f64x2.promote_low_f32x4(ch));
+  return i32x4.shuffle(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
+
+/**
+ * f32x4 rounded to the nearest f16 value (ties to even), subnormals and signed zeros included, for
+ * |x| < 2^114 (attention sums stay far below; past the f16 range values are not turned into infinity).
+ * Adding and taking off c = ±2^(e+13), e the exponent of x (at least -14, where f16 values turn subnormal),
+ * rounds x to a multiple of 2^(e-10): eleven significant bits, or the f16 subnormal quantum 2^-24.
  */
 // @ts-ignore: decorator
 @inline function h4(x: v128): v128 {
   const sign = v128.and(x, i32x4.splat(0x80000000));
-  const ax = v128.and(x, i32x4.splat(0x7fffffff));
-  const lsb = v128.and(i32x4.shr_u(ax, 13), i32x4.splat(1));
-  const normal = v128.and(i32x4.add(i32x4.add(ax, i32x4.splat(0xfff)), lsb), i32x4.splat(0xffffe000));
-  // below 2^-14 the f16 quantum is 2^-24, the f32 quantum of [0.5, 1)
-  const sub = f32x4.sub(f32x4.add(ax, f32x4.splat(0.5)), f32x4.splat(0.5));
-  return v128.or(v128.bitselect(sub, normal, f32x4.lt(ax, f32x4.splat(6.103515625e-5))), sign);
-}
-
-/** a * b + c per lane, rounded once to f32 (through f64, where the product is exact). */
-// @ts-ignore: decorator
-@inline function fma4(a: v128, b: v128, c: v128): v128 {
-  const lo = f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(a), f64x2.promote_low_f32x4(b)), f64x2.promote_low_f32x4(c));
-  const ah = v128.shuffle<i32>(a, a, 2, 3, 0, 1), bh = v128.shuffle<i32>(b, b, 2, 3, 0, 1), ch = v128.shuffle<i32>(c, c, 2, 3, 0, 1);
-  const hi = f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(ah), f64x2.promote_low_f32x4(bh)), f64x2.promote_low_f32x4(ch));
-  return v128.shuffle<i32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+  const e = i32x4.max_u(v128.and(x, i32x4.splat(0x7f800000)), i32x4.splat(0x38800000));
+  const c = v128.or(i32x4.add(e, i32x4.splat(13 << 23)), sign);
+  return v128.or(f32x4.sub(f32x4.add(x, c), c), sign);
 }
 
 /** Four f16 values at p to f32x4 (exact). */

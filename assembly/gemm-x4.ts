@@ -5,6 +5,8 @@ import { keep } from "./gemv";
 import { fmaF32, lowNib, highNib } from "./simd";
 import { scales4, dot4RowsNib, touchAhead } from "./x4-dot";
 import { gemv_q4_0x4_q8 } from "./gemv-x4";
+import { f32Rows4, f32Row1, f32MainBytes } from "./rows-f32";
+import { loraBq8Rows4, loraBq8Row1 } from "./lora-q8";
 
 /** Bytes of one block entry of a group: four f16 scales, then four 16-byte vectors of nibbles. */
 const ENTRY: usize = 72;
@@ -40,9 +42,32 @@ export function unpack_q4_0x4_group(g: usize, dst: usize, cols: i32): void {
  * whole group are plain already.
  */
 export function gemm_q4_0x4_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usize, rows: i32, cols: i32, n: i32, yStride: i32, scratch: usize): void {
+  gemmQ4_0x4(w, qx, dx, xs, y, rows, cols, n, yStride, scratch, 0);
+}
+
+/**
+ * gemm_q4_0x4_q8, then for every token with an adapter term in `terms` (n entries of TERM_BYTES, token i's at
+ * terms + i * TERM_BYTES) y += s * B t on that token's row of results, each group's B rows applied right after
+ * the group's weights (while the weights of the batch are read, B's are read too, instead of in a pass of
+ * their own). Bit for bit the base product then the term's B kernel (gemm_f32_acc or lora_b_q8_acc_batch).
+ * An entry: u32 kind (0: no term, 1: f32 B of `rank` values a row, 2: int8 B of rPad bytes a row with its
+ * meta), u32 B at row 0 of these rows, u32 meta at row 0 (int8 B), u32 t (f32, or as lora_quantize_t wrote
+ * it), i32 rank or rPad, f32 s.
+ */
+export function gemm_q4_0x4_q8_lora(w: usize, qx: usize, dx: usize, xs: usize, y: usize, rows: i32, cols: i32, n: i32, yStride: i32, scratch: usize, terms: usize): void {
+  gemmQ4_0x4(w, qx, dx, xs, y, rows, cols, n, yStride, scratch, terms);
+}
+
+/** Bytes of one token's entry in gemm_q4_0x4_q8_lora's term table. */
+const TERM_BYTES: usize = 24;
+
+/** The batch kernel's body; terms == 0 (a constant in gemm_q4_0x4_q8) applies no adapter. */
+// @ts-ignore: decorator
+@inline function gemmQ4_0x4(w: usize, qx: usize, dx: usize, xs: usize, y: usize, rows: i32, cols: i32, n: i32, yStride: i32, scratch: usize, terms: usize): void {
   const nb = cols >> 5;
   if ((nb & 3) != 0) {
     gemmUnpacked(w, qx, dx, xs, y, rows, cols, n, yStride, scratch);
+    if (terms != 0) for (let t = 0; t < n; t++) termRows(terms, t, 0, rows, y + <usize>t * (<usize>yStride << 2));
     return;
   }
   const groupBytes = <usize>nb * ENTRY, rowBytes = <usize>nb * 18;
@@ -104,12 +129,42 @@ export function gemm_q4_0x4_q8(w: usize, qx: usize, dx: usize, xs: usize, y: usi
       v128.store(yr + i1 * yS, groupResult(scratch, 16));
       v128.store(yr + i2 * yS, groupResult(scratch, 32));
       v128.store(yr + i3 * yS, groupResult(scratch, 48));
+      // the tile's tokens' terms on these four rows (a repeated last token only once)
+      if (terms != 0) for (let k = 0; k < 4 && t + k < tiled; k++) termRows(terms, t + k, r, r + 4, yr + <usize>(t + k) * yS);
     }
   }
   keep(touch, y);
-  if (full < rows && tiled > 0) gemm_q4_0_q8(w + <usize>full * rowBytes, qx, dx, xs, y + (<usize>full << 2), rows - full, cols, tiled, yStride);
+  if (full < rows && tiled > 0) {
+    gemm_q4_0_q8(w + <usize>full * rowBytes, qx, dx, xs, y + (<usize>full << 2), rows - full, cols, tiled, yStride);
+    if (terms != 0) for (let t = 0; t < tiled; t++) termRows(terms, t, full, rows, y + <usize>t * yS + (<usize>full << 2));
+  }
   for (let t = tiled; t < n; t++) {
     gemv_q4_0x4_q8(w, qx + <usize>t * xStride, dx + <usize>t * sStride, xs + <usize>t * sStride, y + <usize>t * yS, rows, cols);
+    if (terms != 0) termRows(terms, t, 0, rows, y + <usize>t * yS);
+  }
+}
+
+/**
+ * y[r0..r1) at yo (token i's results of rows r0..r1) += s * B t for token i's entry in the term table, four
+ * rows per step then one by one; each row's value is that of gemm_f32_acc (f32 B) or lora_b_q8_acc_batch
+ * (int8 B), whatever rows it is taken with.
+ */
+function termRows(terms: usize, i: i32, r0: i32, r1: i32, yo: usize): void {
+  const e = terms + <usize>i * TERM_BYTES;
+  const kind = load<u32>(e);
+  if (kind == 0) return;
+  const b = <usize>load<u32>(e, 4), meta = <usize>load<u32>(e, 8), t = <usize>load<u32>(e, 12);
+  const rank = load<i32>(e, 16), s = load<f32>(e, 20);
+  if (kind == 1) {
+    const stride = <usize>rank << 2, main = f32MainBytes(rank), sv = f32x4.splat(s);
+    let r = r0;
+    for (; r + 4 <= r1; r += 4) f32Rows4(b + <usize>r * stride, stride, t, main, yo + (<usize>(r - r0) << 2), sv, true);
+    for (; r < r1; r++) f32Row1(b + <usize>r * stride, stride, t, main, yo + (<usize>(r - r0) << 2), s, true);
+  } else {
+    const stride = <usize>rank;
+    let r = r0;
+    for (; r + 4 <= r1; r += 4) loraBq8Rows4(b + <usize>r * stride, stride, meta + (<usize>r << 3), t, yo + (<usize>(r - r0) << 2), rank, s);
+    for (; r < r1; r++) loraBq8Row1(b + <usize>r * stride, meta + (<usize>r << 3), t, yo + (<usize>(r - r0) << 2), rank, s);
   }
 }
 

@@ -59,6 +59,11 @@ export interface ProductKernels {
    * arguments are gemv's, then for f32 B (b, t, rank, s), for int8 B (b, meta, tq, rPad, s).
    */
   readonly gemvLora?: { readonly f32: string; readonly q8: string };
+  /**
+   * gemm that also applies, per row of x, one adapter term's B in its own group pass, bit for bit as gemm then
+   * the B kernels: its arguments are gemm's, then a table of n entries (lora-layout.ts: writeTermEntry), one a row.
+   */
+  readonly gemmLora?: string;
 }
 
 /** A repacked layout of a type's rows, made in place at load for faster products. */
@@ -132,7 +137,7 @@ export const KERNELS: ReadonlyMap<number, TypeKernels> = new Map([
       name: "q4_0x4", repack: "repack_q4_0x4", groupRows: 4, accepts: q4_0ScalesFinite,
       int8: {
         x: "x8h", gemv: "gemv_q4_0x4_q8", gemm: "gemm_q4_0x4_q8", gemmScratch: true,
-        gemvLora: { f32: "gemv_q4_0x4_q8_lora_f32", q8: "gemv_q4_0x4_q8_lora_q8" },
+        gemvLora: { f32: "gemv_q4_0x4_q8_lora_f32", q8: "gemv_q4_0x4_q8_lora_q8" }, gemmLora: "gemm_q4_0x4_q8_lora",
       },
     },
     ref: { dequant: dq.dequantQ4_0, quantize: qz.quantizeQ4_0 },

@@ -32,3 +32,26 @@ export interface LoraQ8Pair {
 export const LORA_QUANTIZE_T = "lora_quantize_t";
 /** wasm export (b, meta, tq, tqStride, y, rows, rPad, s, n, yStride): y += s B t for n rows of t over int8 B rows. */
 export const LORA_B_Q8 = "lora_b_q8_acc_batch";
+
+/** Bytes of one row's entry in a fused batch kernel's term table (ProductKernels.gemmLora). */
+export const TERM_ENTRY_BYTES = 24;
+
+/** One row's adapter term for a fused batch kernel: f32 B (b, t, rank) or int8 B (b, meta, quantized t, rPad). */
+export type TermEntry =
+  | { readonly kind: "f32"; readonly b: number; readonly t: number; readonly rank: number; readonly scale: number }
+  | { readonly kind: "q8"; readonly b: number; readonly meta: number; readonly t: number; readonly rPad: number; readonly scale: number };
+
+/** Writes entry i of a term table at `table` (undefined: the row has no term), as the wasm kernel reads it. */
+export function writeTermEntry(view: DataView, table: number, i: number, e: TermEntry | undefined): void {
+  const o = table + i * TERM_ENTRY_BYTES;
+  if (!e) {
+    view.setUint32(o, 0, true);
+    return;
+  }
+  view.setUint32(o, e.kind === "f32" ? 1 : 2, true);
+  view.setUint32(o + 4, e.b >>> 0, true);
+  view.setUint32(o + 8, e.kind === "q8" ? e.meta >>> 0 : 0, true);
+  view.setUint32(o + 12, e.t >>> 0, true);
+  view.setInt32(o + 16, e.kind === "f32" ? e.rank : e.rPad, true);
+  view.setFloat32(o + 20, e.scale, true);
+}

@@ -1,7 +1,7 @@
 // Products of resident weights with n >= 1 rows of x: kernels from the type table, x brought into each form once per input, adapter terms on exactly their rows, rows split over the pool.
 import { GgmlType } from "../gguf/ggml-types.js";
 import { ACTIVATIONS, kernelsFor, productKernels, type ActivationForm, type ProductKernels } from "./kernels.js";
-import { LORA_B_Q8, LORA_QUANTIZE_T, loraTBytes, type LoraQ8Pair } from "./lora-layout.js";
+import { LORA_B_Q8, LORA_QUANTIZE_T, TERM_ENTRY_BYTES, loraTBytes, writeTermEntry, type LoraQ8Pair } from "./lora-layout.js";
 import { CoreError, type KernelCall, type KernelHost, type Matrix, type ParallelRunner } from "./types.js";
 
 /** Adapter halves in core memory: f32 A (rank x cols) and B (rows x rank), or the compact form alone. */
@@ -64,6 +64,10 @@ export class Products {
   private n = 0;
   private t = 0;
   private tBytes = 0;
+  /** Term tables of the fused batch kernels of one run, taken in turn from `tableOff` on. */
+  private tables = 0;
+  private tablesBytes = 0;
+  private tableOff = 0;
   private readonly scratch: number[];
 
   constructor(private readonly host: KernelHost, maxCols: number, readonly maxRows: number) {
@@ -81,6 +85,8 @@ export class Products {
     this.scratch.length = 0;
     if (this.t) a.release(this.t);
     this.t = 0;
+    if (this.tables) a.release(this.tables);
+    this.tables = 0;
   }
 
   /** Declares n rows of `cols` f32 at `ptr` (row after row) as the input of the next products. */
@@ -96,6 +102,7 @@ export class Products {
   /** Runs products of the current input; their row ranges go to the threads together (the pool is woken once). */
   run(products: readonly Product[]): void {
     this.reserveTerms(products);
+    this.reserveTables(products.length);
     let off = this.t;
     const works: RowWork[] = [];
     for (const p of products) {
@@ -119,6 +126,8 @@ export class Products {
     const n = this.n, cols = w.cols, X = this.input(k.x), eight = ACTIVATIONS[k.x].eightBit;
     // one row of x: the grouped kernel takes the first term's B in its own row pass
     const fused = n === 1 && k.gemvLora !== undefined && terms.length > 0;
+    // many rows: the batch kernel takes each row's first term in its own group pass
+    const inBatch = n > 1 && k.gemm !== undefined && k.gemmLora !== undefined ? firstTerms(terms) : undefined;
     const scratch = this.scratch;
     return {
       rows: w.rows,
@@ -134,7 +143,8 @@ export class Products {
         } else if (k.gemm) {
           const args = [wp, ...X, y + r0 * 4, nr, cols, n, w.rows];
           if (k.gemmScratch) args.push(scratch[t]);
-          calls.push({ fn: k.gemm, args });
+          if (inBatch) calls.push({ fn: k.gemmLora!, args: [...args, this.termTable(terms, ts, inBatch, r0)] });
+          else calls.push({ fn: k.gemm, args });
         } else {
           for (let i = 0; i < n; i++) {
             const args = [wp, ...this.rowOf(X, eight, cols, i), y + (i * w.rows + r0) * 4, nr, cols];
@@ -143,6 +153,7 @@ export class Products {
           }
         }
         for (let j = fused ? 1 : 0; j < terms.length; j++) {
+          if (inBatch?.[j]) continue;
           const tr = terms[j];
           const [b, ...rest] = this.secondHalfArgs(tr, ts[j], r0);
           const yr = y + (tr.row0 * w.rows + r0) * 4;
@@ -190,6 +201,45 @@ export class Products {
     const quantizeT = this.host.fn(LORA_QUANTIZE_T);
     for (let i = 0; i < n; i++) quantizeT(at + i * q.rank * 4, q.rank, q.rPad, tq + i * tqBytes);
     return tq;
+  }
+
+  /**
+   * A term table for rows [r0, ...) of W: each row of x gets the term of `terms` marked in `inBatch` that
+   * covers it (its first), with B from row r0 and the row's own t.
+   */
+  private termTable(terms: readonly TermRows[], ts: readonly number[], inBatch: readonly boolean[], r0: number): number {
+    const n = this.n, table = this.tables + this.tableOff;
+    this.tableOff += n * TERM_ENTRY_BYTES;
+    if (this.tableOff > this.tablesBytes) throw new CoreError("product: more row ranges than term tables were reserved for");
+    const view = new DataView(this.host.arena.memory.buffer);
+    for (let i = 0; i < n; i++) writeTermEntry(view, table, i, undefined);
+    terms.forEach((tr, j) => {
+      if (!inBatch[j]) return;
+      const { term } = tr;
+      const q = term.q8;
+      for (let i = tr.row0; i < tr.row0 + tr.n; i++) {
+        const k = i - tr.row0;
+        writeTermEntry(view, table, i, q
+          ? { kind: "q8", b: q.b + r0 * q.rPad, meta: q.meta + r0 * 8, t: ts[j] + k * loraTBytes(term.rank), rPad: q.rPad, scale: term.scale }
+          : { kind: "f32", b: term.b.ptr + r0 * term.b.rowBytes, t: ts[j] + k * term.b.cols * 4, rank: term.b.cols, scale: term.scale });
+      }
+    });
+    return table;
+  }
+
+  /**
+   * Room for the term tables of `products` products split into row ranges (one a thread, or up to
+   * SHARED_CHUNKS a thread through a shared queue), one entry per row of x each.
+   */
+  private reserveTables(products: number): void {
+    this.tableOff = 0;
+    const p = this.host.parallel;
+    const ranges = p ? p.threads * (p.runShared ? SHARED_CHUNKS : 1) : 1;
+    const need = products * ranges * this.n * TERM_ENTRY_BYTES;
+    if (need <= this.tablesBytes) return;
+    if (this.tables) this.host.arena.release(this.tables);
+    this.tables = this.host.arena.alloc(need);
+    this.tablesBytes = need;
   }
 
   /** Grows the terms' scratch to what these products need. */
@@ -269,6 +319,22 @@ export class Products {
 
 /** Row ranges per thread of a product split over a shared queue (more ranges balance threads of unequal speed). */
 const SHARED_CHUNKS = 4;
+
+/**
+ * Which terms are the first of every row they cover (terms are added in list order, so these can be applied
+ * right after the base product, in the batch kernel's pass); undefined when there are none.
+ */
+function firstTerms(terms: readonly TermRows[]): boolean[] | undefined {
+  if (terms.length === 0) return undefined;
+  const covered = new Set<number>();
+  const first = terms.map((tr) => {
+    let all = true;
+    for (let i = tr.row0; i < tr.row0 + tr.n; i++) if (covered.has(i)) all = false;
+    for (let i = tr.row0; i < tr.row0 + tr.n; i++) covered.add(i);
+    return all;
+  });
+  return first;
+}
 
 /** Row ranges of every product to every thread at once; ranges start at multiples of 16 rows (whole groups, own cache lines). */
 function split(works: readonly RowWork[], p: ParallelRunner): void {

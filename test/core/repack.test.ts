@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { GgmlType, ggmlTypeById } from "../../src/gguf/ggml-types.js";
 import { loadCore, createPool, Core, KernelPool, KERNELS } from "../../src/core/index.js";
 import { packLoraB, loraBMeta, loraTBytes } from "../../src/core/lora-q8.js";
+import { LORA_B_Q8, TERM_ENTRY_BYTES, writeTermEntry } from "../../src/core/lora-layout.js";
 import { quantizeX8 } from "../../src/core/reference/quant.js";
 import { repackQ4_0x4Ref, gemvQ4_0x4X8Ref } from "../../src/core/reference/repack.js";
 import { randomBlocks, randomF32, sameBits } from "./helpers.js";
@@ -227,6 +228,67 @@ describe("the grouped kernel with an adapter's B in its row pass", () => {
           expect(sameBits(fused, separate), `${core.build} ${rows}x${cols} rank ${rank}`).toBe(true);
           // the adapter changed the result: the test compares more than the base
           expect(sameBits(fused, runKernel(core, GEMV_Q4_0X4, m.ptr, x, rows, cols))).toBe(false);
+        }
+        core.free(m);
+      }
+    }
+  });
+});
+
+describe("the grouped batch kernel with each token's adapter B in its group pass", () => {
+  /**
+   * n tokens, token i on term i mod 3 (none, f32 B, int8 B; each term with its own B, t and scale): y from the
+   * fused batch call and from the batch kernel followed by each token's own B kernel, same inputs.
+   */
+  function fusedAndSeparate(core: Core, m: number, rows: number, cols: number, n: number, rank: number, seed: number) {
+    const nb = cols / 32, stride = rows + 2;
+    const xs8 = Array.from({ length: n }, (_, i) => quantizeX8(randomF32(cols, seed + i * 17)));
+    return core.arena.scoped((sc) => {
+      const qx = sc.alloc(n * cols), dx = sc.alloc(n * nb * 4), xsum = sc.alloc(n * nb * 4);
+      xs8.forEach((v, i) => {
+        core.arena.u8(qx + i * cols, cols).set(new Uint8Array(v.qx.buffer, v.qx.byteOffset, cols));
+        core.arena.f32(dx + i * nb * 4, nb).set(v.dx);
+        core.arena.f32(xsum + i * nb * 4, nb).set(v.xs);
+      });
+      const y1 = sc.put(new Float32Array(n * stride).fill(NaN)), y2 = sc.put(new Float32Array(n * stride).fill(NaN));
+      const scratch = sc.alloc(Math.max(512, 4 * nb * 18));
+      const table = sc.alloc(n * TERM_ENTRY_BYTES);
+      const view = new DataView(core.memory.buffer);
+      const separate: (() => void)[] = [];
+      for (let i = 0; i < n; i++) {
+        const s = 0.8125 + i / 8, yi = y2 + i * stride * 4;
+        if (i % 3 === 0) writeTermEntry(view, table, i, undefined);
+        else if (i % 3 === 1) {
+          const b = sc.put(randomF32(rows * rank, seed + 100 * i, 0.1)), t = sc.put(randomF32(rank, seed + 100 * i + 1));
+          writeTermEntry(view, table, i, { kind: "f32", b, t, rank, scale: s });
+          separate.push(() => core.call("gemm_f32_acc", b, t, yi, rows, rank, 1, rows, s));
+        } else {
+          const packed = packLoraB(randomF32(rows * rank, seed + 100 * i, 0.1), rows, rank);
+          const tq = sc.alloc(loraTBytes(rank));
+          core.call("lora_quantize_t", sc.put(randomF32(rank, seed + 100 * i + 1)), rank, packed.rPad, tq);
+          const b = sc.put(packed.q), meta = sc.put(loraBMeta(packed));
+          writeTermEntry(view, table, i, { kind: "q8", b, meta, t: tq, rPad: packed.rPad, scale: s });
+          separate.push(() => core.call(LORA_B_Q8, b, meta, tq, 0, yi, rows, packed.rPad, s, 1, 0));
+        }
+      }
+      core.call(LAYOUT.int8.gemmLora!, m, qx, dx, xsum, y1, rows, cols, n, stride, scratch, table);
+      core.call(LAYOUT.int8.gemm!, m, qx, dx, xsum, y2, rows, cols, n, stride, scratch);
+      for (const f of separate) f();
+      return { fused: core.arena.f32(y1, n * stride).slice(), separate: core.arena.f32(y2, n * stride).slice() };
+    });
+  }
+
+  test("the same bits as the batch kernel then each token's B kernel: groups, plain rows left over, 1 to 9 tokens, ranks 8, 16, 20", () => {
+    for (const [rows, cols] of [...SHAPES, [12, 2048]] as [number, number][]) {
+      const bytes = weights(rows, cols, rows * 9 + cols);
+      for (const core of cores) {
+        const m = core.repack(core.upload(Q4_0.id, bytes, rows, cols));
+        for (const n of [1, 2, 3, 4, 5, 8, 9]) for (const rank of [8, 16, 20]) {
+          const { fused, separate } = fusedAndSeparate(core, m.ptr, rows, cols, n, rank, rows + cols + n + rank);
+          const label = `${core.build} ${rows}x${cols} n ${n} rank ${rank}`;
+          expect(sameBits(fused, separate), label).toBe(true);
+          // rows past `rows` of each token's y stay untouched
+          for (let t = 0; t < n; t++) expect(fused.subarray(t * (rows + 2) + rows, (t + 1) * (rows + 2)).every(Number.isNaN), label).toBe(true);
         }
         core.free(m);
       }
