@@ -1,5 +1,5 @@
 // Test helper: llama.cpp (through node-llama-cpp, CPU) next-token log-probabilities for a model and adapters, and the aLoRA reference.
-import { getLlama, Llama, type Token } from "node-llama-cpp";
+import { getLlama, Llama, type LlamaContextSequence, type Token } from "node-llama-cpp";
 import { availableParallelism } from "node:os";
 import { openGguf } from "../src/gguf/reader.js";
 import { adapterMeta } from "../src/gguf/metadata.js";
@@ -66,38 +66,26 @@ export interface EvalStage { end: number; adapters: LlamaLora[] }
  */
 export async function stagedLogProbs(modelPath: string, tokens: readonly number[], stages: readonly EvalStage[]): Promise<Map<number, number>> {
   if (stages.length === 0 || stages[stages.length - 1].end !== tokens.length) throw new Error("the last stage must end at tokens.length");
-  const llama = await cpuLlama();
-  const model = await llama.loadModel({ modelPath });
-  try {
-    const context = await model.createContext({ contextSize: 256, threads: 1 });
-    try {
-      const setLoras = (context as unknown as { _setLoras?: (l: LlamaLora[]) => Promise<void> })._setLoras;
-      if (typeof setLoras !== "function") throw new Error("node-llama-cpp's LlamaContext._setLoras is missing (internal API; node-llama-cpp must be 3.21.1)");
-      const seq = context.getSequence();
-      let from = 0;
-      for (const [i, stage] of stages.entries()) {
-        if (stage.end < from) throw new Error(`stage ${i} ends at ${stage.end}, before its start ${from}`);
-        await setLoras.call(context, stage.adapters);
-        const part = tokens.slice(from, stage.end) as Token[];
-        from = stage.end;
-        if (i < stages.length - 1) {
-          if (part.length) await seq.evaluateWithoutGeneratingNewTokens(part);
-          continue;
-        }
-        if (part.length === 0) throw new Error("the last stage has no tokens to evaluate");
-        for await (const out of seq.evaluateWithMetadata(part, { probabilities: true }, { temperature: 0 })) {
-          const probs = out.probabilities as Map<number, number>;
-          if (seq.contextTokens.length !== tokens.length) throw new Error(`the sequence holds ${seq.contextTokens.length} tokens, expected ${tokens.length}`);
-          return new Map([...probs].map(([t, p]) => [t, Math.log(p)]));
-        }
+  return withAdapterContext(modelPath, async (setLoras, seq) => {
+    let from = 0;
+    for (const [i, stage] of stages.entries()) {
+      if (stage.end < from) throw new Error(`stage ${i} ends at ${stage.end}, before its start ${from}`);
+      await setLoras(stage.adapters);
+      const part = tokens.slice(from, stage.end) as Token[];
+      from = stage.end;
+      if (i < stages.length - 1) {
+        if (part.length) await seq.evaluateWithoutGeneratingNewTokens(part);
+        continue;
       }
-      throw new Error("llama.cpp produced no output");
-    } finally {
-      await context.dispose();
+      if (part.length === 0) throw new Error("the last stage has no tokens to evaluate");
+      for await (const out of seq.evaluateWithMetadata(part, { probabilities: true }, { temperature: 0 })) {
+        const probs = out.probabilities as Map<number, number>;
+        if (seq.contextTokens.length !== tokens.length) throw new Error(`the sequence holds ${seq.contextTokens.length} tokens, expected ${tokens.length}`);
+        return new Map([...probs].map(([t, p]) => [t, Math.log(p)]));
+      }
     }
-  } finally {
-    await model.dispose();
-  }
+    throw new Error("llama.cpp produced no output");
+  });
 }
 
 /** A prompt's token ids as llama.cpp evaluates it: BOS, then the text's tokens. */
@@ -150,32 +138,20 @@ export async function aloraReference(modelPath: string, adapter: LlamaLora, prom
  */
 export async function aloraSwitchReference(modelPath: string, tokens: readonly number[], start: number, adapters: readonly LlamaLora[]): Promise<Map<number, number>[]> {
   if (start < 0 || start >= tokens.length) throw new Error(`start ${start} is outside the ${tokens.length} tokens`);
-  const llama = await cpuLlama();
-  const model = await llama.loadModel({ modelPath });
-  try {
-    const context = await model.createContext({ contextSize: 256, threads: 1 });
-    try {
-      const setLoras = (context as unknown as { _setLoras?: (l: LlamaLora[]) => Promise<void> })._setLoras;
-      if (typeof setLoras !== "function") throw new Error("node-llama-cpp's LlamaContext._setLoras is missing (internal API; node-llama-cpp must be 3.21.1)");
-      const seq = context.getSequence();
-      if (start > 0) await seq.evaluateWithoutGeneratingNewTokens(tokens.slice(0, start) as Token[]);
-      const out: Map<number, number>[] = [];
-      for (const adapter of adapters) {
-        if (seq.contextTokens.length > start) await seq.eraseContextTokenRanges([{ start, end: seq.contextTokens.length }]);
-        if (seq.contextTokens.length !== start) throw new Error(`the sequence holds ${seq.contextTokens.length} tokens after the erase, expected ${start}`);
-        await setLoras.call(context, [adapter]);
-        for await (const v of seq.evaluateWithMetadata(tokens.slice(start) as Token[], { probabilities: true }, { temperature: 0 })) {
-          out.push(new Map([...(v.probabilities as Map<number, number>)].map(([t, p]) => [t, Math.log(p)])));
-          break;
-        }
+  return withAdapterContext(modelPath, async (setLoras, seq) => {
+    if (start > 0) await seq.evaluateWithoutGeneratingNewTokens(tokens.slice(0, start) as Token[]);
+    const out: Map<number, number>[] = [];
+    for (const adapter of adapters) {
+      if (seq.contextTokens.length > start) await seq.eraseContextTokenRanges([{ start, end: seq.contextTokens.length }]);
+      if (seq.contextTokens.length !== start) throw new Error(`the sequence holds ${seq.contextTokens.length} tokens after the erase, expected ${start}`);
+      await setLoras([adapter]);
+      for await (const v of seq.evaluateWithMetadata(tokens.slice(start) as Token[], { probabilities: true }, { temperature: 0 })) {
+        out.push(new Map([...(v.probabilities as Map<number, number>)].map(([t, p]) => [t, Math.log(p)])));
+        break;
       }
-      return out;
-    } finally {
-      await context.dispose();
     }
-  } finally {
-    await model.dispose();
-  }
+    return out;
+  });
 }
 
 /**
@@ -184,6 +160,24 @@ export async function aloraSwitchReference(modelPath: string, tokens: readonly n
  * 256 tokens). `start` undefined: the base throughout.
  */
 export async function aloraGreedyReference(modelPath: string, adapter: LlamaLora, tokens: readonly number[], start: number | undefined, n: number): Promise<number[]> {
+  return withAdapterContext(modelPath, async (setLoras, seq) => {
+    const from = start ?? 0;
+    if (from > 0) await seq.evaluateWithoutGeneratingNewTokens(tokens.slice(0, from) as Token[]);
+    if (start !== undefined) await setLoras([adapter]);
+    const out: number[] = [];
+    for await (const t of seq.evaluate(tokens.slice(from) as Token[], { temperature: 0, yieldEogToken: true })) {
+      out.push(t as number);
+      if (out.length >= n) break;
+    }
+    return out;
+  });
+}
+
+/**
+ * Runs `fn` on the one sequence of a fresh one-thread, 256-token llama.cpp context of `modelPath`, with a way to
+ * change the context's adapters live (node-llama-cpp's internal `_setLoras`, llama_set_adapters_lora); disposes both.
+ */
+async function withAdapterContext<T>(modelPath: string, fn: (setLoras: (l: LlamaLora[]) => Promise<void>, seq: LlamaContextSequence) => Promise<T>): Promise<T> {
   const llama = await cpuLlama();
   const model = await llama.loadModel({ modelPath });
   try {
@@ -191,16 +185,7 @@ export async function aloraGreedyReference(modelPath: string, adapter: LlamaLora
     try {
       const setLoras = (context as unknown as { _setLoras?: (l: LlamaLora[]) => Promise<void> })._setLoras;
       if (typeof setLoras !== "function") throw new Error("node-llama-cpp's LlamaContext._setLoras is missing (internal API; node-llama-cpp must be 3.21.1)");
-      const seq = context.getSequence();
-      const from = start ?? 0;
-      if (from > 0) await seq.evaluateWithoutGeneratingNewTokens(tokens.slice(0, from) as Token[]);
-      if (start !== undefined) await setLoras.call(context, [adapter]);
-      const out: number[] = [];
-      for await (const t of seq.evaluate(tokens.slice(from) as Token[], { temperature: 0, yieldEogToken: true })) {
-        out.push(t as number);
-        if (out.length >= n) break;
-      }
-      return out;
+      return await fn((l) => setLoras.call(context, l), context.getSequence());
     } finally {
       await context.dispose();
     }
