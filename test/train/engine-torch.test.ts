@@ -1,28 +1,15 @@
 // The f32 training engine against PyTorch (float64 autograd, torch.optim.AdamW) on stories260K F32, rank 4: loss, gradients, and A and B after 10 AdamW steps.
-import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadCore, type Core } from "../../src/core/index.js";
 import { openGguf } from "../../src/gguf/reader.js";
 import { referenceConfig } from "../../src/train/reference/config.js";
-import { seededLora, type Target } from "../../src/train/reference/lora.js";
+import { seededLora } from "../../src/train/reference/lora.js";
 import { AdamWF32, loadFrozenBase, TrainableAdapter, TrainingEngine } from "../../src/train/engine/index.js";
 import { fixture } from "../fixtures.js";
+import { storedTensor, torchRef } from "./torch-fixture.js";
 import { normwiseError } from "./helpers.js";
 
-interface TorchReference {
-  rank: number; alpha: number; seed: number; a_range: number; b_range: number; targets: Target[]; tokens: number[]; loss_mask: boolean[];
-  adamw: { lr: number; beta1: number; beta2: number; eps: number; weight_decay: number; warmup_steps: number; total_steps: number; min_lr: number; max_grad_norm: number };
-  loss: number; steps: { loss: number; lr: number; grad_norm: number }[]; loss_after_steps: number;
-  values: number; tensors: { name: string; shape: number[]; offset: number }[];
-}
-
-const ref = JSON.parse(readFileSync(fixture("train/stories260K-lora-r4-torch.json"), "utf8")) as TorchReference;
-const bin = readFileSync(fixture("train/stories260K-lora-r4-torch.f32"));
-const stored = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength));
-const storedTensor = (k: number, part: 0 | 1) => {
-  const t = ref.tensors[k], at = part * ref.values + t.offset;
-  return stored.subarray(at, at + t.shape[0] * t.shape[1]);
-};
+const ref = torchRef;
 
 let core: Core;
 beforeAll(async () => {

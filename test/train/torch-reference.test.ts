@@ -1,34 +1,19 @@
 // The training reference against PyTorch (float64 autograd, torch.optim.AdamW) on stories260K F32 with a rank-4 adapter: loss, gradients, 10 steps.
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { openGguf } from "../../src/gguf/reader.js";
 import { AdamW } from "../../src/train/reference/adamw.js";
-import { gradientList, loraParameters, seededLora, TARGETS, type Target } from "../../src/train/reference/lora.js";
+import { gradientList, loraParameters, seededLora, TARGETS } from "../../src/train/reference/lora.js";
 import { loadReferenceModel, loss, lossAndGradients } from "../../src/train/reference/model.js";
 import { fixture } from "../fixtures.js";
+import { storedTensor, torchRef, torchStored } from "./torch-fixture.js";
 import { normwiseError } from "./helpers.js";
 
-interface TorchReference {
-  rank: number; alpha: number; seed: number; a_range: number; b_range: number; targets: Target[];
-  first_a_value: number; tokens: number[]; loss_mask: boolean[];
-  adamw: { lr: number; beta1: number; beta2: number; eps: number; weight_decay: number; warmup_steps: number; total_steps: number; min_lr: number; max_grad_norm: number };
-  loss: number; steps: { loss: number; lr: number; grad_norm: number }[]; loss_after_steps: number;
-  values: number; tensors: { name: string; shape: number[]; offset: number }[];
-}
-
-const ref = JSON.parse(readFileSync(fixture("train/stories260K-lora-r4-torch.json"), "utf8")) as TorchReference;
-const bin = readFileSync(fixture("train/stories260K-lora-r4-torch.f32"));
-const stored = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength));
+const ref = torchRef;
+const stored = torchStored;
 const model = loadReferenceModel(openGguf(fixture("models/stories260K.gguf")));
 const batch = [{ tokens: ref.tokens, lossMask: ref.loss_mask }];
 
 const freshLora = () => seededLora(model.config, { rank: ref.rank, alpha: ref.alpha, seed: ref.seed, aRange: ref.a_range, bRange: ref.b_range, targets: ref.targets });
-
-/** The stored values of tensor k: its gradient at the start (part 0) or its value after the steps (part 1). */
-const storedTensor = (k: number, part: 0 | 1) => {
-  const t = ref.tensors[k], n = t.shape[0] * t.shape[1], at = part * ref.values + t.offset;
-  return stored.subarray(at, at + n);
-};
 
 /** The worst per-tensor normwise error of ours against the stored tensors. */
 function worstTensorError(ours: readonly Float64Array[], part: 0 | 1): number {
