@@ -4,15 +4,12 @@ import type { Core } from "./core.js";
 import type { KernelCall, ParallelRunner } from "./types.js";
 import type { HostWorker, Platform } from "./platform.js";
 import { compileBuilds, instantiate, newMemory } from "./loader.js";
+import { QUEUE_CALLS, QUEUE_RECORD } from "./worker-source.js";
 
 /** Numbers one call slot holds: a call takes 2 (function, argument count) plus its arguments. */
 const SLOT_NUMBERS = 2048;
 /** Slot layout: Int32 [0] call seq, [1] done seq, [2] call count (-1 quits, -2: take calls from the shared queue at [3]), [4] error; Float64 calls from byte 64. */
 const SLOT_BYTES = 64 + 8 * SLOT_NUMBERS;
-/** Numbers one call takes in the shared queue: function, argument count, up to 14 arguments. */
-const QUEUE_RECORD = 16;
-/** Calls the shared queue holds (more run in several batches). */
-const QUEUE_CALLS = 256;
 /** Queue layout in the shared memory: Int32 [0] next call, [1] call count; Float64 records from byte 64. */
 const QUEUE_BYTES = 64 + 8 * QUEUE_RECORD * QUEUE_CALLS;
 /** A worker silent this long is taken for dead (no single kernel call runs anywhere near this). */
@@ -46,12 +43,19 @@ export class KernelPool implements ParallelRunner {
     names: readonly string[],
   ) {
     this.index = new Map(names.map((n, i) => [n, i]));
+    this.seqs = slots.map(() => NaN);
   }
 
   /** Function number of each export in the workers' table. */
   private readonly index: Map<string, number>;
   /** The shared queue's place in the core's memory (allocated on first use). */
   private queue = 0;
+  /** Views of the shared queue over the memory's current buffer. */
+  private views?: { buffer: ArrayBufferLike; head: Int32Array; rec: Float64Array };
+  /** Each worker's call sequence of the round in flight (NaN: not started), reused from round to round. */
+  private readonly seqs: number[];
+  /** Each worker slot's Float64 calls (the slots never move). */
+  private readonly slotCalls: Float64Array[] = [];
 
   /** Starts threads-1 workers sharing one memory with `pool.core` (a core whose large products run in parallel). */
   static async create(platform: Platform, opts: PoolOptions = {}): Promise<KernelPool> {
@@ -96,12 +100,12 @@ export class KernelPool implements ParallelRunner {
 
   /** One round: parts[i] (each fitting a slot) handed to worker i-1, parts[0] run here. */
   private round(parts: KernelCall[][]): void {
-    const seqs: number[] = [];
+    const seqs = this.seqs;
+    seqs.fill(NaN);
     for (let i = 1; i < parts.length; i++) {
-      seqs.push(NaN);
       if (parts[i].length === 0) continue;
       const slot = this.slots[i - 1];
-      const f64 = new Float64Array(slot.buffer, 64);
+      const f64 = (this.slotCalls[i - 1] ??= new Float64Array(slot.buffer, 64));
       let o = 0;
       for (const c of parts[i]) {
         const idx = this.index.get(c.fn);
@@ -119,7 +123,7 @@ export class KernelPool implements ParallelRunner {
     }
     let error: unknown;
     try {
-      for (const c of parts[0]) this.core.call(c.fn, ...c.args);
+      for (const c of parts[0]) this.core.fn(c.fn)(...c.args);
     } catch (e) {
       error = e;
     }
@@ -133,42 +137,55 @@ export class KernelPool implements ParallelRunner {
   runShared(calls: readonly KernelCall[]): void {
     if (this.disposed) throw new PoolError("pool is disposed");
     for (const c of calls) if (c.args.length > QUEUE_RECORD - 2) return this.run(spreadOver(calls, this.threads));
-    if (!this.queue) this.queue = this.core.arena.alloc(QUEUE_BYTES);
-    for (let i = 0; i < calls.length; i += QUEUE_CALLS) this.sharedRound(calls.slice(i, i + QUEUE_CALLS));
+    for (let i = 0; i < calls.length; i += QUEUE_CALLS) this.sharedRound(calls, i, Math.min(calls.length, i + QUEUE_CALLS));
   }
 
-  private sharedRound(calls: readonly KernelCall[]): void {
+  /** The shared queue's views (made again only when the memory has grown); the queue is allocated on first use. */
+  private queueViews(): { head: Int32Array; rec: Float64Array } {
+    if (!this.queue) this.queue = this.core.arena.alloc(QUEUE_BYTES);
     const buf = this.core.arena.memory.buffer;
-    const head = new Int32Array(buf, this.queue, 2), rec = new Float64Array(buf, this.queue + 64, calls.length * QUEUE_RECORD);
-    const fns: ((...a: number[]) => number | void)[] = [];
-    calls.forEach((c, i) => {
+    if (this.views?.buffer !== buf) {
+      this.views = { buffer: buf, head: new Int32Array(buf, this.queue, 2), rec: new Float64Array(buf, this.queue + 64, QUEUE_CALLS * QUEUE_RECORD) };
+    }
+    return this.views;
+  }
+
+  /** Calls [from, to) through the shared queue (at most QUEUE_CALLS); nothing is allocated per call. */
+  private sharedRound(calls: readonly KernelCall[], from: number, to: number): void {
+    const { head, rec } = this.queueViews();
+    for (let i = from; i < to; i++) {
+      const c = calls[i];
       const idx = this.index.get(c.fn);
       if (idx === undefined) throw new PoolError(`no kernel ${c.fn}`);
-      const o = i * QUEUE_RECORD;
+      const o = (i - from) * QUEUE_RECORD;
       rec[o] = idx;
       rec[o + 1] = c.args.length;
       for (let k = 0; k < c.args.length; k++) rec[o + 2 + k] = c.args[k];
-      fns.push(this.core.fn(c.fn));
-    });
-    Atomics.store(head, 1, calls.length);
+    }
+    const count = to - from;
+    Atomics.store(head, 1, count);
     Atomics.store(head, 0, 0);
-    const seqs: number[] = [];
-    for (const slot of this.slots) {
+    const seqs = this.seqs;
+    for (let w = 0; w < this.slots.length; w++) {
+      const slot = this.slots[w];
       slot[2] = -2;
       slot[3] = this.queue;
       slot[4] = 0;
       const seq = (Atomics.load(slot, 0) + 1) | 0;
-      seqs.push(seq);
+      seqs[w] = seq;
       Atomics.store(slot, 0, seq);
       Atomics.notify(slot, 0);
     }
     let error: unknown;
     try {
-      for (let i = Atomics.add(head, 0, 1); i < calls.length; i = Atomics.add(head, 0, 1)) fns[i](...calls[i].args);
+      for (let i = Atomics.add(head, 0, 1); i < count; i = Atomics.add(head, 0, 1)) {
+        const c = calls[from + i];
+        this.core.fn(c.fn)(...c.args);
+      }
     } catch (e) {
       error = e;
       // the calls left are not run: the workers are told there are none
-      Atomics.store(head, 0, calls.length);
+      Atomics.store(head, 0, count);
     }
     this.await(seqs, error);
   }

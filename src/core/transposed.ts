@@ -12,6 +12,11 @@ export function transposedScratchBytes(cols: number): number {
   return 4 * cols * 4;
 }
 
+/** Call objects gemmTransposed fills in and hands to the pool, kept from one product to the next. */
+const spareCalls: KernelCall[] = [];
+/** The list of calls one product hands to the pool's shared queue, reused likewise. */
+const sharedCalls: KernelCall[] = [];
+
 /** True when the type has a transposed product (plain row layout only). */
 export function hasTransposed(m: Matrix): boolean {
   return m.layout === undefined && TRANSPOSED_KERNELS.has(m.type.id);
@@ -28,9 +33,16 @@ export function gemmTransposed(host: KernelHost, w: Matrix, dy: number, dyStride
   const fn = TRANSPOSED_KERNELS.get(w.type.id);
   if (!fn || w.layout !== undefined) throw new UnsupportedTypeError(w.type.id, `transposed product${w.layout ? ` in the ${w.layout} layout` : ""}`);
   const bs = w.type.blockSize, ts = w.type.typeSize;
-  const call = (t0: number, nt: number, c0: number, nc: number, t: number): KernelCall => ({
-    fn, args: [w.ptr + (c0 / bs) * ts, w.rowBytes, dy + t0 * dyStride * 4, dyStride, dx + (t0 * dxStride + c0) * 4, dxStride, w.rows, nc, nt, scratch[t]],
-  });
+  // the calls' objects are reused from product to product (they are consumed before this returns)
+  let used = 0;
+  const call = (t0: number, nt: number, c0: number, nc: number, t: number): KernelCall => {
+    const c = (spareCalls[used++] ??= { fn: "", args: new Array<number>(10).fill(0) });
+    const a = c.args;
+    c.fn = fn;
+    a[0] = w.ptr + (c0 / bs) * ts; a[1] = w.rowBytes; a[2] = dy + t0 * dyStride * 4; a[3] = dyStride; a[4] = dx + (t0 * dxStride + c0) * 4;
+    a[5] = dxStride; a[6] = w.rows; a[7] = nc; a[8] = nt; a[9] = scratch[t];
+    return c;
+  };
   const p = host.parallel;
   const most = p ? Math.min(p.threads, scratch.length) : 1;
   if (!p || most < 2 || w.rows * w.rowBytes * n < p.minParallelBytes) {
@@ -41,7 +53,8 @@ export function gemmTransposed(host: KernelHost, w: Matrix, dy: number, dyStride
   if (p.runShared && scratch.length > most && n >= 2 * scratch.length) {
     // a shared queue: one range of rows per scratch block (even counts), so a thread slowed by other work takes fewer
     const per = Math.ceil(n / scratch.length / 2) * 2;
-    const calls: KernelCall[] = [];
+    const calls = sharedCalls;
+    calls.length = 0;
     for (let t0 = 0; t0 < n; t0 += per) calls.push(call(t0, Math.min(per, n - t0), 0, w.cols, calls.length));
     p.runShared(calls);
     return;

@@ -1,5 +1,10 @@
 // Source of a kernel worker (Node worker_threads or a Web Worker): instantiates the shared-memory build and runs calls posted through an Atomics slot.
 
+/** Numbers one call takes in the shared queue: function, argument count, up to 14 arguments. */
+export const QUEUE_RECORD = 16;
+/** Calls the shared queue holds (more run in several batches). */
+export const QUEUE_CALLS = 256;
+
 /**
  * The call loop, run once the worker has `module`, `memory`, `control`, `names` and `ready()`. See pool.ts for the
  * slot layout: calls are [function number, argument count, arguments...] as Float64.
@@ -9,6 +14,7 @@ const fns = names.map((n) => inst.exports[n]);
 const ctl = new Int32Array(control);
 const f64 = new Float64Array(control, 64);
 ready();
+const queue = { buf: null, at: -1, head: null, rec: null };
 let seen = 0;
 for (;;) {
   Atomics.wait(ctl, 0, seen);
@@ -20,11 +26,17 @@ for (;;) {
   let err = 0;
   try {
     if (count === -2) {
-      // the shared queue: Int32 next call and call count, then records of 16 numbers (function, count, arguments)
+      // the shared queue: Int32 next call and call count, then records of ${QUEUE_RECORD} numbers (function, count, arguments)
       const q = ctl[3], buf = memory.buffer;
-      const head = new Int32Array(buf, q, 2), total = Atomics.load(head, 1);
-      const rec = new Float64Array(buf, q + 64, total * 16);
-      for (let i = Atomics.add(head, 0, 1); i < total; i = Atomics.add(head, 0, 1)) call(fns[rec[i * 16]], rec[i * 16 + 1], rec, i * 16 + 2);
+      // views made again only when the memory has grown or the queue has moved (no garbage per round)
+      if (buf !== queue.buf || q !== queue.at) {
+        queue.buf = buf;
+        queue.at = q;
+        queue.head = new Int32Array(buf, q, 2);
+        queue.rec = new Float64Array(buf, q + 64, ${QUEUE_RECORD * QUEUE_CALLS});
+      }
+      const head = queue.head, rec = queue.rec, total = Atomics.load(head, 1);
+      for (let i = Atomics.add(head, 0, 1); i < total; i = Atomics.add(head, 0, 1)) call(fns[rec[i * ${QUEUE_RECORD}]], rec[i * ${QUEUE_RECORD} + 1], rec, i * ${QUEUE_RECORD} + 2);
     } else {
       let o = 0;
       for (let c = 0; c < count; c++) {
