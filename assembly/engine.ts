@@ -178,6 +178,40 @@ function roundF16(p: usize, n: i32): void {
   return f16ToF32(f32ToF16(x));
 }
 
+/** Dot of the f16-rounded query at qh with one K row of f16 values at kr: exact products summed in f64 (eight values a load where vec). */
+// @ts-ignore: decorator
+@inline function kDot(kr: usize, qh: usize, hb: usize, headDim: i32, vec: bool): f32 {
+  let dot: f32 = 0;
+  if (vec) {
+    // products of two f16 values are exact in f32; the sum runs in f64, four values at a time as before
+    let a0 = f64x2.splat(0), a1 = f64x2.splat(0);
+    for (let e: usize = 0; e < hb; e += 16) {
+      const k8 = v128.load(kr + e), qe = qh + (e << 1);
+      // one check for Inf/NaN per eight values (the exact general path takes them)
+      let kl: v128, kh: v128;
+      if (anyF16Special(k8)) {
+        kl = f16x4ToF32(i32x4.extend_low_i16x8_u(k8));
+        kh = f16x4ToF32(i32x4.extend_high_i16x8_u(k8));
+      } else {
+        kl = f16LowFinite(k8);
+        kh = f16HighFinite(k8);
+      }
+      const p0 = f32x4.mul(kl, v128.load(qe)), p1 = f32x4.mul(kh, v128.load(qe, 16));
+      a0 = f64x2.add(a0, f64x2.promote_low_f32x4(p0));
+      a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(p0, p0, 2, 3, 0, 1)));
+      a0 = f64x2.add(a0, f64x2.promote_low_f32x4(p1));
+      a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(p1, p1, 2, 3, 0, 1)));
+    }
+    const a = f64x2.add(a0, a1);
+    dot = <f32>(f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1));
+  } else {
+    let d64: f64 = 0;
+    for (let d = 0; d < headDim; d++) d64 += <f64>(f16ToF32(<u32>load<u16>(kr + (<usize>d << 1))) * load<f32>(qh + (<usize>d << 2)));
+    dot = <f32>d64;
+  }
+  return dot;
+}
+
 /**
  * Grouped-query attention of one query position, fused as flash attention computes it on a CPU: one pass
  * over the cache with a running maximum, the weighted sum of V kept in f16 and rescaled whenever the
@@ -201,35 +235,17 @@ export function attention_flash(q: usize, kc: usize, vc: usize, out: usize, nHea
     let m: f32 = -Infinity;
     let sum: f32 = 0;
     let kr = kc + kOff, vr = vc + kOff;
-    for (let j = 0; j < nKv; j++, kr += rowBytes, vr += rowBytes) {
-      let dot: f32 = 0;
-      if (vec) {
-        // products of two f16 values are exact in f32; the sum runs in f64, four values at a time as before
-        let a0 = f64x2.splat(0), a1 = f64x2.splat(0);
-        for (let e: usize = 0; e < hb; e += 16) {
-          const k8 = v128.load(kr + e), qe = qh + (e << 1);
-          // one check for Inf/NaN per eight values (the exact general path takes them)
-          let kl: v128, kh: v128;
-          if (anyF16Special(k8)) {
-            kl = f16x4ToF32(i32x4.extend_low_i16x8_u(k8));
-            kh = f16x4ToF32(i32x4.extend_high_i16x8_u(k8));
-          } else {
-            kl = f16LowFinite(k8);
-            kh = f16HighFinite(k8);
-          }
-          const p0 = f32x4.mul(kl, v128.load(qe)), p1 = f32x4.mul(kh, v128.load(qe, 16));
-          a0 = f64x2.add(a0, f64x2.promote_low_f32x4(p0));
-          a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(p0, p0, 2, 3, 0, 1)));
-          a0 = f64x2.add(a0, f64x2.promote_low_f32x4(p1));
-          a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(p1, p1, 2, 3, 0, 1)));
-        }
-        const a = f64x2.add(a0, a1);
-        dot = <f32>(f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1));
-      } else {
-        let d64: f64 = 0;
-        for (let d = 0; d < headDim; d++) d64 += <f64>(f16ToF32(<u32>load<u16>(kr + (<usize>d << 1))) * load<f32>(qh + (<usize>d << 2)));
-        dot = <f32>d64;
-      }
+    // dots of four positions at a time (independent chains), then each position's step in order
+    for (let j = 0; j < nKv; ) {
+      const cnt = min<i32>(4, nKv - j);
+      const d0 = kDot(kr, qh, hb, headDim, vec);
+      const d1 = cnt > 1 ? kDot(kr + rowBytes, qh, hb, headDim, vec) : 0;
+      const d2 = cnt > 2 ? kDot(kr + 2 * rowBytes, qh, hb, headDim, vec) : 0;
+      const d3 = cnt > 3 ? kDot(kr + 3 * rowBytes, qh, hb, headDim, vec) : 0;
+      j += cnt;
+      kr += <usize>cnt * rowBytes;
+      for (let i = 0; i < cnt; i++, vr += rowBytes) {
+      const dot: f32 = i == 0 ? d0 : i == 1 ? d1 : i == 2 ? d2 : d3;
       const sc = dot * scale;
       let ms: f32 = 1;
       let vs: f32 = 1;
@@ -274,6 +290,7 @@ export function attention_flash(q: usize, kc: usize, vc: usize, out: usize, nHea
         }
       }
       sum = fma(sum, ms, vs);
+      }
     }
     const inv: f32 = sum == 0 ? 0 : <f32>1 / sum;
     for (let d = 0; d < headDim; d++) {
