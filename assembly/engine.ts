@@ -154,10 +154,62 @@ export function attention(q: usize, kc: usize, vc: usize, out: usize, scores: us
   return <f32>(<f64>a * <f64>b + <f64>c);
 }
 
+/**
+ * n f32 values at p rounded to the nearest f16 value in place, as h() rounds each: four at a time where all
+ * four are below the f16 range's largest value in magnitude (h4's range), else one by one.
+ */
+function roundF16(p: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = p + (<usize>i << 2);
+    const x = v128.load(o);
+    if (i32x4.all_true(f32x4.lt(f32x4.abs(x), f32x4.splat(65504)))) v128.store(o, h4(x));
+    else for (let k: usize = 0; k < 16; k += 4) store<f32>(o + k, h(load<f32>(o + k)));
+  }
+  for (; i < n; i++) {
+    const o = p + (<usize>i << 2);
+    store<f32>(o, h(load<f32>(o)));
+  }
+}
+
 /** f32 rounded to the nearest f16 value. */
 // @ts-ignore: decorator
 @inline function h(x: f32): f32 {
   return f16ToF32(f32ToF16(x));
+}
+
+/** Dot of the f16-rounded query at qh with one K row of f16 values at kr: exact products summed in f64 (eight values a load where vec). */
+// @ts-ignore: decorator
+@inline function kDot(kr: usize, qh: usize, hb: usize, headDim: i32, vec: bool): f32 {
+  let dot: f32 = 0;
+  if (vec) {
+    // products of two f16 values are exact in f32; the sum runs in f64, four values at a time as before
+    let a0 = f64x2.splat(0), a1 = f64x2.splat(0);
+    for (let e: usize = 0; e < hb; e += 16) {
+      const k8 = v128.load(kr + e), qe = qh + (e << 1);
+      // one check for Inf/NaN per eight values (the exact general path takes them)
+      let kl: v128, kh: v128;
+      if (anyF16Special(k8)) {
+        kl = f16x4ToF32(i32x4.extend_low_i16x8_u(k8));
+        kh = f16x4ToF32(i32x4.extend_high_i16x8_u(k8));
+      } else {
+        kl = f16LowFinite(k8);
+        kh = f16HighFinite(k8);
+      }
+      const p0 = f32x4.mul(kl, v128.load(qe)), p1 = f32x4.mul(kh, v128.load(qe, 16));
+      a0 = f64x2.add(a0, f64x2.promote_low_f32x4(p0));
+      a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(p0, p0, 2, 3, 0, 1)));
+      a0 = f64x2.add(a0, f64x2.promote_low_f32x4(p1));
+      a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(p1, p1, 2, 3, 0, 1)));
+    }
+    const a = f64x2.add(a0, a1);
+    dot = <f32>(f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1));
+  } else {
+    let d64: f64 = 0;
+    for (let d = 0; d < headDim; d++) d64 += <f64>(f16ToF32(<u32>load<u16>(kr + (<usize>d << 1))) * load<f32>(qh + (<usize>d << 2)));
+    dot = <f32>d64;
+  }
+  return dot;
 }
 
 /**
@@ -176,36 +228,24 @@ export function attention_flash(q: usize, kc: usize, vc: usize, out: usize, nHea
   for (let hd = 0; hd < nHead; hd++) {
     const kvh = hd / group;
     const qh = q + (<usize>(hd * headDim) << 2);
-    for (let d = 0; d < headDim; d++) {
-      const o = qh + (<usize>d << 2);
-      store<f32>(o, h(load<f32>(o)));
-    }
+    roundF16(qh, headDim);
     const kOff = <usize>(kvh * headDim) << 1;
     const oh = out + (<usize>(hd * headDim) << 2);
     memory.fill(oh, 0, <usize>headDim << 2);
     let m: f32 = -Infinity;
     let sum: f32 = 0;
     let kr = kc + kOff, vr = vc + kOff;
-    for (let j = 0; j < nKv; j++, kr += rowBytes, vr += rowBytes) {
-      let dot: f32 = 0;
-      if (vec) {
-        // products of two f16 values are exact in f32; the sum runs in f64, four values at a time as before
-        let a0 = f64x2.splat(0), a1 = f64x2.splat(0);
-        for (let e: usize = 0; e < hb; e += 16) {
-          const k8 = v128.load(kr + e), qe = qh + (e << 1);
-          const p0 = f32x4.mul(f16Low(k8), v128.load(qe)), p1 = f32x4.mul(f16High(k8), v128.load(qe, 16));
-          a0 = f64x2.add(a0, f64x2.promote_low_f32x4(p0));
-          a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(p0, p0, 2, 3, 0, 1)));
-          a0 = f64x2.add(a0, f64x2.promote_low_f32x4(p1));
-          a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(p1, p1, 2, 3, 0, 1)));
-        }
-        const a = f64x2.add(a0, a1);
-        dot = <f32>(f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1));
-      } else {
-        let d64: f64 = 0;
-        for (let d = 0; d < headDim; d++) d64 += <f64>(f16ToF32(<u32>load<u16>(kr + (<usize>d << 1))) * load<f32>(qh + (<usize>d << 2)));
-        dot = <f32>d64;
-      }
+    // dots of four positions at a time (independent chains), then each position's step in order
+    for (let j = 0; j < nKv; ) {
+      const cnt = min<i32>(4, nKv - j);
+      const d0 = kDot(kr, qh, hb, headDim, vec);
+      const d1 = cnt > 1 ? kDot(kr + rowBytes, qh, hb, headDim, vec) : 0;
+      const d2 = cnt > 2 ? kDot(kr + 2 * rowBytes, qh, hb, headDim, vec) : 0;
+      const d3 = cnt > 3 ? kDot(kr + 3 * rowBytes, qh, hb, headDim, vec) : 0;
+      j += cnt;
+      kr += <usize>cnt * rowBytes;
+      for (let i = 0; i < cnt; i++, vr += rowBytes) {
+      const dot: f32 = i == 0 ? d0 : i == 1 ? d1 : i == 2 ? d2 : d3;
       const sc = dot * scale;
       let ms: f32 = 1;
       let vs: f32 = 1;
@@ -232,8 +272,16 @@ export function attention_flash(q: usize, kc: usize, vc: usize, out: usize, nHea
         const vv = f32x4.splat(vs), vd = f64x2.splat(<f64>vs);
         for (let e: usize = 0; e < hb; e += 16) {
           const v8 = v128.load(vr + e), o = oh + (e << 1);
-          v128.store(o, h4(fmaV(f16Low(v8), vv, vd, v128.load(o))));
-          v128.store(o, h4(fmaV(f16High(v8), vv, vd, v128.load(o, 16))), 16);
+          let vl: v128, vh: v128;
+          if (anyF16Special(v8)) {
+            vl = f16x4ToF32(i32x4.extend_low_i16x8_u(v8));
+            vh = f16x4ToF32(i32x4.extend_high_i16x8_u(v8));
+          } else {
+            vl = f16LowFinite(v8);
+            vh = f16HighFinite(v8);
+          }
+          v128.store(o, h4(fmaV(vl, vv, vd, v128.load(o))));
+          v128.store(o, h4(fmaV(vh, vv, vd, v128.load(o, 16))), 16);
         }
       } else {
         for (let d = 0; d < headDim; d++) {
@@ -242,6 +290,7 @@ export function attention_flash(q: usize, kc: usize, vc: usize, out: usize, nHea
         }
       }
       sum = fma(sum, ms, vs);
+      }
     }
     const inv: f32 = sum == 0 ? 0 : <f32>1 / sum;
     for (let d = 0; d < headDim; d++) {
@@ -249,18 +298,6 @@ export function attention_flash(q: usize, kc: usize, vc: usize, out: usize, nHea
       store<f32>(o, load<f32>(o) * inv);
     }
   }
-}
-
-/** The first four of eight f16 values as f32x4 (exact; Inf and NaN take the slower exact path). */
-// @ts-ignore: decorator
-@inline function f16Low(h8: v128): v128 {
-  return anyF16Special(h8) ? f16x4ToF32(i32x4.extend_low_i16x8_u(h8)) : f16LowFinite(h8);
-}
-
-/** The last four of eight f16 values as f32x4. */
-// @ts-ignore: decorator
-@inline function f16High(h8: v128): v128 {
-  return anyF16Special(h8) ? f16x4ToF32(i32x4.extend_high_i16x8_u(h8)) : f16HighFinite(h8);
 }
 
 /**

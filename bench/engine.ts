@@ -8,7 +8,7 @@ import { loadEngineModel, openCore } from "../src/backends/wasm.js";
 import { EngineContext, EngineModel, type AdapterPrecision, type EngineAdapter } from "../src/backends/wasm/engine/index.js";
 import { openGguf } from "../src/gguf/reader.js";
 import { synthAdapter, synthModel, type ModelShape } from "../src/tools/synth.js";
-import { nativeMixed, wasmMixed } from "./mixed.js";
+import { nativeMixed, wasmMixed, wasmMixedProfile, type StepProfile } from "./mixed.js";
 import { defaultBuildProblem, wllamaRun } from "./wllama-node.js";
 
 /** About 97M parameters: 12 layers of n_embd 768 / n_ff 2048 and an 8000-token vocabulary. */
@@ -78,6 +78,11 @@ interface Mixed {
   nativeOneAtATimeTps: number;
   /** wasm together / native one at a time. */
   ratioToNative: number;
+  /**
+   * Where the time goes, kernel by kernel (milliseconds; profiled runs after the timed rounds): one step of all
+   * sequences together, and one token of a sequence decoded alone.
+   */
+  profile: { togetherStep: StepProfile; oneToken: StepProfile };
 }
 
 interface Target {
@@ -202,6 +207,11 @@ async function main(): Promise<void> {
       "mixed-decode": { type: "string", default: "32" },
       /** wllama on the 100M model at 1 thread: on or off. */
       wllama: { type: "string", default: "on" },
+      /**
+       * Which parts run: "single" (one sequence: wasm, native, adapters, wllama), "mixed" (the mixed-adapter
+       * load), or both (default). `--parts mixed --models 100m` times the mixed load alone, for quick iterations.
+       */
+      parts: { type: "string", default: "single,mixed" },
     },
   });
   // the targets are at 1 thread
@@ -209,6 +219,8 @@ async function main(): Promise<void> {
   const precisions = values["adapter-precisions"]!.split(",") as AdapterPrecision[];
   for (const p of precisions) if (!["f32", "q8"].includes(p)) throw new Error(`unknown adapter precision ${p} (f32, q8)`);
   const promptN = Number(values.prompt), decodeN = Number(values.decode), runs = Number(values.runs);
+  const parts = new Set(values.parts!.split(","));
+  for (const p of parts) if (!["single", "mixed"].includes(p)) throw new Error(`unknown part ${p} (single, mixed)`);
   const log = (s: string) => { if (!values.json) console.log(s); else process.stderr.write(s + "\n"); };
   const tmp = values.keep ?? fs.mkdtempSync(path.join(os.tmpdir(), "lora-edge-engine-"));
   fs.mkdirSync(tmp, { recursive: true });
@@ -251,83 +263,92 @@ async function main(): Promise<void> {
       if (!["on", "off", "both"].includes(mode)) throw new Error(`--repack ${mode}: on, off or both`);
       const model = loadEngineModel(core, c.model, undefined, { repackQ4_0: mode !== "off" });
       const plainModel = mode === "both" ? loadEngineModel(core, c.model, undefined, { repackQ4_0: false }) : undefined;
-      const af = openGguf(c.adapter);
-      const adapters = precisions.map((precision) => model.loadAdapter(af, { precision }));
-      const plainAdapter = plainModel?.loadAdapter(af, { precision: precisions[0] });
-      af.close();
-      const prompt = promptTokens(promptN, model.config.nVocab);
-      wasmRun(model, undefined, prompt.slice(0, 8), 8); // warm-up (compiles the optimizing tier)
-      for (const a of adapters) wasmRun(model, a, prompt.slice(0, 8), 8);
-      if (plainModel) wasmRun(plainModel, undefined, prompt.slice(0, 8), 8);
-      const w: ReturnType<typeof wasmRun>[] = [], wl: (typeof w)[] = adapters.map(() => []), pw: typeof w = [], pwl: typeof w = [], wt: typeof w = [];
-      const n: Awaited<ReturnType<typeof nativeRun>>[] = [], nl: typeof n = [];
-      for (let r = 0; r < runs; r++) {
-        // interleaved: the machine's speed drifts between runs; wasm runs back to back, so each run's
-        // adapter timings can also be compared with its own base timing
-        w.push(wasmRun(model, undefined, prompt, decodeN));
-        adapters.forEach((a, i) => wl[i].push(wasmRun(model, a, prompt, decodeN)));
+      if (parts.has("single")) {
+        const af = openGguf(c.adapter);
+        const adapters = precisions.map((precision) => model.loadAdapter(af, { precision }));
+        const plainAdapter = plainModel?.loadAdapter(af, { precision: precisions[0] });
+        af.close();
+        const prompt = promptTokens(promptN, model.config.nVocab);
+        wasmRun(model, undefined, prompt.slice(0, 8), 8); // warm-up (compiles the optimizing tier)
+        for (const a of adapters) wasmRun(model, a, prompt.slice(0, 8), 8);
+        if (plainModel) wasmRun(plainModel, undefined, prompt.slice(0, 8), 8);
+        const w: ReturnType<typeof wasmRun>[] = [], wl: (typeof w)[] = adapters.map(() => []), pw: typeof w = [], pwl: typeof w = [], wt: typeof w = [];
+        const n: Awaited<ReturnType<typeof nativeRun>>[] = [], nl: typeof n = [];
+        for (let r = 0; r < runs; r++) {
+          // interleaved: the machine's speed drifts between runs; wasm runs back to back, so each run's
+          // adapter timings can also be compared with its own base timing
+          w.push(wasmRun(model, undefined, prompt, decodeN));
+          adapters.forEach((a, i) => wl[i].push(wasmRun(model, a, prompt, decodeN)));
+          if (plainModel) {
+            pw.push(wasmRun(plainModel, undefined, prompt, decodeN));
+            pwl.push(wasmRun(plainModel, plainAdapter, prompt, decodeN));
+          }
+          wt.push(wasmRun(model, undefined, prompt, 0, 1));
+          n.push(await nativeRun(llama, c.model, undefined, threads, prompt, decodeN));
+          nl.push(await nativeRun(llama, c.model, c.adapter, threads, prompt, decodeN));
+        }
+        const profileOf = (adapter: EngineAdapter) => {
+          // time per wasm kernel (the core times each call while profiling; nothing is timed otherwise)
+          core.startProfile();
+          const t0 = performance.now();
+          wasmRun(model, adapter, prompt.slice(0, 8), decodeN);
+          const total = performance.now() - t0;
+          const prof = core.stopProfile();
+          const pct: Record<string, number> = {};
+          let known = 0;
+          for (const [k, v] of [...prof].sort((x, y) => y[1] - x[1])) { pct[k] = round((100 * v) / total); known += v; }
+          pct["outside kernels (JavaScript)"] = round((100 * (total - known)) / total);
+          return pct;
+        };
+        const interleaved = interleavedOverheads(model, adapters, prompt.slice(0, 8), Number(values["overhead-rounds"]), 8);
+        const wd = median(w.map((x) => x.decode)), nd = median(n.map((x) => x.decode));
+        const wasmLora: Row["wasmLora"] = {};
+        adapters.forEach((a, i) => {
+          const tps = median(wl[i].map((x) => x.decode));
+          const paired = median(wl[i].map((x, k) => w[k].decode / x.decode));
+          wasmLora[precisions[i]] = {
+            decodeTps: round(tps), overheadPct: round((wd / tps - 1) * 100), pairedOverheadPct: round((paired - 1) * 100),
+            interleavedOverheadPct: interleaved[i], profilePct: profileOf(a),
+            prefillTps: round(median(wl[i].map((x) => x.prefill))),
+          };
+        });
+        const first = wasmLora[precisions[0]];
+        const wasmProfilePct = first.profilePct;
+        const ndl = median(nl.map((x) => x.decode));
+        const row: Row = {
+          model: c.name, threads: pool ? pool.threads : 1, prefillTokens: promptN, decodeTokens: decodeN,
+          wasmPrefillTps: round(median(w.map((x) => x.prefill))), wasmPrefillTpsPerToken: round(median(wt.map((x) => x.prefill))),
+          wasmPrefillTpsLora: round(median(wl[0].map((x) => x.prefill))), nativePrefillTps: round(median(n.map((x) => x.prefill))),
+          wasmDecodeTps: round(wd), nativeDecodeTps: round(nd), ratio: round(wd / nd, 3),
+          wasmDecodeTpsLora: first.decodeTps, nativeDecodeTpsLora: round(ndl),
+          loraOverheadPct: first.overheadPct, nativeLoraOverheadPct: round((nd / ndl - 1) * 100),
+          wasmProfilePct, wasmLora,
+          repacked: mode !== "off",
+        };
         if (plainModel) {
-          pw.push(wasmRun(plainModel, undefined, prompt, decodeN));
-          pwl.push(wasmRun(plainModel, plainAdapter, prompt, decodeN));
+          const pd = median(pw.map((x) => x.decode));
+          row.plain = {
+            wasmDecodeTps: round(pd), ratio: round(pd / nd, 3), wasmPrefillTps: round(median(pw.map((x) => x.prefill))),
+            wasmDecodeTpsLora: round(median(pwl.map((x) => x.decode))),
+          };
         }
-        wt.push(wasmRun(model, undefined, prompt, 0, 1));
-        n.push(await nativeRun(llama, c.model, undefined, threads, prompt, decodeN));
-        nl.push(await nativeRun(llama, c.model, c.adapter, threads, prompt, decodeN));
-      }
-      const profileOf = (adapter: EngineAdapter) => {
-        // time per wasm kernel (the core times each call while profiling; nothing is timed otherwise)
-        core.startProfile();
-        const t0 = performance.now();
-        wasmRun(model, adapter, prompt.slice(0, 8), decodeN);
-        const total = performance.now() - t0;
-        const prof = core.stopProfile();
-        const pct: Record<string, number> = {};
-        let known = 0;
-        for (const [k, v] of [...prof].sort((x, y) => y[1] - x[1])) { pct[k] = round((100 * v) / total); known += v; }
-        pct["outside kernels (JavaScript)"] = round((100 * (total - known)) / total);
-        return pct;
-      };
-      const interleaved = interleavedOverheads(model, adapters, prompt.slice(0, 8), Number(values["overhead-rounds"]), 8);
-      const wd = median(w.map((x) => x.decode)), nd = median(n.map((x) => x.decode));
-      const wasmLora: Row["wasmLora"] = {};
-      adapters.forEach((a, i) => {
-        const tps = median(wl[i].map((x) => x.decode));
-        const paired = median(wl[i].map((x, k) => w[k].decode / x.decode));
-        wasmLora[precisions[i]] = {
-          decodeTps: round(tps), overheadPct: round((wd / tps - 1) * 100), pairedOverheadPct: round((paired - 1) * 100),
-          interleavedOverheadPct: interleaved[i], profilePct: profileOf(a),
-          prefillTps: round(median(wl[i].map((x) => x.prefill))),
-        };
-      });
-      const first = wasmLora[precisions[0]];
-      const wasmProfilePct = first.profilePct;
-      const ndl = median(nl.map((x) => x.decode));
-      const row: Row = {
-        model: c.name, threads: pool ? pool.threads : 1, prefillTokens: promptN, decodeTokens: decodeN,
-        wasmPrefillTps: round(median(w.map((x) => x.prefill))), wasmPrefillTpsPerToken: round(median(wt.map((x) => x.prefill))),
-        wasmPrefillTpsLora: round(median(wl[0].map((x) => x.prefill))), nativePrefillTps: round(median(n.map((x) => x.prefill))),
-        wasmDecodeTps: round(wd), nativeDecodeTps: round(nd), ratio: round(wd / nd, 3),
-        wasmDecodeTpsLora: first.decodeTps, nativeDecodeTpsLora: round(ndl),
-        loraOverheadPct: first.overheadPct, nativeLoraOverheadPct: round((nd / ndl - 1) * 100),
-        wasmProfilePct, wasmLora,
-        repacked: mode !== "off",
-      };
-      if (plainModel) {
-        const pd = median(pw.map((x) => x.decode));
-        row.plain = {
-          wasmDecodeTps: round(pd), ratio: round(pd / nd, 3), wasmPrefillTps: round(median(pw.map((x) => x.prefill))),
-          wasmDecodeTpsLora: round(median(pwl.map((x) => x.decode))),
-        };
-      }
-      if (values.wllama === "on" && c.mixedAdapters) {
-        if (row.threads !== 1) row.wllama = { skipped: "wllama is measured at 1 thread (its compat package has no multi-thread build)" };
-        else {
-          const w1 = await wllamaRun(c.model, 1, "Once upon a time there was a little girl who lived in a village near the forest. ".repeat(Math.ceil(promptN / 16)), decodeN, runs);
-          row.wllama = { ...mapRound(w1), decodeRatio: round(row.wasmDecodeTps / w1.decodeTps, 2), prefillRatio: round(row.wasmPrefillTps / w1.prefillTps, 2) };
-          log(`  wllama (compat build): decode ${row.wllama.decodeTps} tok/s, prefill ${row.wllama.prefillTps} (${w1.promptTokens} tokens); wasm engine over wllama: decode ${row.wllama.decodeRatio}x, prefill ${row.wllama.prefillRatio}x`);
+        if (values.wllama === "on" && c.mixedAdapters) {
+          if (row.threads !== 1) row.wllama = { skipped: "wllama is measured at 1 thread (its compat package has no multi-thread build)" };
+          else {
+            const w1 = await wllamaRun(c.model, 1, "Once upon a time there was a little girl who lived in a village near the forest. ".repeat(Math.ceil(promptN / 16)), decodeN, runs);
+            row.wllama = { ...mapRound(w1), decodeRatio: round(row.wasmDecodeTps / w1.decodeTps, 2), prefillRatio: round(row.wasmPrefillTps / w1.prefillTps, 2) };
+            log(`  wllama (compat build): decode ${row.wllama.decodeTps} tok/s, prefill ${row.wllama.prefillTps} (${w1.promptTokens} tokens); wasm engine over wllama: decode ${row.wllama.decodeRatio}x, prefill ${row.wllama.prefillRatio}x`);
+          }
         }
+        rows.push(row);
+        log(`${c.name}, ${row.threads} threads: decode wasm ${row.wasmDecodeTps} tok/s, native ${row.nativeDecodeTps} (ratio ${row.ratio}); ` +
+          `prefill wasm ${row.wasmPrefillTps} (token by token ${row.wasmPrefillTpsPerToken}), native ${row.nativePrefillTps}; rank-16 adapter: wasm +${row.loraOverheadPct}%, native +${row.nativeLoraOverheadPct}%`);
+        for (const [p, l] of Object.entries(wasmLora)) {
+          log(`  adapter ${p}: prefill wasm ${l.prefillTps} tok/s; decode wasm ${l.decodeTps} tok/s, +${l.overheadPct}% (per-run pairs: +${l.pairedOverheadPct}%; interleaved: +${l.interleavedOverheadPct}%); decode time: ${Object.entries(l.profilePct).map(([k, v]) => `${k} ${v}%`).join(", ")}`);
+        }
+        if (row.plain) log(`  plain Q4_0 layout: decode wasm ${row.plain.wasmDecodeTps} tok/s (ratio ${row.plain.ratio}), prefill ${row.plain.wasmPrefillTps}, with adapter ${row.plain.wasmDecodeTpsLora}`);
       }
-      if (c.mixedAdapters && c.mixedAdapters.length > 0) {
+      if (parts.has("mixed") && c.mixedAdapters && c.mixedAdapters.length > 0) {
         const mp = Number(values["mixed-prompt"]), md = Number(values["mixed-decode"]);
         const precision = precisions[0];
         const ma = c.mixedAdapters.map((file) => {
@@ -345,21 +366,18 @@ async function main(): Promise<void> {
           nat.push(await nativeMixed(llama, c.model, c.mixedAdapters, threads, mp, md, model.config.nVocab));
         }
         const tog = median(rounds.map((x) => x.together)), one = median(rounds.map((x) => x.oneAtATime)), nt = median(nat);
+        const prof = wasmMixedProfile(core, model, ma, mp, md);
         const m: Mixed = {
-          model: c.name, threads: row.threads, sequences: ma.length, promptTokens: mp, decodeTokensPerSequence: md, adapterPrecision: precision,
+          model: c.name, threads: pool ? pool.threads : 1, sequences: ma.length, promptTokens: mp, decodeTokensPerSequence: md, adapterPrecision: precision,
           wasmTogetherTps: round(tog), wasmOneAtATimeTps: round(one), speedup: round(median(rounds.map((x) => x.together / x.oneAtATime)), 2),
           nativeOneAtATimeTps: round(nt), ratioToNative: round(tog / nt, 2),
+          profile: { togetherStep: prof.together, oneToken: prof.oneToken },
         };
         mixedRows.push(m);
+        const fmt = (p: StepProfile) => `${p.totalMs} ms: ${Object.entries(p.ms).map(([k, v]) => `${k} ${v}`).join(", ")}`;
+        log(`  mixed load profile (ms), one step together ${fmt(prof.together)}; one token alone ${fmt(prof.oneToken)}`);
         log(`  mixed load, ${m.sequences} sequences on ${m.sequences} rank-16 ${precision} adapters: together ${m.wasmTogetherTps} tok/s, one at a time ${m.wasmOneAtATimeTps} (speed-up ${m.speedup}x); llama.cpp one at a time ${m.nativeOneAtATimeTps} (wasm together / native ${m.ratioToNative})`);
       }
-      rows.push(row);
-      log(`${c.name}, ${row.threads} threads: decode wasm ${row.wasmDecodeTps} tok/s, native ${row.nativeDecodeTps} (ratio ${row.ratio}); ` +
-        `prefill wasm ${row.wasmPrefillTps} (token by token ${row.wasmPrefillTpsPerToken}), native ${row.nativePrefillTps}; rank-16 adapter: wasm +${row.loraOverheadPct}%, native +${row.nativeLoraOverheadPct}%`);
-      for (const [p, l] of Object.entries(wasmLora)) {
-        log(`  adapter ${p}: prefill wasm ${l.prefillTps} tok/s; decode wasm ${l.decodeTps} tok/s, +${l.overheadPct}% (per-run pairs: +${l.pairedOverheadPct}%; interleaved: +${l.interleavedOverheadPct}%); decode time: ${Object.entries(l.profilePct).map(([k, v]) => `${k} ${v}%`).join(", ")}`);
-      }
-      if (row.plain) log(`  plain Q4_0 layout: decode wasm ${row.plain.wasmDecodeTps} tok/s (ratio ${row.plain.ratio}), prefill ${row.plain.wasmPrefillTps}, with adapter ${row.plain.wasmDecodeTpsLora}`);
     } finally {
       pool?.dispose();
     }

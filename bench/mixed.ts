@@ -1,5 +1,6 @@
 // Mixed-adapter load for the engine benchmark: sequences on different adapters decoded together in shared passes, one at a time, and by llama.cpp one at a time.
 import type { Llama } from "node-llama-cpp";
+import type { Core } from "../src/core/core.js";
 import { EngineContext, type EngineAdapter, type EngineModel } from "../src/backends/wasm/engine/index.js";
 
 /** Aggregate decode tokens/s of one mixed load (all sequences' tokens over the time of all of them). */
@@ -18,14 +19,63 @@ export function mixedPrompt(k: number, n: number, vocab: number): number[] {
  * sequence, either all sequences in one forward pass per step or each sequence alone. Only decoding is timed.
  */
 export function wasmMixed(model: EngineModel, adapters: readonly EngineAdapter[], promptN: number, decode: number): MixedFigures {
-  const open = () =>
-    adapters.map((adapter, k) => {
-      const ctx = new EngineContext(model, promptN + decode + 8, [{ adapter, scale: 1 }]);
-      ctx.evaluate(mixedPrompt(k, promptN, model.config.nVocab));
-      return { ctx, next: model.argmax() };
-    });
-  const seqs = open();
-  let t0 = performance.now();
+  const seqs = openMixed(model, adapters, promptN, decode);
+  const together = (adapters.length * decode) / (decodeTogether(model, seqs, decode) / 1000);
+  const alone = openMixed(model, adapters, promptN, decode);
+  const oneAtATime = (adapters.length * decode) / (decodeAlone(model, alone, decode) / 1000);
+  return { together, oneAtATime };
+}
+
+/** Where a decoding step's time goes: milliseconds per kernel (wasm export) and outside them, per step or per token. */
+export interface StepProfile {
+  /** Wall time of one step, profiled (the per-call timing adds a little to every kernel call). */
+  totalMs: number;
+  /** Kernel name (or "outside kernels (JavaScript)") to milliseconds, largest first. */
+  ms: Record<string, number>;
+}
+
+/**
+ * The mixed load's decoding profiled kernel by kernel (core.startProfile): one step of all sequences together,
+ * and one token of a sequence decoded alone, each averaged over `decode` steps.
+ */
+export function wasmMixedProfile(core: Core, model: EngineModel, adapters: readonly EngineAdapter[], promptN: number, decode: number): { together: StepProfile; oneToken: StepProfile } {
+  const profiled = (run: () => number, per: number): StepProfile => {
+    core.startProfile();
+    const total = run();
+    const prof = core.stopProfile();
+    const ms: Record<string, number> = {};
+    let known = 0;
+    for (const [k, v] of [...prof].sort((x, y) => y[1] - x[1])) {
+      ms[k] = Math.round((1000 * v) / per) / 1000;
+      known += v;
+    }
+    ms["outside kernels (JavaScript)"] = Math.round((1000 * (total - known)) / per) / 1000;
+    return { totalMs: Math.round((1000 * total) / per) / 1000, ms };
+  };
+  const seqs = openMixed(model, adapters, promptN, decode);
+  const together = profiled(() => decodeTogether(model, seqs, decode), decode);
+  const alone = openMixed(model, adapters, promptN, decode);
+  const oneToken = profiled(() => decodeAlone(model, alone, decode), adapters.length * decode);
+  return { together, oneToken };
+}
+
+interface MixedSequence {
+  ctx: EngineContext;
+  next: number;
+}
+
+/** A context per adapter with its prompt evaluated and its first token chosen. */
+function openMixed(model: EngineModel, adapters: readonly EngineAdapter[], promptN: number, decode: number): MixedSequence[] {
+  return adapters.map((adapter, k) => {
+    const ctx = new EngineContext(model, promptN + decode + 8, [{ adapter, scale: 1 }]);
+    ctx.evaluate(mixedPrompt(k, promptN, model.config.nVocab));
+    return { ctx, next: model.argmax() };
+  });
+}
+
+/** `decode` steps of all sequences in one forward pass each; milliseconds. Disposes the contexts. */
+function decodeTogether(model: EngineModel, seqs: MixedSequence[], decode: number): number {
+  const t0 = performance.now();
   try {
     for (let s = 0; s < decode; s++) {
       EngineContext.evaluateTogether(
@@ -33,24 +83,26 @@ export function wasmMixed(model: EngineModel, adapters: readonly EngineAdapter[]
         (i, row) => (seqs[i].next = model.argmax(row)),
       );
     }
+    return performance.now() - t0;
   } finally {
     for (const q of seqs) q.ctx.dispose();
   }
-  const together = (adapters.length * decode) / ((performance.now() - t0) / 1000);
-  const alone = open();
-  t0 = performance.now();
+}
+
+/** `decode` tokens of each sequence alone, one sequence after the other; milliseconds. Disposes the contexts. */
+function decodeAlone(model: EngineModel, seqs: MixedSequence[], decode: number): number {
+  const t0 = performance.now();
   try {
-    for (const q of alone) {
+    for (const q of seqs) {
       for (let s = 0; s < decode; s++) {
         q.ctx.evaluate([q.next]);
         q.next = model.argmax();
       }
     }
+    return performance.now() - t0;
   } finally {
-    for (const q of alone) q.ctx.dispose();
+    for (const q of seqs) q.ctx.dispose();
   }
-  const oneAtATime = (adapters.length * decode) / ((performance.now() - t0) / 1000);
-  return { together, oneAtATime };
 }
 
 /**
