@@ -2,9 +2,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { GgmlType, ggmlTypeById } from "../../src/gguf/ggml-types.js";
 import { loadCore, createPool, Core, KernelPool, KERNELS } from "../../src/core/index.js";
+import type { Scope } from "../../src/core/arena.js";
 import { packLoraB, loraBMeta, loraTBytes } from "../../src/core/lora-q8.js";
 import { LORA_B_Q8, TERM_ENTRY_BYTES, writeTermEntry } from "../../src/core/lora-layout.js";
-import { quantizeX8 } from "../../src/core/reference/quant.js";
+import { quantizeX8, type X8 } from "../../src/core/reference/quant.js";
 import { repackQ4_0x4Ref, gemvQ4_0x4X8Ref } from "../../src/core/reference/repack.js";
 import { randomBlocks, randomF32, sameBits } from "./helpers.js";
 
@@ -28,6 +29,18 @@ const lanesOf = (core: Core) => (core.build.includes("relaxed") ? "relaxed" : "s
 
 const weights = (rows: number, cols: number, seed: number) => randomBlocks(Q4_0, (rows * cols) / 32, seed, seed % 2 === 0);
 
+/** Tokens' 8-bit x put into a scope row after row: qx (int8), dx and block sums (f32), as the batch kernels read them. */
+function putX8(core: Core, s: Scope, xs8: readonly X8[], cols: number): { qx: number; dx: number; xsum: number } {
+  const n = xs8.length, nb = cols / 32;
+  const qx = s.alloc(n * cols), dx = s.alloc(n * nb * 4), xsum = s.alloc(n * nb * 4);
+  xs8.forEach((v, i) => {
+    core.arena.u8(qx + i * cols, cols).set(new Uint8Array(v.qx.buffer, v.qx.byteOffset, cols));
+    core.arena.f32(dx + i * nb * 4, nb).set(v.dx);
+    core.arena.f32(xsum + i * nb * 4, nb).set(v.xs);
+  });
+  return { qx, dx, xsum };
+}
+
 /** Runs one raw 8-bit-x kernel call on core memory; returns y. */
 function runKernel(core: Core, fn: string, w: number, x: Float32Array, rows: number, cols: number): Float32Array {
   const { qx, dx, xs } = quantizeX8(x);
@@ -49,12 +62,7 @@ describe("batches of tokens over the grouped layout", () => {
         const plain = core.upload(Q4_0.id, bytes, rows, cols);
         const m = core.repack(core.upload(Q4_0.id, bytes, rows, cols));
         const out = core.arena.scoped((s) => {
-          const qx = s.alloc(n * cols), dx = s.alloc(n * nb * 4), xsum = s.alloc(n * nb * 4);
-          xs8.forEach((v, i) => {
-            core.arena.u8(qx + i * cols, cols).set(new Uint8Array(v.qx.buffer, v.qx.byteOffset, cols));
-            core.arena.f32(dx + i * nb * 4, nb).set(v.dx);
-            core.arena.f32(xsum + i * nb * 4, nb).set(v.xs);
-          });
+          const { qx, dx, xsum } = putX8(core, s, xs8, cols);
           const y1 = s.alloc(n * rows * 4), y2 = s.alloc(n * rows * 4), scratch = s.alloc(4 * rowBytes), unpacked = s.alloc(4 * rowBytes);
           core.call("gemm_q4_0_q8", plain.ptr, qx, dx, xsum, y1, rows, cols, n, rows);
           core.call("gemm_q4_0x4_q8", m.ptr, qx, dx, xsum, y2, rows, cols, n, rows, scratch);
@@ -84,12 +92,7 @@ describe("the grouped batch kernel against the scalar reference", () => {
         for (const core of cores) {
           const m = core.repack(core.upload(Q4_0.id, bytes, rows, cols));
           const got = core.arena.scoped((s) => {
-            const qx = s.alloc(n * cols), dx = s.alloc(n * nb * 4), xsum = s.alloc(n * nb * 4);
-            xs8.forEach((v, i) => {
-              core.arena.u8(qx + i * cols, cols).set(new Uint8Array(v.qx.buffer, v.qx.byteOffset, cols));
-              core.arena.f32(dx + i * nb * 4, nb).set(v.dx);
-              core.arena.f32(xsum + i * nb * 4, nb).set(v.xs);
-            });
+            const { qx, dx, xsum } = putX8(core, s, xs8, cols);
             const y = s.put(new Float32Array(n * stride).fill(NaN)), scratch = s.alloc(Math.max(512, 4 * nb * 18));
             core.call(LAYOUT.int8.gemm!, m.ptr, qx, dx, xsum, y, rows, cols, n, stride, scratch);
             return core.arena.f32(y, n * stride).slice();
@@ -244,12 +247,7 @@ describe("the grouped batch kernel with each token's adapter B in its group pass
     const nb = cols / 32, stride = rows + 2;
     const xs8 = Array.from({ length: n }, (_, i) => quantizeX8(randomF32(cols, seed + i * 17)));
     return core.arena.scoped((sc) => {
-      const qx = sc.alloc(n * cols), dx = sc.alloc(n * nb * 4), xsum = sc.alloc(n * nb * 4);
-      xs8.forEach((v, i) => {
-        core.arena.u8(qx + i * cols, cols).set(new Uint8Array(v.qx.buffer, v.qx.byteOffset, cols));
-        core.arena.f32(dx + i * nb * 4, nb).set(v.dx);
-        core.arena.f32(xsum + i * nb * 4, nb).set(v.xs);
-      });
+      const { qx, dx, xsum } = putX8(core, sc, xs8, cols);
       const y1 = sc.put(new Float32Array(n * stride).fill(NaN)), y2 = sc.put(new Float32Array(n * stride).fill(NaN));
       const scratch = sc.alloc(Math.max(512, 4 * nb * 18));
       const table = sc.alloc(n * TERM_ENTRY_BYTES);
