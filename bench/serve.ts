@@ -43,6 +43,13 @@ interface CaseResult {
   oneAtATime: RunFigures;
   /** Concurrent aggregate tokens/s over one-at-a-time. */
   speedup: number;
+  /**
+   * The decoding alone (after each first token): the clients' aggregate rate from the median time per output
+   * token, over one client's. What the speed-up would be if prompts took no time.
+   */
+  decodeSpeedup: number;
+  /** Share of the one-at-a-time wall time spent before first tokens (prompts, and the requests' way in). */
+  promptShare: number;
   swaps: number;
   /** Sequence steps per decodeBatch call in the concurrent runs (backends that batch mixed sets; else 0). */
   batchRowsPerCall: number;
@@ -226,12 +233,16 @@ async function runCases(
     const conc = pooled(concRuns);
     const serial = pooled(serialRuns);
     const r: CaseResult = {
-      clients, sets, requests: clients * o.perClient, concurrent: conc, oneAtATime: serial, speedup: med(ratios), swaps: swapCount,
+      clients, sets, requests: clients * o.perClient, concurrent: conc, oneAtATime: serial, speedup: med(ratios),
+      decodeSpeedup: (clients * serial.tpotMs.p50) / conc.tpotMs.p50,
+      promptShare: serialRuns.reduce((n, x) => n + x.samples.reduce((m, y) => m + y.ttftMs, 0), 0) / serialRuns.reduce((n, x) => n + x.wallMs, 0),
+      swaps: swapCount,
       batchRowsPerCall: batchCalls > 0 ? batchRows / batchCalls : 0,
     };
     log(`  ${clients} clients, ${sets} set(s): ${conc.tokensPerSecond.toFixed(1)} tok/s against ${serial.tokensPerSecond.toFixed(1)} one at a time (${r.speedup.toFixed(2)}x); ` +
       `TTFT p50/p99 ${conc.ttftMs.p50.toFixed(1)}/${conc.ttftMs.p99.toFixed(1)} ms (alone ${serial.ttftMs.p50.toFixed(1)}/${serial.ttftMs.p99.toFixed(1)}); ` +
       `TPOT p50/p99 ${conc.tpotMs.p50.toFixed(2)}/${conc.tpotMs.p99.toFixed(2)} ms (alone ${serial.tpotMs.p50.toFixed(2)}/${serial.tpotMs.p99.toFixed(2)})` +
+      `; decoding alone ${r.decodeSpeedup.toFixed(2)}x, prompts ${(100 * r.promptShare).toFixed(0)}% of the one-at-a-time time` +
       (r.batchRowsPerCall > 0 ? `; ${r.batchRowsPerCall.toFixed(2)} sequences per shared pass` : ""));
     out.push(r);
   }
@@ -536,7 +547,8 @@ async function main(): Promise<void> {
         goal: 2,
         met: wasmCase !== undefined && wasmCase.speedup >= 2,
         note: wasmCase
-          ? `the four sets' sequences share each step's forward pass (one decodeBatch call per step, ${wasmCase.batchRowsPerCall.toFixed(2)} rows per call)`
+          ? `the four sets' sequences share each step's forward pass (one decodeBatch call per step, ${wasmCase.batchRowsPerCall.toFixed(2)} rows per call); ` +
+            `decoding alone ${wasmCase.decodeSpeedup.toFixed(2)}x, prompts ${(100 * wasmCase.promptShare).toFixed(0)}% of the one-at-a-time time`
           : "skipped (--skip-wasm)",
       },
       ttftP99FourClientsOverLone: {
