@@ -43,6 +43,13 @@ interface CaseResult {
   oneAtATime: RunFigures;
   /** Concurrent aggregate tokens/s over one-at-a-time. */
   speedup: number;
+  /**
+   * The decoding alone (after each first token): the clients' aggregate rate from the median time per output
+   * token, over one client's. What the speed-up would be if prompts took no time.
+   */
+  decodeSpeedup: number;
+  /** Share of the one-at-a-time wall time spent before first tokens (prompts, and the requests' way in). */
+  promptShare: number;
   swaps: number;
   /** Sequence steps per decodeBatch call in the concurrent runs (backends that batch mixed sets; else 0). */
   batchRowsPerCall: number;
@@ -226,12 +233,16 @@ async function runCases(
     const conc = pooled(concRuns);
     const serial = pooled(serialRuns);
     const r: CaseResult = {
-      clients, sets, requests: clients * o.perClient, concurrent: conc, oneAtATime: serial, speedup: med(ratios), swaps: swapCount,
+      clients, sets, requests: clients * o.perClient, concurrent: conc, oneAtATime: serial, speedup: med(ratios),
+      decodeSpeedup: (clients * serial.tpotMs.p50) / conc.tpotMs.p50,
+      promptShare: serialRuns.reduce((n, x) => n + x.samples.reduce((m, y) => m + y.ttftMs, 0), 0) / serialRuns.reduce((n, x) => n + x.wallMs, 0),
+      swaps: swapCount,
       batchRowsPerCall: batchCalls > 0 ? batchRows / batchCalls : 0,
     };
     log(`  ${clients} clients, ${sets} set(s): ${conc.tokensPerSecond.toFixed(1)} tok/s against ${serial.tokensPerSecond.toFixed(1)} one at a time (${r.speedup.toFixed(2)}x); ` +
       `TTFT p50/p99 ${conc.ttftMs.p50.toFixed(1)}/${conc.ttftMs.p99.toFixed(1)} ms (alone ${serial.ttftMs.p50.toFixed(1)}/${serial.ttftMs.p99.toFixed(1)}); ` +
       `TPOT p50/p99 ${conc.tpotMs.p50.toFixed(2)}/${conc.tpotMs.p99.toFixed(2)} ms (alone ${serial.tpotMs.p50.toFixed(2)}/${serial.tpotMs.p99.toFixed(2)})` +
+      `; decoding alone ${r.decodeSpeedup.toFixed(2)}x, prompts ${(100 * r.promptShare).toFixed(0)}% of the one-at-a-time time` +
       (r.batchRowsPerCall > 0 ? `; ${r.batchRowsPerCall.toFixed(2)} sequences per shared pass` : ""));
     out.push(r);
   }
@@ -429,6 +440,106 @@ async function layouts(model: string, adapters: string[], threads: number, maxTo
   }
 }
 
+interface NativeServing {
+  cases: CaseResult[];
+  turn: { turnTokens: number; stepMs: number; swapExtraMs: number };
+  memory: Awaited<ReturnType<typeof memoryGrowth>>;
+}
+
+/** The cases over llama.cpp in a server process, the turn figures it measured, and its memory over one and four sets. */
+async function nativeServing(
+  model: string,
+  adapters: string[],
+  threads: number,
+  cases: [number, number][],
+  opts: { perClient: number; maxTokens: number; promptTokens: number; rounds: number },
+  log: (s: string) => void,
+): Promise<NativeServing> {
+  log(`native (llama.cpp) server process, ${threads} thread(s), ${opts.maxTokens} tokens per request, ${opts.perClient} request(s) per client`);
+  const native = await serve(model, adapters, "native", threads, 8, 256);
+  let nativeCases: CaseResult[];
+  let after: Map<string, number>;
+  try {
+    await oneAtATime(native.url, workload(4, 4, 1, 16, 98).flat(), 4); // warm-up: every set once
+    nativeCases = await runCases(native, cases, opts, log);
+    after = await native.metrics();
+  } finally {
+    await native.close();
+  }
+  const turn = {
+    turnTokens: after.get("lora_edge_turn_tokens")!,
+    stepMs: after.get("lora_edge_decode_step_seconds")! * 1000,
+    swapExtraMs: after.get("lora_edge_swap_extra_seconds")! * 1000,
+  };
+  log(`  a one-token decode step takes ${turn.stepMs.toFixed(2)} ms; a live swap adds ${turn.swapExtraMs.toFixed(2)} ms to the next one; a set keeps its turn for ${turn.turnTokens} steps`);
+  const memory = await memoryGrowth(model, adapters, threads, opts.maxTokens);
+  log(`  server RSS ${(memory.rssOneSetBytes / 2 ** 20).toFixed(0)} MiB after 8 clients on one set, ${(memory.rssFourSetsBytes / 2 ** 20).toFixed(0)} MiB after 8 clients over four (model file ${(memory.modelBytes / 2 ** 20).toFixed(0)} MiB, serving context ${(memory.contextBytes / 2 ** 20).toFixed(0)} MiB)`);
+  return { cases: nativeCases, turn, memory };
+}
+
+interface NativeInProcess {
+  layout: LayoutFigures;
+  park: Awaited<ReturnType<typeof parkVersusEvaluate>>;
+  promptBurst: Awaited<ReturnType<typeof promptBurst>>;
+  swapStep: SwapStepFigures[];
+}
+
+/** llama.cpp in process: the layout question, parking against re-evaluation, a burst of prompts, and what a live swap adds. */
+async function nativeInProcess(model: string, adapters: string[], threads: number, maxTokens: number, log: (s: string) => void): Promise<NativeInProcess> {
+  log("in process: one shared context taking turns against one context per set (4 requests over 4 sets)");
+  const layout = await layouts(model, adapters, threads, maxTokens, 2);
+  log(`  one at a time ${layout.oneAtATime.toFixed(1)} tok/s; shared context ${layout.sharedContext.toFixed(1)} tok/s (${(layout.sharedContextBytes / 2 ** 20).toFixed(0)} MiB); ` +
+    `a context per set ${layout.contextPerSet.toFixed(1)} tok/s (${(layout.contextPerSetBytes / 2 ** 20).toFixed(0)} MiB)`);
+  const prt = await Runtime.open({ model, gpu: false, threads, contextSize: 512 });
+  let park;
+  let burst;
+  let swaps: SwapStepFigures[] = [];
+  try {
+    for (const [i, a] of adapters.entries()) await prt.adapters.load(`a${i}`, a);
+    park = await parkVersusEvaluate(prt, 400, 5);
+    burst = await promptBurst(prt, 8);
+    swaps = [await swapStep(prt, 1, 24), await swapStep(prt, 4, 24)];
+  } finally {
+    await prt.dispose();
+  }
+  log(`  four 16-token prompts evaluated in one step take ${burst.fourMs.toFixed(1)} ms against ${burst.oneMs.toFixed(1)} ms for one (${burst.ratio.toFixed(2)}x): the floor of a burst's time to first token`);
+  for (const w of swaps) {
+    log(`  ${w.sequences} sequence(s): a decode step takes ${w.plainMs.toFixed(2)} ms, ${w.afterSwapMs.toFixed(2)} ms right after a live swap ` +
+      `(+${w.extraMs.toFixed(2)} ms; the swap call ${w.swapMs.toFixed(3)} ms)`);
+  }
+  log(`  parked states of a ${park.promptTokens}-token prompt restored in ${park.restoreMs.toFixed(1)} ms against ${park.reevaluateMs.toFixed(1)} ms to evaluate it again (${park.ratio.toFixed(1)}x); ${(park.parkedBytes / 2 ** 20).toFixed(1)} MiB parked`);
+  return { layout, park, promptBurst: burst, swapStep: swaps };
+}
+
+/** The targets measured on llama.cpp. */
+function nativeTargets(native: NativeServing, inProcess: NativeInProcess) {
+  const find = (c: number, s: number) => native.cases.find((x) => x.clients === c && x.sets === s)!;
+  const burst = inProcess.promptBurst;
+  // a lone client: the same requests served one at a time, in the same rounds (less exposed to the machine's drift
+  // than another case's). The target compares like with like, p99 with p99 ("p99 time to first token with 4
+  // clients <= 3x a lone client's"); the ratio to the lone client's p50 is reported beside it.
+  const loneP99 = find(4, 1).oneAtATime.ttftMs.p99;
+  const lone = find(4, 1).oneAtATime.ttftMs.p50;
+  // what the process grew while serving four sets after one, in model-file units
+  const growth = native.memory.extraBaseCopies;
+  return {
+    nativeOneSetFourClients: { value: find(4, 1).speedup, goal: 1.5, met: find(4, 1).speedup >= 1.5 },
+    nativeFourSetsFourClients: { value: find(4, 4).speedup, goal: 0.9, met: find(4, 4).speedup >= 0.9 },
+    ttftP99FourClientsOverLone: {
+      value: find(4, 1).concurrent.ttftMs.p99 / loneP99,
+      goal: 3,
+      met: find(4, 1).concurrent.ttftMs.p99 / loneP99 <= 3,
+      note: `p99 of 4 clients on one set against the p99 of the same requests one at a time (${loneP99.toFixed(1)} ms, p50 ${lone.toFixed(1)} ms; ` +
+        `1 client's p50 ${find(1, 1).oneAtATime.ttftMs.p50.toFixed(1)} ms); over the lone p50 the p99 is ${(find(4, 1).concurrent.ttftMs.p99 / lone).toFixed(2)}x, ` +
+        `their p50 ${(find(4, 1).concurrent.ttftMs.p50 / lone).toFixed(2)}x; four prompts that arrive together ` +
+        `take ${burst.ratio.toFixed(2)}x one prompt's time to evaluate even in one step, the floor for the last of them; ` +
+        `on 4 sets the four prompts cannot share a step (${find(4, 4) ? (find(4, 4).concurrent.ttftMs.p99 / find(4, 4).oneAtATime.ttftMs.p50).toFixed(2) : "-"}x)`,
+    },
+    // RSS growth from serving one set to serving four, in model-file units: a copy of the base per set would add about 3
+    baseCopiesInMemory: { value: 1 + growth, goal: 1, met: growth < 0.5 },
+  };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: process.argv.slice(2).filter((a) => a !== "--"),
@@ -439,6 +550,8 @@ async function main(): Promise<void> {
       requests: { type: "string" },
       rounds: { type: "string" },
       "skip-wasm": { type: "boolean" },
+      /** Only the wasm engine's case (its target; the others are reported as skipped). */
+      "skip-native": { type: "boolean" },
       keep: { type: "string" },
       cases: { type: "string" },
     },
@@ -464,26 +577,7 @@ async function main(): Promise<void> {
     const cases = chosen ? allCases.filter(([c, k]) => [...chosen, "1x1", "4x1", "4x4"].includes(`${c}x${k}`)) : allCases;
     const opts = { perClient, maxTokens, promptTokens: 16, rounds };
 
-    log(`native (llama.cpp) server process, ${threads} thread(s), ${maxTokens} tokens per request, ${perClient} request(s) per client`);
-    const native = await serve(model, adapters, "native", threads, 8, 256);
-    let nativeCases: CaseResult[];
-    let after: Map<string, number>;
-    try {
-      await oneAtATime(native.url, workload(4, 4, 1, 16, 98).flat(), 4); // warm-up: every set once
-      nativeCases = await runCases(native, cases, opts, log);
-      after = await native.metrics();
-    } finally {
-      await native.close();
-    }
-    const turn = {
-      turnTokens: after.get("lora_edge_turn_tokens")!,
-      stepMs: after.get("lora_edge_decode_step_seconds")! * 1000,
-      swapExtraMs: after.get("lora_edge_swap_extra_seconds")! * 1000,
-    };
-    log(`  a one-token decode step takes ${turn.stepMs.toFixed(2)} ms; a live swap adds ${turn.swapExtraMs.toFixed(2)} ms to the next one; a set keeps its turn for ${turn.turnTokens} steps`);
-    const memory = await memoryGrowth(model, adapters, threads, maxTokens);
-    const modelBytes = memory.modelBytes;
-    log(`  server RSS ${(memory.rssOneSetBytes / 2 ** 20).toFixed(0)} MiB after 8 clients on one set, ${(memory.rssFourSetsBytes / 2 ** 20).toFixed(0)} MiB after 8 clients over four (model file ${(modelBytes / 2 ** 20).toFixed(0)} MiB, serving context ${(memory.contextBytes / 2 ** 20).toFixed(0)} MiB)`);
+    const native = values["skip-native"] ? null : await nativeServing(model, adapters, threads, cases, opts, log);
 
     let wasmCase: CaseResult | undefined;
     if (!values["skip-wasm"]) {
@@ -497,67 +591,30 @@ async function main(): Promise<void> {
       }
     }
 
-    log("in process: one shared context taking turns against one context per set (4 requests over 4 sets)");
-    const layout = await layouts(model, adapters, threads, maxTokens, 2);
-    log(`  one at a time ${layout.oneAtATime.toFixed(1)} tok/s; shared context ${layout.sharedContext.toFixed(1)} tok/s (${(layout.sharedContextBytes / 2 ** 20).toFixed(0)} MiB); ` +
-      `a context per set ${layout.contextPerSet.toFixed(1)} tok/s (${(layout.contextPerSetBytes / 2 ** 20).toFixed(0)} MiB)`);
-    const prt = await Runtime.open({ model, gpu: false, threads, contextSize: 512 });
-    let park;
-    let burst;
-    let swaps: SwapStepFigures[] = [];
-    try {
-      for (const [i, a] of adapters.entries()) await prt.adapters.load(`a${i}`, a);
-      park = await parkVersusEvaluate(prt, 400, 5);
-      burst = await promptBurst(prt, 8);
-      swaps = [await swapStep(prt, 1, 24), await swapStep(prt, 4, 24)];
-    } finally {
-      await prt.dispose();
-    }
-    log(`  four 16-token prompts evaluated in one step take ${burst.fourMs.toFixed(1)} ms against ${burst.oneMs.toFixed(1)} ms for one (${burst.ratio.toFixed(2)}x): the floor of a burst's time to first token`);
-    for (const w of swaps) {
-      log(`  ${w.sequences} sequence(s): a decode step takes ${w.plainMs.toFixed(2)} ms, ${w.afterSwapMs.toFixed(2)} ms right after a live swap ` +
-        `(+${w.extraMs.toFixed(2)} ms; the swap call ${w.swapMs.toFixed(3)} ms)`);
-    }
-    log(`  parked states of a ${park.promptTokens}-token prompt restored in ${park.restoreMs.toFixed(1)} ms against ${park.reevaluateMs.toFixed(1)} ms to evaluate it again (${park.ratio.toFixed(1)}x); ${(park.parkedBytes / 2 ** 20).toFixed(1)} MiB parked`);
-
-    const find = (c: number, s: number) => nativeCases.find((x) => x.clients === c && x.sets === s)!;
-    // a lone client: the same requests served one at a time, in the same rounds (less exposed to the machine's drift
-    // than another case's). The target compares like with like, p99 with p99 ("p99 time to first token with 4
-    // clients <= 3x a lone client's"); the ratio to the lone client's p50 is reported beside it.
-    const loneP99 = find(4, 1).oneAtATime.ttftMs.p99;
-    const lone = find(4, 1).oneAtATime.ttftMs.p50;
-    // what the process grew while serving four sets after one, in model-file units
-    const growth = memory.extraBaseCopies;
+    const inProcess = values["skip-native"] ? null : await nativeInProcess(model, adapters, threads, maxTokens, log);
+    const skipped = (goal: number, why: string) => ({ value: null, goal, met: false, note: `skipped (${why})` });
+    const nt = native && inProcess ? nativeTargets(native, inProcess) : null;
     const targets = {
-      nativeOneSetFourClients: { value: find(4, 1).speedup, goal: 1.5, met: find(4, 1).speedup >= 1.5 },
-      nativeFourSetsFourClients: { value: find(4, 4).speedup, goal: 0.9, met: find(4, 4).speedup >= 0.9 },
-      wasmFourSetsFourClients: {
-        value: wasmCase?.speedup ?? null,
-        goal: 2,
-        met: wasmCase !== undefined && wasmCase.speedup >= 2,
-        note: wasmCase
-          ? `the four sets' sequences share each step's forward pass (one decodeBatch call per step, ${wasmCase.batchRowsPerCall.toFixed(2)} rows per call)`
-          : "skipped (--skip-wasm)",
-      },
-      ttftP99FourClientsOverLone: {
-        value: find(4, 1).concurrent.ttftMs.p99 / loneP99,
-        goal: 3,
-        met: find(4, 1).concurrent.ttftMs.p99 / loneP99 <= 3,
-        note: `p99 of 4 clients on one set against the p99 of the same requests one at a time (${loneP99.toFixed(1)} ms, p50 ${lone.toFixed(1)} ms; ` +
-          `1 client's p50 ${find(1, 1).oneAtATime.ttftMs.p50.toFixed(1)} ms); over the lone p50 the p99 is ${(find(4, 1).concurrent.ttftMs.p99 / lone).toFixed(2)}x, ` +
-          `their p50 ${(find(4, 1).concurrent.ttftMs.p50 / lone).toFixed(2)}x; four prompts that arrive together ` +
-          `take ${burst.ratio.toFixed(2)}x one prompt's time to evaluate even in one step, the floor for the last of them; ` +
-          `on 4 sets the four prompts cannot share a step (${find(4, 4) ? (find(4, 4).concurrent.ttftMs.p99 / find(4, 4).oneAtATime.ttftMs.p50).toFixed(2) : "-"}x)`,
-      },
-      // RSS growth from serving one set to serving four, in model-file units: a copy of the base per set would add about 3
-      baseCopiesInMemory: { value: 1 + growth, goal: 1, met: growth < 0.5 },
+      nativeOneSetFourClients: nt?.nativeOneSetFourClients ?? skipped(1.5, "--skip-native"),
+      nativeFourSetsFourClients: nt?.nativeFourSetsFourClients ?? skipped(0.9, "--skip-native"),
+      wasmFourSetsFourClients: wasmCase
+        ? {
+            value: wasmCase.speedup,
+            goal: 2,
+            met: wasmCase.speedup >= 2,
+            note: `the four sets' sequences share each step's forward pass (one decodeBatch call per step, ${wasmCase.batchRowsPerCall.toFixed(2)} rows per call); ` +
+              `decoding alone ${wasmCase.decodeSpeedup.toFixed(2)}x, prompts ${(100 * wasmCase.promptShare).toFixed(0)}% of the one-at-a-time time`,
+          }
+        : skipped(2, "--skip-wasm"),
+      ttftP99FourClientsOverLone: nt?.ttftP99FourClientsOverLone ?? skipped(3, "--skip-native"),
+      baseCopiesInMemory: nt?.baseCopiesInMemory ?? skipped(1, "--skip-native"),
     };
     const result = {
-      model: { path: model, bytes: modelBytes, shape: "generated 100M llama, Q4_0, 4 rank-16 adapters on 7 projections" },
+      model: { path: model, bytes: fs.statSync(model).size, shape: "generated 100M llama, Q4_0, 4 rank-16 adapters on 7 projections" },
       threads,
       maxTokens,
       requestsPerClient: perClient,
-      native: { cases: nativeCases, turn, swapStep: swaps, memory, layout, park, promptBurst: burst },
+      ...(native && inProcess ? { native: { cases: native.cases, turn: native.turn, memory: native.memory, ...inProcess } } : {}),
       ...(wasmCase ? { wasm: { cases: [wasmCase] } } : {}),
       targets,
     };

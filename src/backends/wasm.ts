@@ -235,6 +235,9 @@ export class WasmBackend implements Backend {
   readonly liveSwapSupported = true;
   readonly canFreeAdapters = true;
   readonly contexts = new Set<{ readonly engine: EngineContext; dispose(): Promise<void> }>();
+  /** Bytes of the tokens detokenized so far, by id (see pieceBytes). */
+  private readonly pieces = new Map<number, Uint8Array>();
+  private readonly textDecoder = new TextDecoder();
 
   private constructor(
     readonly model: EngineModel,
@@ -284,9 +287,32 @@ export class WasmBackend implements Backend {
 
   detokenize(tokens: readonly number[], before: readonly number[] = []): string {
     if (before.length === 0) return this.tokenizer.detokenize(tokens);
+    if (!this.tokenizer.vocab.cleanSpaces) {
+      // after earlier tokens no piece loses its leading space, and without the whole-text space clean-up the
+      // bytes of `tokens` are their pieces' own: the same text as below, without re-reading `before`
+      return this.textDecoder.decode(this.pieceBytes(tokens));
+    }
     const all = this.tokenizer.detokenizeBytes([...before, ...tokens]);
     const head = this.tokenizer.detokenizeBytes(before);
-    return new TextDecoder().decode(all.subarray(head.length));
+    return this.textDecoder.decode(all.subarray(head.length));
+  }
+
+  /** The tokens' pieces joined (each token's bytes read once, then kept: streaming detokenizes every step). */
+  private pieceBytes(tokens: readonly number[]): Uint8Array {
+    let n = 0;
+    const parts = tokens.map((id) => {
+      let p = this.pieces.get(id);
+      if (!p) this.pieces.set(id, (p = this.tokenizer.tokenPieceBytes(id)));
+      n += p.length;
+      return p;
+    });
+    const out = new Uint8Array(n);
+    let o = 0;
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
   }
 
   isEndOfGeneration(token: number): boolean {

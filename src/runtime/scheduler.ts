@@ -358,9 +358,10 @@ export class Scheduler {
    */
   private async gatherPrompts(): Promise<void> {
     const next = this.queue.peek();
+    if (!next || !this.ctx || this.disposed) return; // no prompt pending: nothing to gather, nothing to measure
     // a wait longer than a decode step costs more than the step it could save
     const maxWaitMs = this.gatherMs ?? Math.min(10, this.turns.stepMs);
-    if (!next || !this.ctx || this.disposed || !(maxWaitMs > 0)) return;
+    if (!(maxWaitMs > 0)) return;
     const group = this.ctx.adapterScope === "context" ? next.key : ANY;
     const room = () => this.freeSlots() - this.queue.size;
     const missing = () => Math.max(this.gather.expected(group, this.inFlight(group), room()), Math.min(this.receivingCount, room()));

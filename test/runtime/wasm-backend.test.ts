@@ -1,6 +1,8 @@
 // The Runtime on the wasm engine: the same API and the same greedy text as llama.cpp, and "auto" falling back to it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Runtime } from "../../src/runtime/index.js";
+import { mulberry32 } from "../../src/random.js";
+import type { WasmBackend } from "../../src/backends/wasm.js";
 import { MODEL, MODEL_Q4, S1, S2, openCpu } from "./helpers.js";
 
 const PROMPT = "Once upon a time";
@@ -39,6 +41,24 @@ describe("Runtime on the wasm backend", () => {
     }
     await sn.dispose();
     await sw.dispose();
+  });
+
+  it("detokenizes generated tokens after a prompt as the prompt's and the tokens' text less the prompt's, and as llama.cpp does", () => {
+    const backend = wasm.backend as WasmBackend;
+    const tok = backend.tokenizer;
+    const r = mulberry32(5);
+    const ids = (n: number) => Array.from({ length: n }, () => Math.floor(r() * backend.vocabSize));
+    const decoder = new TextDecoder();
+    for (let i = 0; i < 200; i++) {
+      const before = [1, ...ids(1 + (i % 7))];
+      const tokens = ids(1 + (i % 13));
+      // the definition: bytes of both less the bytes of the prompt, then UTF-8
+      const defined = decoder.decode(tok.detokenizeBytes([...before, ...tokens]).subarray(tok.detokenizeBytes(before).length));
+      const got = backend.detokenize(tokens, before);
+      expect(got, JSON.stringify({ before, tokens })).toBe(defined);
+      expect(backend.detokenize(tokens, before), "a second time (pieces kept)").toBe(got);
+      expect(got, JSON.stringify({ before, tokens })).toBe(native.backend.detokenize(tokens, before));
+    }
   });
 
   it("unloads an adapter attached to a live wasm session; the session continues with the rest", async () => {
