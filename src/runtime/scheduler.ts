@@ -593,7 +593,7 @@ export class Scheduler {
     const now = performance.now();
     this.counts.steps++;
     // one-token steps, plain and right after a swap, choose the turn length
-    if (turn.every((s) => s.task!.started)) this.turns.observe(now - t0, swapped, turn[0].key!);
+    if (turn.every((s) => s.task!.started)) this.turns.observe(now - t0, swapped, turn[0].key!, turn.length);
     for (let i = 0; i < turn.length; i++) {
       const task = turn[i].task!;
       const r = results[i];

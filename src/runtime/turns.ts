@@ -19,7 +19,7 @@ export class TurnPolicy {
   private order: string[] = [];
   private holder: string | null = null;
   private used = 0;
-  /** Recent plain step times, all sets and per set (a set's steps carry the same sequences, so the same batch). */
+  /** Recent plain step times, all sets, and per set and number of sequences (the same batch). */
   private readonly plain: number[] = [];
   private readonly plainByKey = new Map<string, number[]>();
   /** Recent extras of a step right after a swap over the same set's plain steps. */
@@ -28,7 +28,7 @@ export class TurnPolicy {
   constructor(private readonly fixed?: number) {}
 
   /**
-   * Steps a set keeps its turn: fixed, or enough that a swap costs about 2.5% of the turn (1 to 16).
+   * Steps a set keeps its turn: fixed, or enough that a swap costs about 2.5% of the turn (2 to 16).
    * Measured on the generated 97M Q4_0 model at 1 thread (bench:serve's swap step): a live swap adds 1.4 to
    * 2.4 ms to the next step of the same sequences (llama.cpp rebuilds its scheduler and reserves its graphs
    * after any change of adapters; zero-scale adapters are dropped from the graph, so keeping every set attached
@@ -38,7 +38,10 @@ export class TurnPolicy {
   get turnTokens(): number {
     if (this.fixed !== undefined) return this.fixed;
     if (this.plain.length === 0 || this.extras.length === 0) return 4;
-    return Math.min(16, Math.max(1, Math.ceil(this.swapExtraMs / (0.025 * this.stepMs))));
+    // at least two: a turn then holds a plain step of its set besides the one after the swap, so the comparison
+    // stays current (with one-step turns every step follows a swap, nothing plain is measured again, and a
+    // swap cost once estimated at zero would stay there)
+    return Math.min(16, Math.max(2, Math.ceil(this.swapExtraMs / (0.025 * this.stepMs))));
   }
 
   /** Median of recent one-token steps without a swap before them. */
@@ -52,19 +55,20 @@ export class TurnPolicy {
   }
 
   /**
-   * Records a one-token step (every sequence in it past its prompt) of the set `key`, and whether a swap came
-   * before it. A step after a swap is compared with that set's recent plain steps (the same batch), not with
-   * other sets' steps, whose batches differ.
+   * Records a one-token step (every sequence in it past its prompt) of the set `key` with `rows` sequences,
+   * and whether a swap came before it. A step after a swap is compared with that set's recent plain steps of
+   * as many sequences (the same batch), not with other sets' steps or other batch sizes, whose times differ.
    */
-  observe(ms: number, swapped: boolean, key = ""): void {
+  observe(ms: number, swapped: boolean, key = "", rows = 1): void {
+    const batch = `${rows}:${key}`;
     if (swapped) {
-      const own = this.plainByKey.get(key);
+      const own = this.plainByKey.get(batch);
       if (own && own.length > 0) push(this.extras, ms - median(own), 31);
       return;
     }
     push(this.plain, ms, 63);
-    let own = this.plainByKey.get(key);
-    if (!own) this.plainByKey.set(key, (own = []));
+    let own = this.plainByKey.get(batch);
+    if (!own) this.plainByKey.set(batch, (own = []));
     push(own, ms, 15);
   }
 

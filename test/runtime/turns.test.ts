@@ -70,4 +70,33 @@ describe("turn policy", () => {
     p.observe(8, true, "one");
     expect(p.swapExtraMs).toBeCloseTo(2);
   });
+
+  it("compares a step after a swap with plain steps of as many sequences of that set", () => {
+    const p = new TurnPolicy();
+    for (let i = 0; i < 5; i++) p.observe(14, false, "a", 2);
+    for (let i = 0; i < 5; i++) p.observe(7, false, "a", 1);
+    // one of a's two sequences finished: its next step after a swap has one sequence
+    p.observe(9.5, true, "a", 1);
+    expect(p.swapExtraMs).toBeCloseTo(2.5);
+  });
+
+  it("recovers from a swap cost estimated at zero: every turn keeps a plain step to compare with", () => {
+    const p = new TurnPolicy();
+    p.observe(10, false, "a");
+    p.observe(10, true, "a");
+    expect(p.swapExtraMs).toBe(0);
+    expect(p.pick([])).toBeNull(); // the server went idle: the per-set steps are forgotten
+    expect(p.turnTokens).toBe(2);
+    // two sets taking turns, a swap adding 3 ms to the step after it
+    const r = run(["a", "b"]);
+    let applied = "";
+    for (let i = 0; i < 80; i++) {
+      const key = p.pick(r)!;
+      const swapped = key !== applied;
+      applied = key;
+      p.observe(swapped ? 13 : 10, swapped, key);
+    }
+    expect(p.swapExtraMs).toBeCloseTo(3);
+    expect(p.turnTokens).toBe(12); // 3 ms against 2.5% of 10 ms
+  });
 });
