@@ -1,5 +1,5 @@
 // Forward-pass kernels for llama-family models: RMSNorm, RoPE, grouped-query attention over an f16 KV cache, SwiGLU, vector helpers.
-import { f16ToF32, f32ToF16, f16x4ToF32, f16LowFinite, f16HighFinite, anyF16Special } from "./half";
+import { f16ToF32, f32ToF16, f16x4ToF32, f16x8Low, f16x8High, anyF16Special } from "./half";
 import { absMax32 } from "./simd";
 
 /** out = x / sqrt(mean(x^2) + eps) * w (w may be 0 for no weight); the sum of squares accumulates in f64. */
@@ -188,14 +188,8 @@ function roundF16(p: usize, n: i32): void {
     for (let e: usize = 0; e < hb; e += 16) {
       const k8 = v128.load(kr + e), qe = qh + (e << 1);
       // one check for Inf/NaN per eight values (the exact general path takes them)
-      let kl: v128, kh: v128;
-      if (anyF16Special(k8)) {
-        kl = f16x4ToF32(i32x4.extend_low_i16x8_u(k8));
-        kh = f16x4ToF32(i32x4.extend_high_i16x8_u(k8));
-      } else {
-        kl = f16LowFinite(k8);
-        kh = f16HighFinite(k8);
-      }
+      const sp = anyF16Special(k8);
+      const kl = f16x8Low(k8, sp), kh = f16x8High(k8, sp);
       const p0 = f32x4.mul(kl, v128.load(qe)), p1 = f32x4.mul(kh, v128.load(qe, 16));
       a0 = f64x2.add(a0, f64x2.promote_low_f32x4(p0));
       a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(p0, p0, 2, 3, 0, 1)));
@@ -245,51 +239,45 @@ export function attention_flash(q: usize, kc: usize, vc: usize, out: usize, nHea
       j += cnt;
       kr += <usize>cnt * rowBytes;
       for (let i = 0; i < cnt; i++, vr += rowBytes) {
-      const dot: f32 = i == 0 ? d0 : i == 1 ? d1 : i == 2 ? d2 : d3;
-      const sc = dot * scale;
-      let ms: f32 = 1;
-      let vs: f32 = 1;
-      if (sc > m) {
-        const old = m;
-        m = sc;
-        ms = Mathf.exp(old - m);
+        const dot: f32 = i == 0 ? d0 : i == 1 ? d1 : i == 2 ? d2 : d3;
+        const sc = dot * scale;
+        let ms: f32 = 1;
+        let vs: f32 = 1;
+        if (sc > m) {
+          const old = m;
+          m = sc;
+          ms = Mathf.exp(old - m);
+          if (vec) {
+            const mv = f32x4.splat(ms);
+            for (let d = 0; d < headDim; d += 4) {
+              const o = oh + (<usize>d << 2);
+              v128.store(o, h4(f32x4.mul(v128.load(o), mv)));
+            }
+          } else {
+            for (let d = 0; d < headDim; d++) {
+              const o = oh + (<usize>d << 2);
+              store<f32>(o, h(load<f32>(o) * ms));
+            }
+          }
+        } else {
+          vs = Mathf.exp(sc - m);
+        }
         if (vec) {
-          const mv = f32x4.splat(ms);
-          for (let d = 0; d < headDim; d += 4) {
-            const o = oh + (<usize>d << 2);
-            v128.store(o, h4(f32x4.mul(v128.load(o), mv)));
+          const vv = f32x4.splat(vs), vd = f64x2.splat(<f64>vs);
+          for (let e: usize = 0; e < hb; e += 16) {
+            const v8 = v128.load(vr + e), o = oh + (e << 1);
+            const sp = anyF16Special(v8);
+            const vl = f16x8Low(v8, sp), vh = f16x8High(v8, sp);
+            v128.store(o, h4(fmaV(vl, vv, vd, v128.load(o))));
+            v128.store(o, h4(fmaV(vh, vv, vd, v128.load(o, 16))), 16);
           }
         } else {
           for (let d = 0; d < headDim; d++) {
             const o = oh + (<usize>d << 2);
-            store<f32>(o, h(load<f32>(o) * ms));
+            store<f32>(o, h(fma(f16ToF32(<u32>load<u16>(vr + (<usize>d << 1))), vs, load<f32>(o))));
           }
         }
-      } else {
-        vs = Mathf.exp(sc - m);
-      }
-      if (vec) {
-        const vv = f32x4.splat(vs), vd = f64x2.splat(<f64>vs);
-        for (let e: usize = 0; e < hb; e += 16) {
-          const v8 = v128.load(vr + e), o = oh + (e << 1);
-          let vl: v128, vh: v128;
-          if (anyF16Special(v8)) {
-            vl = f16x4ToF32(i32x4.extend_low_i16x8_u(v8));
-            vh = f16x4ToF32(i32x4.extend_high_i16x8_u(v8));
-          } else {
-            vl = f16LowFinite(v8);
-            vh = f16HighFinite(v8);
-          }
-          v128.store(o, h4(fmaV(vl, vv, vd, v128.load(o))));
-          v128.store(o, h4(fmaV(vh, vv, vd, v128.load(o, 16))), 16);
-        }
-      } else {
-        for (let d = 0; d < headDim; d++) {
-          const o = oh + (<usize>d << 2);
-          store<f32>(o, h(fma(f16ToF32(<u32>load<u16>(vr + (<usize>d << 1))), vs, load<f32>(o))));
-        }
-      }
-      sum = fma(sum, ms, vs);
+        sum = fma(sum, ms, vs);
       }
     }
     const inv: f32 = sum == 0 ? 0 : <f32>1 / sum;

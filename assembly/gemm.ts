@@ -5,7 +5,7 @@
 // For every token the floating-point operations run in the order of the matching single-token kernel in
 // gemv.ts (integer partial sums are exact in any order), so each token's outputs equal that kernel's bit for bit.
 // A tile of fewer than four tokens repeats its last token: the repeats write the same value to the same place.
-import { f16ToF32, f16x4ToF32, anyF16Special, f16LowFinite, f16HighFinite } from "./half";
+import { f16ToF32, anyF16Special, f16x8Low, f16x8High } from "./half";
 import { dotI8, dotNib32, dotNib16, sum4I16, sum4I32, hsumF32, fmaF32, lowNib, highNib } from "./simd";
 import { f16x4At, bytes4ToF32, lane0, lane1, lane2, lane3 } from "./blocks";
 import { f32Rows4, f32Row1, f32MainBytes } from "./rows-f32";
@@ -378,14 +378,8 @@ export function gemm_f16(w: usize, x: usize, y: usize, rows: i32, cols: i32, n: 
       let i = 0;
       for (; i + 8 <= cols; i += 8) {
         const h = v128.load(p + (<usize>i << 1));
-        let lo: v128, hi: v128;
-        if (anyF16Special(h)) {
-          lo = f16x4ToF32(i32x4.extend_low_i16x8_u(h));
-          hi = f16x4ToF32(i32x4.extend_high_i16x8_u(h));
-        } else {
-          lo = f16LowFinite(h);
-          hi = f16HighFinite(h);
-        }
+        const sp = anyF16Special(h);
+        const lo = f16x8Low(h, sp), hi = f16x8High(h, sp);
         const xo = <usize>i << 2;
         a0 = fmaF32(a0, lo, v128.load(x0 + xo)); b0 = fmaF32(b0, hi, v128.load(x0 + xo, 16));
         a1 = fmaF32(a1, lo, v128.load(x1 + xo)); b1 = fmaF32(b1, hi, v128.load(x1 + xo, 16));

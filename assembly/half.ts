@@ -75,6 +75,21 @@ export function f32ToBf16(f: f32): u32 {
   return f32x4.mul(v128.and(i32x4.shr_s(v, 3), i32x4.splat(0x8fffe000)), f32x4.splat(reinterpret<f32>(<u32>0x77800000)));
 }
 
+/**
+ * The first (f16x8Low) or last (f16x8High) four of 8 f16 values as f32x4, exact: `special` is anyF16Special(h),
+ * checked once for both halves; Inf and NaN take f16x4ToF32, finite values the shorter path.
+ */
+// @ts-ignore: decorator
+@inline export function f16x8Low(h: v128, special: bool): v128 {
+  if (special) return f16x4ToF32(i32x4.extend_low_i16x8_u(h));
+  return f16LowFinite(h);
+}
+// @ts-ignore: decorator
+@inline export function f16x8High(h: v128, special: bool): v128 {
+  if (special) return f16x4ToF32(i32x4.extend_high_i16x8_u(h));
+  return f16HighFinite(h);
+}
+
 export function f16_to_f32(src: usize, dst: usize, n: i32): void {
   let i = 0;
   for (; i + 8 <= n; i += 8) {

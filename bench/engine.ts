@@ -9,6 +9,7 @@ import { EngineContext, EngineModel, type AdapterPrecision, type EngineAdapter }
 import { openGguf } from "../src/gguf/reader.js";
 import { synthAdapter, synthModel, type ModelShape } from "../src/tools/synth.js";
 import { nativeMixed, wasmMixed, wasmMixedProfile, type StepProfile } from "./mixed.js";
+import { kernelProfile } from "./kernel-profile.js";
 import { defaultBuildProblem, wllamaRun } from "./wllama-node.js";
 
 /** About 97M parameters: 12 layers of n_embd 768 / n_ff 2048 and an 8000-token vocabulary. */
@@ -288,16 +289,14 @@ async function main(): Promise<void> {
           nl.push(await nativeRun(llama, c.model, c.adapter, threads, prompt, decodeN));
         }
         const profileOf = (adapter: EngineAdapter) => {
-          // time per wasm kernel (the core times each call while profiling; nothing is timed otherwise)
-          core.startProfile();
-          const t0 = performance.now();
-          wasmRun(model, adapter, prompt.slice(0, 8), decodeN);
-          const total = performance.now() - t0;
-          const prof = core.stopProfile();
+          // share of the run per wasm kernel
+          const { totalMs, ms } = kernelProfile(core, () => {
+            const t0 = performance.now();
+            wasmRun(model, adapter, prompt.slice(0, 8), decodeN);
+            return performance.now() - t0;
+          });
           const pct: Record<string, number> = {};
-          let known = 0;
-          for (const [k, v] of [...prof].sort((x, y) => y[1] - x[1])) { pct[k] = round((100 * v) / total); known += v; }
-          pct["outside kernels (JavaScript)"] = round((100 * (total - known)) / total);
+          for (const [k, v] of ms) pct[k] = round((100 * v) / totalMs);
           return pct;
         };
         const interleaved = interleavedOverheads(model, adapters, prompt.slice(0, 8), Number(values["overhead-rounds"]), 8);

@@ -2,6 +2,7 @@
 import type { Llama } from "node-llama-cpp";
 import type { Core } from "../src/core/core.js";
 import { EngineContext, type EngineAdapter, type EngineModel } from "../src/backends/wasm/engine/index.js";
+import { kernelProfile } from "./kernel-profile.js";
 
 /** Aggregate decode tokens/s of one mixed load (all sequences' tokens over the time of all of them). */
 export interface MixedFigures {
@@ -39,18 +40,10 @@ export interface StepProfile {
  * and one token of a sequence decoded alone, each averaged over `decode` steps.
  */
 export function wasmMixedProfile(core: Core, model: EngineModel, adapters: readonly EngineAdapter[], promptN: number, decode: number): { together: StepProfile; oneToken: StepProfile } {
+  const per3 = (v: number, per: number) => Math.round((1000 * v) / per) / 1000;
   const profiled = (run: () => number, per: number): StepProfile => {
-    core.startProfile();
-    const total = run();
-    const prof = core.stopProfile();
-    const ms: Record<string, number> = {};
-    let known = 0;
-    for (const [k, v] of [...prof].sort((x, y) => y[1] - x[1])) {
-      ms[k] = Math.round((1000 * v) / per) / 1000;
-      known += v;
-    }
-    ms["outside kernels (JavaScript)"] = Math.round((1000 * (total - known)) / per) / 1000;
-    return { totalMs: Math.round((1000 * total) / per) / 1000, ms };
+    const { totalMs, ms } = kernelProfile(core, run);
+    return { totalMs: per3(totalMs, per), ms: Object.fromEntries(ms.map(([k, v]) => [k, per3(v, per)])) };
   };
   const seqs = openMixed(model, adapters, promptN, decode);
   const together = profiled(() => decodeTogether(model, seqs, decode), decode);
