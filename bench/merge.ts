@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { synthAdapter, synthModel } from "../src/tools/synth.js";
 import { mergeAdapters, type MergeType } from "../src/tools/merge.js";
 import { parameterCount } from "./models.js";
+import { peakRssMiB } from "./peak-rss.js";
 
 interface ChildReport {
   seconds: number;
@@ -25,7 +26,7 @@ async function child(args: string[]): Promise<void> {
   const adapters = adapter === "-" ? [] : [{ path: adapter, scale: 1 }];
   const r = await mergeAdapters(base, adapters, out, type as MergeType, { engine: engine as "auto" | "wasm" | "ts" });
   const report: ChildReport = {
-    seconds: r.seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024, engine: r.engine,
+    seconds: r.seconds, maxRssMiB: peakRssMiB(), engine: r.engine,
     peakTensorMiB: r.peakTensorBytes / 2 ** 20, merged: r.merged, reencoded: r.reencoded,
   };
   process.send!(report);
@@ -52,7 +53,7 @@ function idleChild(): Promise<number> {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv[0] === "--child") return child(argv.slice(1));
-  if (argv[0] === "--idle") { process.send!(process.resourceUsage().maxRSS / 1024); return; }
+  if (argv[0] === "--idle") { process.send!(peakRssMiB()); return; }
   const { values } = parseArgs({
     args: argv,
     options: {

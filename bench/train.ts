@@ -10,6 +10,7 @@ import { synthModel, shapeById } from "../src/tools/synth.js";
 import { trainLora } from "../src/train/run.js";
 import { mulberry32 } from "../src/random.js";
 import { createPool, loadCore } from "../src/core/index.js";
+import { peakRssMiB } from "./peak-rss.js";
 
 interface ChildReport {
   tokensPerSecond: number;
@@ -44,7 +45,7 @@ async function child(args: string[]): Promise<void> {
       report = { tokensPerSecond: (CTX - 1) / (median / 1000), activationBytes: e.activationBytes, baseBytes: e.baseBytes, adapterBytes };
     }
   }
-  process.send!({ ...report, maxRssMiB: process.resourceUsage().maxRSS / 1024 });
+  process.send!({ ...report, maxRssMiB: peakRssMiB() });
 }
 
 function runChild(args: string[]): Promise<ChildReport> {
@@ -172,7 +173,7 @@ else if (process.argv[2] === "--idle") {
   const threads = Number(process.argv[4]);
   const pool = threads > 1 ? await createPool({ threads }) : undefined;
   if (!pool) await loadCore();
-  process.send!(process.resourceUsage().maxRSS / 1024);
+  process.send!(peakRssMiB());
   pool?.dispose();
 }
 else await main();
