@@ -289,12 +289,52 @@ export function train_transpose_scale(src: usize, dst: usize, rows: i32, cols: i
 }
 
 /**
+ * Sum of the squares of n f32 values at x, in f64, stored as an f64 at out: four running sums (one per lane of
+ * a vector of four), added as (s0 + s1) + (s2 + s3), then the last n % 4 values in order.
+ */
+export function train_sum_squares(x: usize, n: i32, out: usize): void {
+  let lo = f64x2.splat(0), hi = f64x2.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v = v128.load(x + (<usize>i << 2));
+    const a = f64x2.promote_low_f32x4(v), b = f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
+    lo = f64x2.add(lo, f64x2.mul(a, a));
+    hi = f64x2.add(hi, f64x2.mul(b, b));
+  }
+  let s = (f64x2.extract_lane(lo, 0) + f64x2.extract_lane(lo, 1)) + (f64x2.extract_lane(hi, 0) + f64x2.extract_lane(hi, 1));
+  for (; i < n; i++) {
+    const g = <f64>load<f32>(x + (<usize>i << 2));
+    s += g * g;
+  }
+  store<f64>(out, s);
+}
+
+/**
  * The AdamW update of n parameters p with gradients g and moments m, v (all f32), in f64 arithmetic rounded to
  * f32 on each store, operation for operation as src/train/engine/adamw.ts computes it (so bit for bit the same):
  * gi = g factor; m = b1 m + c1 gi; v = b2 v + c2 gi gi; p = p keep - stepSize m / (sqrt(v) / bc2Sqrt + eps).
  */
 export function train_adamw(p: usize, g: usize, m: usize, v: usize, n: i32, factor: f64, keep: f64, b1: f64, c1: f64, b2: f64, c2: f64, stepSize: f64, bc2Sqrt: f64, eps: f64): void {
-  for (let i = 0; i < n; i++) {
+  // four values a pass in two f64x2 halves: the same operations in the same order per value as the scalar tail
+  const F = f64x2.splat(factor), K = f64x2.splat(keep), B1 = f64x2.splat(b1), C1 = f64x2.splat(c1), B2 = f64x2.splat(b2), C2 = f64x2.splat(c2);
+  const S = f64x2.splat(stepSize), Q = f64x2.splat(bc2Sqrt), E = f64x2.splat(eps);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const g4 = v128.load(g + o), p4 = v128.load(p + o), m4 = v128.load(m + o), v4 = v128.load(v + o);
+    const gLo = f64x2.mul(f64x2.promote_low_f32x4(g4), F), gHi = f64x2.mul(f64x2.promote_low_f32x4(i32x4.shuffle(g4, g4, 2, 3, 0, 1)), F);
+    const mLo = adamwMoment(B1, m4, f64x2.mul(C1, gLo)), mHi = adamwMoment(B1, i32x4.shuffle(m4, m4, 2, 3, 0, 1), f64x2.mul(C1, gHi));
+    const vLo = adamwMoment(B2, v4, f64x2.mul(f64x2.mul(C2, gLo), gLo)), vHi = adamwMoment(B2, i32x4.shuffle(v4, v4, 2, 3, 0, 1), f64x2.mul(f64x2.mul(C2, gHi), gHi));
+    // the rounded moments, as f32 and back (the update reads the stored f32 values)
+    const m32 = i32x4.shuffle(f32x4.demote_f64x2_zero(mLo), f32x4.demote_f64x2_zero(mHi), 0, 1, 4, 5);
+    const v32 = i32x4.shuffle(f32x4.demote_f64x2_zero(vLo), f32x4.demote_f64x2_zero(vHi), 0, 1, 4, 5);
+    v128.store(m + o, m32);
+    v128.store(v + o, v32);
+    const pLo = adamwParam(f64x2.mul(f64x2.promote_low_f32x4(p4), K), S, m32, v32, Q, E);
+    const pHi = adamwParam(f64x2.mul(f64x2.promote_low_f32x4(i32x4.shuffle(p4, p4, 2, 3, 0, 1)), K), S, i32x4.shuffle(m32, m32, 2, 3, 0, 1), i32x4.shuffle(v32, v32, 2, 3, 0, 1), Q, E);
+    v128.store(p + o, i32x4.shuffle(f32x4.demote_f64x2_zero(pLo), f32x4.demote_f64x2_zero(pHi), 0, 1, 4, 5));
+  }
+  for (; i < n; i++) {
     const o = <usize>i << 2;
     const gi = <f64>load<f32>(g + o) * factor;
     const pi = <f64>load<f32>(p + o) * keep;
@@ -304,4 +344,16 @@ export function train_adamw(p: usize, g: usize, m: usize, v: usize, n: i32, fact
     store<f32>(v + o, vi);
     store<f32>(p + o, <f32>(pi - (stepSize * <f64>mi) / (Math.sqrt(<f64>vi) / bc2Sqrt + eps)));
   }
+}
+
+/** b old + term in f64 for the two low f32 lanes of old (term: c1 g, or c2 g g). */
+// @ts-ignore: decorator
+@inline function adamwMoment(b: v128, old: v128, term: v128): v128 {
+  return f64x2.add(f64x2.mul(b, f64x2.promote_low_f32x4(old)), term);
+}
+
+/** pk - (stepSize m) / (sqrt(v) / bc2Sqrt + eps) in f64 for the two low f32 lanes of m and v. */
+// @ts-ignore: decorator
+@inline function adamwParam(pk: v128, S: v128, m: v128, v: v128, Q: v128, E: v128): v128 {
+  return f64x2.sub(pk, f64x2.div(f64x2.mul(S, f64x2.promote_low_f32x4(m)), f64x2.add(f64x2.div(f64x2.sqrt(f64x2.promote_low_f32x4(v)), Q), E)));
 }

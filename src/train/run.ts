@@ -7,7 +7,7 @@ import { referenceConfig } from "./reference/config.js";
 import { loraFromGguf, TARGETS, type LoraAdapter, type Target } from "./reference/lora.js";
 import type { SeededStart } from "./engine/adapter.js";
 import type { TrainSequence } from "./reference/model.js";
-import { AdamWF32, sumOfSquares, freeFrozenBase, loadFrozenBase, TrainableAdapter, TrainingEngine } from "./engine/index.js";
+import { AdamWF32, CoreSumOfSquares, freeFrozenBase, loadFrozenBase, TrainableAdapter, TrainingEngine } from "./engine/index.js";
 import { readCheckpoint, trainedAdapterGguf, writeCheckpoint, writeTrainedAdapter, type PairValues } from "./adapter-file.js";
 import type { GgufWriteInput } from "../gguf/writer.js";
 
@@ -164,12 +164,14 @@ export async function* trainLora(o: TrainRunOptions): AsyncGenerator<TrainEvent,
   const longest = Math.max(...adapter.pairs.map((p) => Math.max(p.rank * p.nIn, p.nOut * p.rank)));
   const optScratch = { m: core.arena.alloc(4 * longest), v: core.arena.alloc(4 * longest) };
   const paramPtrs = adapter.pairs.flatMap((p) => [p.a.ptr, p.b.ptr]), gradPtrs = adapter.pairs.flatMap((p) => [p.ga, p.gb]);
+  const gradSquares = new CoreSumOfSquares(core, opt.state.m.map((m) => m.length));
   let released = false;
   const release = () => {
     if (released) return;
     released = true;
     core.arena.release(optScratch.m);
     core.arena.release(optScratch.v);
+    gradSquares.dispose();
     engine.dispose();
     adapter.dispose();
     freeFrozenBase(core, base);
@@ -222,7 +224,7 @@ export async function* trainLora(o: TrainRunOptions): AsyncGenerator<TrainEvent,
     for (let s = start; s < end; s++) {
       const b = Array.from({ length: batch }, (_, j) => sequenceAt(s * batch + j));
       const r = engine.lossAndGradients(b);
-      const ss = sumOfSquares(adapter.gradients());
+      const ss = gradSquares.of(gradPtrs);
       if (!Number.isFinite(r.loss) || !Number.isFinite(ss)) {
         saveCheckpoint(s);
         throw new TrainDivergedError(s, o.checkpoint, Number.isFinite(r.loss) ? "the gradients are not finite" : `the loss is ${r.loss}`);

@@ -5,7 +5,7 @@ import * as K from "../../src/train/engine/kernels.js";
 import * as ops from "../../src/train/engine/ops.js";
 import { normwiseError } from "./helpers.js";
 import { mulberry32 } from "../../src/random.js";
-import { AdamWF32, sumOfSquares } from "../../src/train/engine/adamw.js";
+import { AdamWF32, CoreSumOfSquares, SUM_PIECE, sumOfSquares, sumOfSquaresInLanes } from "../../src/train/engine/adamw.js";
 
 let core: Core;
 let pool: KernelPool;
@@ -171,8 +171,28 @@ describe("training kernels in the wasm core", () => {
       expect(src).toEqual(inPlace ? back : x);
     }
   });
+  it("the gradients' sum of squares in the core (train_sum_squares, pieces added in order) is its scalar reference's, on one thread and over the pool", () => {
+    // 37 and 5: a scalar tail; 40000: three pieces
+    const sizes = [37, 5, 40000, SUM_PIECE];
+    const grads = sizes.map((n, k) => random(n, 90 + k, 3));
+    let want = 0;
+    for (const g of grads) for (let off = 0; off < g.length; off += SUM_PIECE) want += sumOfSquaresInLanes(g.subarray(off, off + SUM_PIECE));
+    expect(want / sumOfSquares(grads)).toBeCloseTo(1, 12);
+    for (const c of hosts()) {
+      const sums = new CoreSumOfSquares(c, sizes);
+      const ptrs = grads.map((g) => c.arena.put(g));
+      try {
+        expect(sums.of(ptrs)).toBe(want);
+        expect(sums.of(ptrs)).toBe(want);
+      } finally {
+        sums.dispose();
+        for (const p of ptrs) c.arena.release(p);
+      }
+    }
+  });
   it("AdamW in the core (train_adamw through AdamWF32.stepInCore) is AdamWF32.step bit for bit, moments included", () => {
-    const sizes = [37, 5, 129];
+    // four-wide passes with a scalar tail of one value (37, 5, 129), and a tail alone (2)
+    const sizes = [37, 5, 129, 2];
     const opts = { lr: 3e-3, totalSteps: 20, warmupSteps: 2, weightDecay: 0.1, maxGradNorm: 0.5 };
     const a = new AdamWF32(sizes, opts), b = new AdamWF32(sizes, opts);
     const params = sizes.map((n, k) => random(n, 50 + k));

@@ -1,6 +1,6 @@
 // AdamW in f32 for the training engine: the reference's step (warm-up and cosine rate, clipping by global norm, decoupled weight decay) on f32 parameters and moments.
 import { learningRate, type AdamWOptions, type StepReport } from "../reference/adamw.js";
-import type { Core } from "../../core/index.js";
+import type { Core, KernelCall } from "../../core/index.js";
 
 export type { AdamWOptions, StepReport };
 
@@ -91,6 +91,66 @@ export function sumOfSquares(grads: readonly Float32Array[]): number {
     for (let i = 0; i < g.length; i++) ss += g[i] * g[i];
   }
   return ss;
+}
+
+/** Values per call of the core's sum of squares: arrays are cut into pieces this long, so the pool's threads share even a few large arrays evenly. */
+export const SUM_PIECE = 16384;
+
+/**
+ * The gradients' sum of squares in the core (train_sum_squares), shared out over the pool when the core has
+ * one: arrays cut into pieces of SUM_PIECE values, each summed in lanes (sumOfSquaresInLanes), the pieces'
+ * sums added here in order, so the result does not depend on the thread count.
+ */
+export class CoreSumOfSquares {
+  /** One f64 partial sum per piece. */
+  private readonly partials: number;
+  private readonly pieces: number;
+  /** One call per piece, filled in again each time (no garbage per step). */
+  private readonly calls: KernelCall[] = [];
+  private disposed = false;
+
+  constructor(private readonly core: Core, readonly sizes: readonly number[]) {
+    this.pieces = sizes.reduce((s, n) => s + Math.ceil(n / SUM_PIECE), 0);
+    this.partials = core.arena.alloc(8 * Math.max(1, this.pieces));
+  }
+
+  /** Sum of the squares of the values of arrays[k] (pointers to sizes[k] f32 each). */
+  of(arrays: readonly number[]): number {
+    if (arrays.length !== this.sizes.length) throw new RangeError(`${arrays.length} arrays for ${this.sizes.length} sizes`);
+    const calls = this.calls;
+    let i = 0;
+    for (let k = 0; k < this.sizes.length; k++) {
+      for (let off = 0; off < this.sizes[k]; off += SUM_PIECE, i++) {
+        const c = (calls[i] ??= { fn: "train_sum_squares", args: [0, 0, 0] });
+        c.args[0] = arrays[k] + 4 * off;
+        c.args[1] = Math.min(SUM_PIECE, this.sizes[k] - off);
+        c.args[2] = this.partials + 8 * i;
+      }
+    }
+    const p = this.core.parallel;
+    if (p?.runShared && p.threads > 1 && calls.length > 1) p.runShared(calls);
+    else for (const c of calls) this.core.fn(c.fn)(...c.args);
+    const parts = new Float64Array(this.core.arena.memory.buffer, this.partials, this.pieces);
+    let ss = 0;
+    for (let j = 0; j < parts.length; j++) ss += parts[j];
+    return ss;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.core.arena.release(this.partials);
+  }
+}
+
+/** The scalar reference of the core's train_sum_squares: four running f64 sums by position mod 4, added as (s0 + s1) + (s2 + s3), then the last length % 4 values in order. */
+export function sumOfSquaresInLanes(x: Float32Array): number {
+  const lanes = [0, 0, 0, 0];
+  const n4 = x.length & ~3;
+  for (let i = 0; i < n4; i++) lanes[i & 3] += x[i] * x[i];
+  let s = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+  for (let i = n4; i < x.length; i++) s += x[i] * x[i];
+  return s;
 }
 
 /** The AdamW update of one parameter array (f64 arithmetic, f32 storage): the reference of the core's train_adamw. */
