@@ -31,4 +31,6 @@ export interface WorkerInit {
   control: SharedArrayBuffer;
   /** Export names, indexed by the function number written into the call slot. */
   names: string[];
+  /** Polls of the call slot before the worker sleeps between rounds (see PoolOptions.spinPolls). */
+  spinPolls: number;
 }

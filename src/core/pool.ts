@@ -14,6 +14,12 @@ const SLOT_BYTES = 64 + 8 * SLOT_NUMBERS;
 const QUEUE_BYTES = 64 + 8 * QUEUE_RECORD * QUEUE_CALLS;
 /** A worker silent this long is taken for dead (no single kernel call runs anywhere near this). */
 const WORKER_TIMEOUT_S = 120;
+/**
+ * Polls of a slot before a thread sleeps (a worker between rounds, the caller waiting for a worker): about
+ * 20-40 us here. A sleeping thread takes 50-100 us to wake up (futex round trip on a 2-core VM, Node 20), which
+ * a training step pays about 150 times; polled, a round trip takes 1-3 us.
+ */
+const SPIN_POLLS = 20000;
 
 export interface PoolOptions {
   /** Threads including the calling one (default: the host's core count). */
@@ -24,6 +30,8 @@ export interface PoolOptions {
   relaxed?: boolean;
   /** Products reading fewer weight bytes than this stay on one thread (default 512 KiB). */
   minParallelBytes?: number;
+  /** Polls of a call slot before a thread sleeps between rounds (default 20000, about 20-40 us; 0: sleep at once). */
+  spinPolls?: number;
 }
 
 export class PoolError extends LoraEdgeError {
@@ -41,6 +49,7 @@ export class KernelPool implements ParallelRunner {
     private readonly workers: HostWorker[],
     private readonly slots: Int32Array[],
     names: readonly string[],
+    private readonly spinPolls: number,
   ) {
     this.index = new Map(names.map((n, i) => [n, i]));
     this.seqs = slots.map(() => NaN);
@@ -64,6 +73,7 @@ export class KernelPool implements ParallelRunner {
     if (!module) throw new PoolError("no shared-memory build of the wasm core can run here");
     const threads = Math.max(1, Math.floor(opts.threads ?? platform.hardwareThreads()));
     const maxBytes = opts.maxBytes ?? 65536 * 65536;
+    const spinPolls = Math.max(0, Math.floor(opts.spinPolls ?? SPIN_POLLS));
     const memory = newMemory(true, Math.ceil(maxBytes / 65536));
     const core = instantiate(module, memory, builds.threadsRelaxed ? "threads-relaxed" : "threads", maxBytes);
     const names = Object.keys(core.instance.exports).filter((n) => typeof core.instance.exports[n] === "function");
@@ -73,14 +83,14 @@ export class KernelPool implements ParallelRunner {
       for (let i = 1; i < threads; i++) {
         const control = new SharedArrayBuffer(SLOT_BYTES);
         slots.push(new Int32Array(control));
-        workers.push(platform.spawnWorker({ module, memory, control, names }));
+        workers.push(platform.spawnWorker({ module, memory, control, names, spinPolls }));
       }
       await Promise.all(workers.map((w) => w.ready));
     } catch (e) {
       for (const w of workers) w.terminate();
       throw new PoolError(`kernel workers failed to start: ${(e as Error).message}`);
     }
-    const pool = new KernelPool(core, threads, opts.minParallelBytes ?? 512 * 1024, workers, slots, names);
+    const pool = new KernelPool(core, threads, opts.minParallelBytes ?? 512 * 1024, workers, slots, names, spinPolls);
     core.parallel = pool;
     return pool;
   }
@@ -196,6 +206,7 @@ export class KernelPool implements ParallelRunner {
       if (Number.isNaN(seqs[i])) continue;
       const slot = this.slots[i];
       let waited = 0;
+      for (let k = 0; k < this.spinPolls && Atomics.load(slot, 1) !== seqs[i]; k++);
       for (;;) {
         const v = Atomics.load(slot, 1);
         if (v === seqs[i]) break;

@@ -12,8 +12,13 @@ export function transposedScratchBytes(cols: number): number {
   return 4 * cols * 4;
 }
 
-/** Multiply-adds a product does per byte of Q4_0 weights it reads (32 per 18-byte block, about 2): the pool's byte threshold in multiply-adds. */
-const MULTIPLY_ADDS_PER_BYTE = 2;
+/**
+ * Multiply-adds per byte of the pool's minParallelBytes below which a transposed product stays on the calling
+ * thread: 1/4, i.e. 128K multiply-adds (about 15 us) at the default 512 KiB. The work is counted in
+ * multiply-adds, not bytes of W: an f32 W (the adapter's factors, activations) has eight times a Q4_0 one's
+ * bytes per multiply-add. A round of the pool costs a few microseconds while its workers poll (PoolOptions.spinPolls).
+ */
+const MULTIPLY_ADDS_PER_PARALLEL_BYTE = 0.25;
 
 /** Call objects gemmTransposed fills in and hands to the pool, kept from one product to the next. */
 const spareCalls: KernelCall[] = [];
@@ -48,9 +53,7 @@ export function gemmTransposed(host: KernelHost, w: Matrix, dy: number, dyStride
   };
   const p = host.parallel;
   const most = p ? Math.min(p.threads, scratch.length) : 1;
-  // the work counted in multiply-adds, not bytes of W: an f32 W (the adapter's factors, activations) has eight
-  // times a Q4_0 one's bytes per multiply-add, and the small LoRA products ran slower split than on one thread
-  if (!p || most < 2 || w.rows * w.cols * n < MULTIPLY_ADDS_PER_BYTE * p.minParallelBytes) {
+  if (!p || most < 2 || w.rows * w.cols * n < MULTIPLY_ADDS_PER_PARALLEL_BYTE * p.minParallelBytes) {
     const c = call(0, n, 0, w.cols, 0);
     host.fn(c.fn)(...c.args);
     return;

@@ -6,8 +6,10 @@ export const QUEUE_RECORD = 16;
 export const QUEUE_CALLS = 256;
 
 /**
- * The call loop, run once the worker has `module`, `memory`, `control`, `names` and `ready()`. See pool.ts for the
- * slot layout: calls are [function number, argument count, arguments...] as Float64.
+ * The call loop, run once the worker has `module`, `memory`, `control`, `names`, `spinPolls` and `ready()`. See
+ * pool.ts for the slot layout: calls are [function number, argument count, arguments...] as Float64. Between
+ * rounds the worker polls its slot `spinPolls` times before it sleeps, so a round posted soon after the last one
+ * starts without a wake-up.
  */
 const CALL_LOOP = `const inst = new WebAssembly.Instance(module, { env: { memory, abort() { throw new Error("wasm abort"); } } });
 const fns = names.map((n) => inst.exports[n]);
@@ -17,6 +19,7 @@ ready();
 const queue = { buf: null, at: -1, head: null, rec: null };
 let seen = 0;
 for (;;) {
+  for (let k = 0; k < spinPolls && Atomics.load(ctl, 0) === seen; k++);
   Atomics.wait(ctl, 0, seen);
   const seq = Atomics.load(ctl, 0);
   if (seq === seen) continue;
@@ -64,7 +67,7 @@ function call(f, n, f64, a) {
 export function nodeWorkerSource(): string {
   return `
 const { workerData, parentPort } = require("node:worker_threads");
-const { module, memory, control, names } = workerData;
+const { module, memory, control, names, spinPolls } = workerData;
 const ready = () => parentPort.postMessage("ready");
 ${CALL_LOOP}`;
 }
@@ -74,15 +77,15 @@ export function webWorkerSource(): string {
   return `
 self.onmessage = (ev) => {
   self.onmessage = null;
-  const { module, memory, control, names } = ev.data;
+  const { module, memory, control, names, spinPolls } = ev.data;
   const ready = () => self.postMessage("ready");
   try {
-    run(module, memory, control, names, ready);
+    run(module, memory, control, names, spinPolls, ready);
   } catch (e) {
     self.postMessage({ error: String(e && e.message || e) });
   }
 };
-function run(module, memory, control, names, ready) {
+function run(module, memory, control, names, spinPolls, ready) {
 ${CALL_LOOP}}
 `;
 }

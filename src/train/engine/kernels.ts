@@ -20,6 +20,34 @@ function spread(host: KernelHost, count: number, work: number, make: (i0: number
   p!.run(parts);
 }
 
+/**
+ * y (T rows of nOut, added to) += s u B^T for each adapted output of one input (u: T rows of rank, B: nOut x rank),
+ * the second half of the LoRA products: token ranges of every output shared out over the pool in one round
+ * when there is enough work (each y value gets the same operations either way).
+ */
+export function addLowRank(host: KernelHost, fn: string, outs: readonly { b: number; u: number; y: number; nOut: number; rank: number; scale: number }[], T: number): void {
+  const p = host.parallel;
+  const work = outs.reduce((s, o) => s + T * o.nOut * o.rank, 0);
+  const ranges = p?.runShared && work >= MIN_PARALLEL_WORK ? Math.min(T, 2 * p.threads) : 1;
+  const per = Math.ceil(T / ranges);
+  const calls = lowRankCalls;
+  let used = 0;
+  for (const o of outs) {
+    for (let t0 = 0; t0 < T; t0 += per) {
+      const c = (calls[used++] ??= { fn, args: new Array<number>(8).fill(0) });
+      const a = c.args;
+      c.fn = fn;
+      a[0] = o.b; a[1] = o.u + 4 * t0 * o.rank; a[2] = o.y + 4 * t0 * o.nOut; a[3] = o.nOut; a[4] = o.rank; a[5] = Math.min(per, T - t0); a[6] = o.nOut; a[7] = o.scale;
+    }
+  }
+  calls.length = used;
+  if (ranges > 1) p!.runShared!(calls);
+  else for (const c of calls) host.fn(c.fn)(...c.args);
+}
+
+/** addLowRank's call objects, kept from one use to the next. */
+const lowRankCalls: KernelCall[] = [];
+
 /** RMSNorm of T rows of n values (see ops.rmsnorm). */
 export function rmsnorm(host: KernelHost, y: number, inv: number, x: number, w: number, T: number, n: number, eps: number): void {
   spread(host, T, T * n, (t0, t1) => ({ fn: "train_rmsnorm", args: [y, inv, x, w, n, eps, t0, t1] }));

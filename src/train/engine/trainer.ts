@@ -180,8 +180,9 @@ export class TrainingEngine {
       if (o.pair) products.push({ w: o.pair.a, y: o.u! });
     }
     P.run(products);
+    const adapted = outs.flatMap((o) => (o.pair ? [{ b: o.pair.b.ptr, u: o.u!, y: o.y, nOut: o.pair.nOut, rank: o.pair.rank, scale: o.pair.scale }] : []));
+    if (adapted.length) K.addLowRank(this.core, F32_GEMM_ACC, adapted, T);
     for (const o of outs) {
-      if (o.pair) this.core.fn(F32_GEMM_ACC)(o.pair.b.ptr, o.u!, o.y, o.pair.nOut, o.pair.rank, T, o.pair.nOut, o.pair.scale);
       if (o.bias) {
         const y = this.v(o.y, T * o.w.rows), n = o.w.rows;
         for (let t = 0; t < T; t++) for (let i = 0; i < n; i++) y[t * n + i] += o.bias[i];
