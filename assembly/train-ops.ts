@@ -274,16 +274,38 @@ export function train_uniform(out: usize, n: i32, state: usize, range: f64): voi
 }
 
 /**
- * dst (cols x rows) = s * src (rows x cols) transposed, each value f32(s * x) computed in f64 (as TypeScript
- * computes it); with inPlace != 0 the scaled values are also written back into src.
+ * Columns c0..c1 of dst (cols x rows) = s * src (rows x cols) transposed, each value f32(s * x) computed in f64
+ * (as TypeScript computes it); with inPlace != 0 the scaled values are also written back into src.
  */
-export function train_transpose_scale(src: usize, dst: usize, rows: i32, cols: i32, s: f64, inPlace: i32): void {
+export function train_transpose_scale(src: usize, dst: usize, rows: i32, cols: i32, s: f64, inPlace: i32, c0: i32, c1: i32): void {
   for (let r = 0; r < rows; r++) {
     const row = src + ((<usize>r * cols) << 2);
-    for (let c = 0; c < cols; c++) {
+    for (let c = c0; c < c1; c++) {
       const v = <f32>(s * <f64>load<f32>(row + (<usize>c << 2)));
       if (inPlace) store<f32>(row + (<usize>c << 2), v);
       store<f32>(dst + ((<usize>c * rows + r) << 2), v);
+    }
+  }
+}
+
+/**
+ * Rows t0..t1 of RoPE on rows of nHeads heads of headDim (row t at position t), rotated by +angle (sign 1) or
+ * -angle (-1): pairs (i, i + half) with neox, else (2i, 2i + 1), for i < half; cos and sin are f64 tables of
+ * half values a position. In f64, each value stored as f32, as src/train/engine/ops.ts's rope computes it.
+ */
+export function train_rope(x: usize, nHeads: i32, headDim: i32, neox: i32, cos: usize, sin: usize, half: i32, sign: f64, t0: i32, t1: i32): void {
+  const width = nHeads * headDim;
+  for (let t = t0; t < t1; t++) {
+    const tab = <usize>(t * half) << 3;
+    for (let h = 0; h < nHeads; h++) {
+      const o = x + ((<usize>(t * width + h * headDim)) << 2);
+      for (let i = 0; i < half; i++) {
+        const c = load<f64>(cos + tab + (<usize>i << 3)), sn = sign * load<f64>(sin + tab + (<usize>i << 3));
+        const p0 = o + ((<usize>(neox ? i : 2 * i)) << 2), p1 = o + ((<usize>(neox ? i + half : 2 * i + 1)) << 2);
+        const x0 = <f64>load<f32>(p0), x1 = <f64>load<f32>(p1);
+        store<f32>(p0, <f32>(x0 * c - x1 * sn));
+        store<f32>(p1, <f32>(x0 * sn + x1 * c));
+      }
     }
   }
 }

@@ -69,6 +69,9 @@ export class Products {
   private tablesBytes = 0;
   private tableOff = 0;
   private readonly scratch: number[];
+  /** The calls converting an input (one per row range), and their objects, kept from one input to the next. */
+  private readonly convertCalls: KernelCall[] = [];
+  private readonly convertCallPool: KernelCall[] = [];
 
   constructor(private readonly host: KernelHost, maxCols: number, readonly maxRows: number) {
     this.cols = Math.ceil(maxCols / 256) * 256;
@@ -266,9 +269,25 @@ export class Products {
     if (!(this.ready & bit)) {
       const values = this.n * this.inputCols;
       if (this.inputCols % act.block !== 0) throw new CoreError(`product: ${this.inputCols} columns is no multiple of ${act.block} (${form} x)`);
-      // blocks never straddle rows, so all rows are converted at once into the row-after-row layout
-      if (act.eightBit) this.host.fn(act.kernel!)(this.inputPtr, values, bufs[0], bufs[1], bufs[2]);
-      else this.host.fn(act.kernel!)(this.inputPtr, bufs[0], values);
+      // blocks never straddle rows, so all rows are converted at once into the row-after-row layout, or in row
+      // ranges shared out over the pool when there are many (each value converted the same way)
+      const p = this.host.parallel, ranges = p?.runShared && values >= MIN_PARALLEL_CONVERT ? Math.min(this.n, 2 * p.threads) : 1;
+      const per = Math.ceil(this.n / ranges), cols = this.inputCols;
+      const calls = this.convertCalls;
+      calls.length = 0;
+      for (let r0 = 0; r0 < this.n; r0 += per) {
+        const nv = Math.min(per, this.n - r0) * cols;
+        const c = (this.convertCallPool[calls.length] ??= { fn: "", args: [] });
+        c.fn = act.kernel!;
+        c.args.length = 0;
+        if (act.eightBit) {
+          const [q, d, xs] = this.rowOf(bufs, true, cols, r0);
+          c.args.push(this.inputPtr + 4 * r0 * cols, nv, q, d, xs);
+        } else c.args.push(this.inputPtr + 4 * r0 * cols, bufs[0] + 4 * r0 * cols, nv);
+        calls.push(c);
+      }
+      if (calls.length > 1) p!.runShared!(calls);
+      else this.host.fn(calls[0].fn)(...calls[0].args);
       this.ready |= bit;
     }
     return bufs;
@@ -316,6 +335,9 @@ export class Products {
     p.runShared(calls);
   }
 }
+
+/** Values of x below which its conversion (to 8-bit blocks or f16) stays on the calling thread. */
+const MIN_PARALLEL_CONVERT = 1 << 15;
 
 /** Row ranges per thread of a product split over a shared queue (more ranges balance threads of unequal speed). */
 const SHARED_CHUNKS = 4;

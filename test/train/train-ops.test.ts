@@ -79,7 +79,7 @@ describe("training kernels in the wasm core", () => {
       ops.attention(out, probs, q, k, v, s);
       ops.attentionBackward(dq, dk, dv, dout, q, k, v, probs, s);
       const runs = hosts().map((c) => {
-        const dp = [c.arena.alloc(4 * T), c.arena.alloc(4 * T)];
+        const dp = Array.from({ length: K.rangeScratchCount(c) }, () => c.arena.alloc(4 * T));
         try {
           return onCore(c, [new Float32Array(Q), new Float32Array(nHead * T * T), q, k, v, dout, dq0.slice(), dk0.slice(), dv0.slice()], ([op, pp, qp, kp, vp, dop, dqp, dkp, dvp]) => {
             K.attention(c, op, pp, qp, kp, vp, s);
@@ -160,15 +160,41 @@ describe("training kernels in the wasm core", () => {
       core.arena.release(state);
     }
   });
-  it("transpose and scale (train_transpose_scale): f32(s x) in f64 as TypeScript computes it, optionally written back", () => {
-    const rows = 13, cols = 7, s = 16 / 3;
-    const x = random(rows * cols, 41);
-    const want = new Float32Array(rows * cols), back = new Float32Array(rows * cols);
-    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) want[c * rows + r] = back[r * cols + c] = s * x[r * cols + c];
-    for (const inPlace of [0, 1]) {
-      const [src, dst] = onCore(core, [x, new Float32Array(rows * cols)], ([sp, dp]) => core.fn("train_transpose_scale")(sp, dp, rows, cols, s, inPlace));
-      expect(dst).toEqual(want);
-      expect(src).toEqual(inPlace ? back : x);
+  it("transpose and scale (train_transpose_scale): f32(s x) in f64 as TypeScript computes it, optionally written back, on one thread and over column ranges of the pool", () => {
+    for (const [rows, cols] of [[13, 7], [63, 769]]) {
+      const s = 16 / 3;
+      const x = random(rows * cols, 41);
+      const want = new Float32Array(rows * cols), back = new Float32Array(rows * cols);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) want[c * rows + r] = back[r * cols + c] = s * x[r * cols + c];
+      for (const inPlace of [false, true]) {
+        for (const c of hosts()) {
+          const [src, dst] = onCore(c, [x, new Float32Array(rows * cols)], ([sp, dp]) => K.transposeScale(c, sp, dp, rows, cols, s, inPlace));
+          expect(dst).toEqual(want);
+          expect(src).toEqual(inPlace ? back : x);
+        }
+      }
+    }
+  });
+  it("RoPE in the core (train_rope) is the TypeScript op bit for bit: normal and neox pairs, partial rotation, both directions, on one thread and over the pool", () => {
+    // 64 rows of 32 heads: enough work to be split over the pool
+    const T = 64, nHeads = 32, headDim = 12;
+    for (const ropeDims of [12, 8]) {
+      const table = ops.ropeTable(T, ropeDims, 10000, 0.5);
+      for (const neox of [false, true]) {
+        for (const sign of [1, -1] as const) {
+          const x = random(T * nHeads * headDim, 70 + ropeDims, 2);
+          const want = x.slice();
+          ops.rope(want, T, nHeads, headDim, neox, table, sign);
+          for (const c of hosts()) {
+            const [got] = onCore(c, [x, new Float32Array(2 * table.cos.length), new Float32Array(2 * table.sin.length)], ([xp, cp, sp]) => {
+              new Float64Array(c.arena.memory.buffer, cp, table.cos.length).set(table.cos);
+              new Float64Array(c.arena.memory.buffer, sp, table.sin.length).set(table.sin);
+              K.rope(c, xp, T, nHeads, headDim, neox, { cos: cp, sin: sp, half: table.half }, sign);
+            });
+            expect(new Uint32Array(got.buffer)).toEqual(new Uint32Array(want.buffer));
+          }
+        }
+      }
     }
   });
   it("the gradients' sum of squares in the core (train_sum_squares, pieces added in order) is its scalar reference's, on one thread and over the pool", () => {

@@ -5,19 +5,33 @@ import type { AttentionShape } from "./ops.js";
 /** Work (in multiply-adds, roughly) below which an op stays on the calling thread. */
 const MIN_PARALLEL_WORK = 1 << 15;
 
-/** Splits [0, count) into contiguous ranges, one per thread, and runs make(i0, i1, thread) for each. */
-function spread(host: KernelHost, count: number, work: number, make: (i0: number, i1: number, thread: number) => KernelCall): void {
+/** Ranges per thread when the pool has a shared queue: a thread slowed by other work on its core takes fewer. */
+const RANGES_PER_THREAD = 2;
+
+/**
+ * Splits [0, count) into contiguous ranges and runs make(i0, i1, range) for each: RANGES_PER_THREAD ranges a
+ * thread through the pool's shared queue (or one a thread without one); all of it here below MIN_PARALLEL_WORK.
+ * `range` numbers the ranges from 0 (per-range scratch: at most RANGES_PER_THREAD x threads of them).
+ */
+function spread(host: KernelHost, count: number, work: number, make: (i0: number, i1: number, range: number) => KernelCall): void {
   const p = host.parallel;
-  const threads = p && work >= MIN_PARALLEL_WORK ? Math.min(p.threads, count) : 1;
-  if (threads < 2) {
+  const ranges = p && p.threads > 1 && work >= MIN_PARALLEL_WORK ? Math.min(count, p.runShared ? RANGES_PER_THREAD * p.threads : p.threads) : 1;
+  if (ranges < 2) {
     const c = make(0, count, 0);
     host.fn(c.fn)(...c.args);
     return;
   }
-  const per = Math.ceil(count / threads);
-  const parts: KernelCall[][] = [];
-  for (let t = 0, i0 = 0; i0 < count; t++, i0 += per) parts.push([make(i0, Math.min(count, i0 + per), t)]);
-  p!.run(parts);
+  const per = Math.ceil(count / ranges);
+  const calls: KernelCall[] = [];
+  for (let k = 0, i0 = 0; i0 < count; k++, i0 += per) calls.push(make(i0, Math.min(count, i0 + per), k));
+  if (p!.runShared) p!.runShared(calls);
+  else p!.run(calls.map((c) => [c]));
+}
+
+/** Scratch blocks an op that takes one per range needs (attentionBackward's dpScratch). */
+export function rangeScratchCount(host: KernelHost): number {
+  const p = host.parallel;
+  return p && p.threads > 1 ? (p.runShared ? RANGES_PER_THREAD : 1) * p.threads : 1;
 }
 
 /**
@@ -48,6 +62,16 @@ export function addLowRank(host: KernelHost, fn: string, outs: readonly { b: num
 /** addLowRank's call objects, kept from one use to the next. */
 const lowRankCalls: KernelCall[] = [];
 
+/** dst (cols x rows) = s src^T for src (rows x cols), optionally scaling src in place too: column ranges over the pool. */
+export function transposeScale(host: KernelHost, src: number, dst: number, rows: number, cols: number, s: number, inPlace: boolean): void {
+  spread(host, cols, rows * cols, (c0, c1) => ({ fn: "train_transpose_scale", args: [src, dst, rows, cols, s, inPlace ? 1 : 0, c0, c1] }));
+}
+
+/** RoPE of T rows of nHeads heads by +angle (sign 1) or -angle (-1), tables of f64 cos and sin in the core (see ops.rope): row ranges over the pool. */
+export function rope(host: KernelHost, x: number, T: number, nHeads: number, headDim: number, neox: boolean, table: { cos: number; sin: number; half: number }, sign: 1 | -1): void {
+  spread(host, T, T * nHeads * table.half * 4, (t0, t1) => ({ fn: "train_rope", args: [x, nHeads, headDim, neox ? 1 : 0, table.cos, table.sin, table.half, sign, t0, t1] }));
+}
+
 /** RMSNorm of T rows of n values (see ops.rmsnorm). */
 export function rmsnorm(host: KernelHost, y: number, inv: number, x: number, w: number, T: number, n: number, eps: number): void {
   spread(host, T, T * n, (t0, t1) => ({ fn: "train_rmsnorm", args: [y, inv, x, w, n, eps, t0, t1] }));
@@ -76,7 +100,7 @@ export function attention(host: KernelHost, out: number, probs: number, q: numbe
   }));
 }
 
-/** dq, dk, dv += the gradients through attention; dpScratch holds s.T f32 per thread. */
+/** dq, dk, dv += the gradients through attention; dpScratch holds s.T f32 per range (rangeScratchCount of them). */
 export function attentionBackward(
   host: KernelHost, dq: number, dk: number, dv: number, dout: number, q: number, k: number, v: number, probs: number, s: AttentionShape, dpScratch: readonly number[],
 ): void {

@@ -45,7 +45,8 @@ export class TrainingEngine {
   private readonly outInv: number;
   private readonly grad: Record<"dx" | "dMid" | "dOut" | "dh" | "dg" | "dup" | "dFfnIn" | "dAtt" | "dq" | "dk" | "dv" | "dAttnIn" | "du" | "duT" | "sdyT", number>;
   private readonly scratch: number[];
-  private readonly rope: ops.RopeTable;
+  /** RoPE's cos and sin tables (f64, half values a position) in the core. */
+  private readonly rope: { cos: number; sin: number; half: number };
   private readonly allocated: number[] = [];
   /** Bytes of activation, gradient and scratch buffers this engine holds in the core. */
   readonly activationBytes: number;
@@ -102,16 +103,20 @@ export class TrainingEngine {
     // two scratch blocks a thread: the pool's shared queue then splits transposed products into two ranges a thread
     const threads = core.parallel ? 2 * core.parallel.threads : 1;
     this.scratch = Array.from({ length: threads }, () => alloc(transposedScratchBytes(Math.max(wide, T)) / 4));
-    this.dpScratch = Array.from({ length: core.parallel?.threads ?? 1 }, () => alloc(T));
+    this.dpScratch = Array.from({ length: K.rangeScratchCount(core) }, () => alloc(T));
     for (const w of [base.outputNorm, ...base.layers.flatMap((L) => [L.attnNorm, L.ffnNorm])]) {
       const p = core.arena.put(w);
       this.allocated.push(p);
       this.norms.set(w, p);
     }
+    const table = ops.ropeTable(T, c.ropeDims, c.ropeBase, c.ropeFreqScale);
+    const cos = alloc(2 * table.cos.length), sin = alloc(2 * table.sin.length);
+    new Float64Array(core.arena.memory.buffer, cos, table.cos.length).set(table.cos);
+    new Float64Array(core.arena.memory.buffer, sin, table.sin.length).set(table.sin);
+    this.rope = { cos, sin, half: table.half };
     this.activationBytes = bytes;
     this.products = new Products(core, Math.max(wide, maxRank), T);
     this.products.x8 = options.x8 ?? false;
-    this.rope = ops.ropeTable(T, c.ropeDims, c.ropeBase, c.ropeFreqScale);
   }
 
   dispose(): void {
@@ -212,8 +217,8 @@ export class TrainingEngine {
     const adapted = (t: Target, w: Matrix, y: number, bias?: Float32Array) => ({ w, y, pair: A.pair(l, t), u: B.u[t], bias });
     K.rmsnorm(this.core, B.attnIn, B.attnInv, this.xs[l], this.norm(L.attnNorm), T, E, c.rmsEps);
     this.linear(B.attnIn, E, T, [adapted("q", L.w.q, B.q, L.bias.q), adapted("k", L.w.k, B.k, L.bias.k), adapted("v", L.w.v, B.v, L.bias.v)]);
-    ops.rope(this.v(B.q, T * Q), T, c.nHead, c.headDim, c.ropeNeox, this.rope, 1);
-    ops.rope(this.v(B.k, T * KV), T, c.nHeadKv, c.headDim, c.ropeNeox, this.rope, 1);
+    K.rope(this.core, B.q, T, c.nHead, c.headDim, c.ropeNeox, this.rope, 1);
+    K.rope(this.core, B.k, T, c.nHeadKv, c.headDim, c.ropeNeox, this.rope, 1);
     const shape = { T, nHead: c.nHead, nHeadKv: c.nHeadKv, headDim: c.headDim };
     K.attention(this.core, B.att, B.probs, B.q, B.k, B.v, shape);
     this.linear(B.att, Q, T, [adapted("o", L.w.o, this.tmpOut, L.bias.o)]);
@@ -234,11 +239,11 @@ export class TrainingEngine {
     gemmTransposed(core, w, dy, nOut, dx, nIn, T, this.scratch);
     if (!pair || u === undefined) return;
     const r = pair.rank, s = pair.scale;
-    core.fn("train_transpose_scale")(dy, G.sdyT, T, nOut, s, 0);
+    K.transposeScale(core, dy, G.sdyT, T, nOut, s, false);
     gemmTransposed(core, f32Matrix(u, T, r), G.sdyT, T, pair.gb, r, nOut, this.scratch);
     this.v(G.du, T * r).fill(0);
     gemmTransposed(core, pair.b, dy, nOut, G.du, r, T, this.scratch);
-    core.fn("train_transpose_scale")(G.du, G.duT, T, r, s, 1);
+    K.transposeScale(core, G.du, G.duT, T, r, s, true);
     gemmTransposed(core, f32Matrix(x, T, nIn), G.duT, T, pair.ga, nIn, r, this.scratch);
     gemmTransposed(core, pair.a, G.du, r, dx, nIn, T, this.scratch);
   }
@@ -269,8 +274,8 @@ export class TrainingEngine {
       this.v(G.dk, T * KV).fill(0);
       this.v(G.dv, T * KV).fill(0);
       K.attentionBackward(this.core, G.dq, G.dk, G.dv, G.dAtt, B.q, B.k, B.v, B.probs, shape, this.dpScratch);
-      ops.rope(this.v(G.dq, T * Q), T, c.nHead, c.headDim, c.ropeNeox, this.rope, -1);
-      ops.rope(this.v(G.dk, T * KV), T, c.nHeadKv, c.headDim, c.ropeNeox, this.rope, -1);
+      K.rope(this.core, G.dq, T, c.nHead, c.headDim, c.ropeNeox, this.rope, -1);
+      K.rope(this.core, G.dk, T, c.nHeadKv, c.headDim, c.ropeNeox, this.rope, -1);
       this.v(G.dAttnIn, T * E).fill(0);
       back("q", G.dq, B.attnIn, G.dAttnIn);
       back("k", G.dk, B.attnIn, G.dAttnIn);
