@@ -42,7 +42,7 @@ export function rangeScratchCount(host: KernelHost): number {
 export function addLowRank(host: KernelHost, fn: string, outs: readonly { b: number; u: number; y: number; nOut: number; rank: number; scale: number }[], T: number): void {
   const p = host.parallel;
   const work = outs.reduce((s, o) => s + T * o.nOut * o.rank, 0);
-  const ranges = p?.runShared && work >= MIN_PARALLEL_WORK ? Math.min(T, 2 * p.threads) : 1;
+  const ranges = p?.runShared && p.threads > 1 && work >= MIN_PARALLEL_WORK ? Math.min(T, RANGES_PER_THREAD * p.threads) : 1;
   const per = Math.ceil(T / ranges);
   const calls = lowRankCalls;
   let used = 0;
