@@ -103,7 +103,7 @@ function anchor(bin: string, model: string, threads: number, dir: string): { tok
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
-    json: { type: "boolean", default: false }, steps: { type: "string", default: "7" }, finetune: { type: "string" },
+    json: { type: "boolean", default: false }, steps: { type: "string", default: "15" }, finetune: { type: "string" },
     shapes: { type: "string", default: "stories15m,smollm-135m" }, dir: { type: "string" },
   } });
   const log = (s: string) => { if (!values.json) console.log(s); else process.stderr.write(s + "\n"); };
@@ -115,11 +115,16 @@ async function main(): Promise<void> {
   const anchors: Record<string, unknown>[] = [];
   try {
     for (const id of values.shapes.split(",")) {
+      const files = new Map<string, string>();
       for (const type of ["Q4_0", "F32"] as const) {
         const file = path.join(dir, `${id}-${type}.gguf`);
         if (!existsSync(file)) synthModel(file, { shape: shapeById(id), type, seed: 1 });
-        const fileBytes = statSync(file).size;
-        for (const threads of [1, 2]) {
+        files.set(type, file);
+      }
+      for (const threads of [1, 2]) {
+        for (const type of ["Q4_0", "F32"] as const) {
+          const file = files.get(type)!;
+          const fileBytes = statSync(file).size;
           for (const rank of [8, 16]) {
             // quantized bases run their forward products on 8-bit activations, as llama.cpp does (TrainRunOptions.x8)
             const r = await runChild([file, String(rank), String(threads), String(steps + 1), type === "Q4_0" ? "1" : "0", String(shapeById(id).nVocab)]);
@@ -132,10 +137,12 @@ async function main(): Promise<void> {
             rows.push(row);
             log(JSON.stringify(row));
           }
-          if (type === "F32") {
+          // the anchor runs right after the Q4_0 rows it is compared with (same shape and threads), so the ratio
+          // compares figures taken minutes apart at most on a machine whose speed drifts
+          if (type === "Q4_0") {
             if (finetune && existsSync(finetune)) {
               try {
-                const a = anchor(finetune, file, threads, dir);
+                const a = anchor(finetune, files.get("F32")!, threads, dir);
                 anchors.push({ shape: id, threads, ctx: CTX, tokensPerSecond: Math.round(a.tokensPerSecond), command: a.command });
               } catch (e) {
                 anchors.push({ shape: id, threads, ctx: CTX, ran: false, reason: (e as Error).message });
