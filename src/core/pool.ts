@@ -30,7 +30,7 @@ export interface PoolOptions {
   relaxed?: boolean;
   /** Products reading fewer weight bytes than this stay on one thread (default 512 KiB). */
   minParallelBytes?: number;
-  /** Polls of a call slot before a thread sleeps between rounds (default 20000, about 20-40 us; 0: sleep at once). */
+  /** Polls of a call slot before a thread sleeps between rounds (default 20000, about 20-40 us, or 0 with more threads than the host's cores; 0: sleep at once). */
   spinPolls?: number;
 }
 
@@ -53,7 +53,10 @@ export class KernelPool implements ParallelRunner {
   ) {
     this.index = new Map(names.map((n, i) => [n, i]));
     this.seqs = slots.map(() => NaN);
+    this.polls = spinPolls > 0;
   }
+
+  readonly polls: boolean;
 
   /** Function number of each export in the workers' table. */
   private readonly index: Map<string, number>;
@@ -73,7 +76,9 @@ export class KernelPool implements ParallelRunner {
     if (!module) throw new PoolError("no shared-memory build of the wasm core can run here");
     const threads = Math.max(1, Math.floor(opts.threads ?? platform.hardwareThreads()));
     const maxBytes = opts.maxBytes ?? 65536 * 65536;
-    const spinPolls = Math.max(0, Math.floor(opts.spinPolls ?? SPIN_POLLS));
+    // polling pays only while every thread has a core of its own: with more threads than cores a polling thread
+    // holds a core another one is waiting for (4 threads on 2 cores trained 1.5x slower polling)
+    const spinPolls = Math.max(0, Math.floor(opts.spinPolls ?? (threads > platform.hardwareThreads() ? 0 : SPIN_POLLS)));
     const memory = newMemory(true, Math.ceil(maxBytes / 65536));
     const core = instantiate(module, memory, builds.threadsRelaxed ? "threads-relaxed" : "threads", maxBytes);
     const names = Object.keys(core.instance.exports).filter((n) => typeof core.instance.exports[n] === "function");

@@ -271,7 +271,7 @@ export class Products {
       if (this.inputCols % act.block !== 0) throw new CoreError(`product: ${this.inputCols} columns is no multiple of ${act.block} (${form} x)`);
       // blocks never straddle rows, so all rows are converted at once into the row-after-row layout, or in row
       // ranges shared out over the pool when there are many (each value converted the same way)
-      const p = this.host.parallel, ranges = p?.runShared && values >= MIN_PARALLEL_CONVERT ? Math.min(this.n, 2 * p.threads) : 1;
+      const p = this.host.parallel, ranges = p?.runShared && p.polls && values >= MIN_PARALLEL_CONVERT ? Math.min(this.n, 2 * p.threads) : 1;
       const per = Math.ceil(this.n / ranges), cols = this.inputCols;
       const calls = this.convertCalls;
       calls.length = 0;
@@ -336,7 +336,7 @@ export class Products {
   }
 }
 
-/** Values of x below which its conversion (to 8-bit blocks or f16) stays on the calling thread. */
+/** Values of x below which its conversion (to 8-bit blocks or f16) stays on the calling thread; it is shared out only over polling threads (a round of its own). */
 const MIN_PARALLEL_CONVERT = 1 << 15;
 
 /** Row ranges per thread of a product split over a shared queue (more ranges balance threads of unequal speed). */

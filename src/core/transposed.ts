@@ -14,11 +14,12 @@ export function transposedScratchBytes(cols: number): number {
 
 /**
  * Multiply-adds per byte of the pool's minParallelBytes below which a transposed product stays on the calling
- * thread: 1/4, i.e. 128K multiply-adds (about 15 us) at the default 512 KiB. The work is counted in
- * multiply-adds, not bytes of W: an f32 W (the adapter's factors, activations) has eight times a Q4_0 one's
- * bytes per multiply-add. A round of the pool costs a few microseconds while its workers poll (PoolOptions.spinPolls).
+ * thread. The work is counted in multiply-adds, not bytes of W: an f32 W (the adapter's factors, activations)
+ * has eight times a Q4_0 one's bytes per multiply-add. With polling threads a round costs a few microseconds:
+ * 1/4, i.e. 128K multiply-adds (about 15 us) at the default 512 KiB; with sleeping ones a wake-up of 50-100 us:
+ * 2 (about Q4_0's multiply-adds per byte), so the small LoRA products stay on one thread.
  */
-const MULTIPLY_ADDS_PER_PARALLEL_BYTE = 0.25;
+const MULTIPLY_ADDS_PER_PARALLEL_BYTE = { polling: 0.25, sleeping: 2 };
 
 /** Call objects gemmTransposed fills in and hands to the pool, kept from one product to the next. */
 const spareCalls: KernelCall[] = [];
@@ -53,7 +54,7 @@ export function gemmTransposed(host: KernelHost, w: Matrix, dy: number, dyStride
   };
   const p = host.parallel;
   const most = p ? Math.min(p.threads, scratch.length) : 1;
-  if (!p || most < 2 || w.rows * w.cols * n < MULTIPLY_ADDS_PER_PARALLEL_BYTE * p.minParallelBytes) {
+  if (!p || most < 2 || w.rows * w.cols * n < MULTIPLY_ADDS_PER_PARALLEL_BYTE[p.polls ? "polling" : "sleeping"] * p.minParallelBytes) {
     const c = call(0, n, 0, w.cols, 0);
     host.fn(c.fn)(...c.args);
     return;

@@ -28,6 +28,8 @@ export interface ParallelRunner {
   readonly threads: number;
   /** Work (bytes of weights) below which a product stays on one thread. */
   readonly minParallelBytes: number;
+  /** True when the threads poll between rounds: a round then costs microseconds, not a wake-up, and small work pays to split. */
+  readonly polls: boolean;
   /**
    * Runs parts[i] on thread i and returns when all are done. Calls of one part keep their order; parts must
    * not depend on each other. A part longer than a thread's call slot runs in several rounds.

@@ -188,21 +188,24 @@ describe("threads", () => {
     }
   });
 
-  test("many rows of x: the pool converts x in row ranges and splits the product, and matches one thread", () => {
-    const single = cores.find((c) => (pool.core.build === "threads-relaxed" ? c.build === "relaxed" : c.build === "simd"))!;
+  test("many rows of x: a polling pool converts x in row ranges and splits the product, and matches one thread", async () => {
+    const polling = await createPool({ threads: 2, maxBytes: 64 << 20, minParallelBytes: 0, spinPolls: 20000 });
+    expect(polling.polls).toBe(true);
+    const single = cores.find((c) => (polling.core.build === "threads-relaxed" ? c.build === "relaxed" : c.build === "simd"))!;
     for (const id of [GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q8_0, GgmlType.F16]) {
       const t = ggmlTypeById(id)!;
       // 63 rows of 768: enough values for the conversion of x to be shared out
       const rows = 301, cols = 768, n = 63;
       const bytes = randomBlocks(t, (rows * cols) / t.blockSize, 20 + id, true);
       const x = randomF32(n * cols, 21);
-      const a = single.upload(id, bytes, rows, cols), b = pool.core.upload(id, bytes, rows, cols);
+      const a = single.upload(id, bytes, rows, cols), b = polling.core.upload(id, bytes, rows, cols);
       for (const x8 of [true, false]) {
-        expect(sameBits(pool.core.gemm(b, x, n, { x8 }), single.gemm(a, x, n, { x8 })), `${t.name} x8=${x8}`).toBe(true);
+        expect(sameBits(polling.core.gemm(b, x, n, { x8 }), single.gemm(a, x, n, { x8 })), `${t.name} x8=${x8}`).toBe(true);
       }
       single.free(a);
-      pool.core.free(b);
+      polling.core.free(b);
     }
+    polling.dispose();
   });
 
   test("a disposed pool leaves its core on one thread", async () => {

@@ -1,5 +1,6 @@
 // The worker pool's shared queue (runShared): independent calls taken by whichever thread is free, all run once, in batches past the queue's size.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { availableParallelism } from "node:os";
 import { createPool, type KernelCall, type KernelPool } from "../../src/core/index.js";
 
 let pool: KernelPool;
@@ -41,6 +42,28 @@ describe("worker pool: shared queue", () => {
     } finally {
       core.arena.release(x);
       core.arena.release(y);
+    }
+  });
+
+  it("polls between rounds by default only while every thread has a core, and gives the same results sleeping", async () => {
+    const cores = availableParallelism();
+    const over = await createPool({ threads: cores + 1, maxBytes: 64 << 20 });
+    const sleeping = await createPool({ threads: 2, maxBytes: 64 << 20, spinPolls: 0 });
+    try {
+      expect(over.polls).toBe(false);
+      expect(sleeping.polls).toBe(false);
+      expect(pool.polls).toBe(cores >= 2);
+      for (const p of [over, sleeping]) {
+        const core = p.core, len = 64;
+        const x = core.arena.alloc(len * 4), y = core.arena.alloc(len * 4);
+        core.arena.f32(x, len).set(Array.from({ length: len }, (_, i) => i));
+        const calls: KernelCall[] = Array.from({ length: 8 }, (_, k) => ({ fn: "add_f32", args: [x + 32 * k, x + 32 * k, y + 32 * k, 8] }));
+        p.runShared(calls);
+        expect([...core.arena.f32(y, len)]).toEqual(Array.from({ length: len }, (_, i) => 2 * i));
+      }
+    } finally {
+      over.dispose();
+      sleeping.dispose();
     }
   });
 });

@@ -2,8 +2,14 @@
 import type { KernelCall, KernelHost } from "../../core/index.js";
 import type { AttentionShape } from "./ops.js";
 
-/** Work (in multiply-adds, roughly) below which an op stays on the calling thread. */
-const MIN_PARALLEL_WORK = 1 << 15;
+/** Work (in multiply-adds, roughly) below which an op stays on the calling thread: a round over polling threads costs microseconds, over sleeping ones a wake-up. */
+const MIN_PARALLEL_WORK = { polling: 1 << 15, sleeping: 1 << 18 };
+
+/** Whether `work` is worth a round of the host's pool (false without one). */
+function worthSplitting(host: KernelHost, work: number): boolean {
+  const p = host.parallel;
+  return p !== undefined && p.threads > 1 && work >= MIN_PARALLEL_WORK[p.polls ? "polling" : "sleeping"];
+}
 
 /** Ranges per thread when the pool has a shared queue: a thread slowed by other work on its core takes fewer. */
 const RANGES_PER_THREAD = 2;
@@ -15,7 +21,7 @@ const RANGES_PER_THREAD = 2;
  */
 function spread(host: KernelHost, count: number, work: number, make: (i0: number, i1: number, range: number) => KernelCall): void {
   const p = host.parallel;
-  const ranges = p && p.threads > 1 && work >= MIN_PARALLEL_WORK ? Math.min(count, p.runShared ? RANGES_PER_THREAD * p.threads : p.threads) : 1;
+  const ranges = worthSplitting(host, work) ? Math.min(count, p!.runShared ? RANGES_PER_THREAD * p!.threads : p!.threads) : 1;
   if (ranges < 2) {
     const c = make(0, count, 0);
     host.fn(c.fn)(...c.args);
@@ -42,7 +48,7 @@ export function rangeScratchCount(host: KernelHost): number {
 export function addLowRank(host: KernelHost, fn: string, outs: readonly { b: number; u: number; y: number; nOut: number; rank: number; scale: number }[], T: number): void {
   const p = host.parallel;
   const work = outs.reduce((s, o) => s + T * o.nOut * o.rank, 0);
-  const ranges = p?.runShared && p.threads > 1 && work >= MIN_PARALLEL_WORK ? Math.min(T, RANGES_PER_THREAD * p.threads) : 1;
+  const ranges = p?.runShared && worthSplitting(host, work) ? Math.min(T, RANGES_PER_THREAD * p.threads) : 1;
   const per = Math.ceil(T / ranges);
   const calls = lowRankCalls;
   let used = 0;
