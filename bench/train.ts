@@ -23,7 +23,7 @@ interface ChildReport {
 const CTX = 64;
 
 /**
- * Child mode: a few training steps (the first is not timed), then its own peak resident memory. Tokens/s is one
+ * Child mode: training steps (the first is not timed), then its own peak resident memory. Tokens/s is one
  * step's tokens over the median step's time, so a moment of other work on the machine moves it little.
  */
 async function child(args: string[]): Promise<void> {
@@ -103,13 +103,22 @@ function anchor(bin: string, model: string, threads: number, dir: string): { tok
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
-    json: { type: "boolean", default: false }, steps: { type: "string", default: "15" }, finetune: { type: "string" },
+    json: { type: "boolean", default: false }, steps: { type: "string" }, seconds: { type: "string", default: "10" }, finetune: { type: "string" },
     shapes: { type: "string", default: "stories15m,smollm-135m" }, dir: { type: "string" },
   } });
   const log = (s: string) => { if (!values.json) console.log(s); else process.stderr.write(s + "\n"); };
   const dir = values.dir ?? mkdtempSync(path.join(tmpdir(), "lora-edge-bench-train-"));
   mkdirSync(dir, { recursive: true });
-  const steps = Number(values.steps);
+  // timed steps a row: --steps, or as many as take about --seconds (from a 3-step calibration run), 8 to 300,
+  // so a row's median spans several seconds of a machine whose speed drifts, as the anchor's runs do
+  const fixedSteps = values.steps === undefined ? undefined : Number(values.steps);
+  const seconds = Number(values.seconds);
+  const stepsFor = async (args: (steps: number) => string[]): Promise<number> => {
+    if (fixedSteps !== undefined) return fixedSteps;
+    const probe = await runChild(args(3));
+    const stepMs = ((CTX - 1) / probe.tokensPerSecond) * 1000;
+    return Math.max(8, Math.min(300, Math.ceil((seconds * 1000) / stepMs)));
+  };
   const finetune = values.finetune ?? process.env.LLAMA_FINETUNE;
   const rows: Record<string, unknown>[] = [];
   const anchors: Record<string, unknown>[] = [];
@@ -127,12 +136,14 @@ async function main(): Promise<void> {
           const fileBytes = statSync(file).size;
           for (const rank of [8, 16]) {
             // quantized bases run their forward products on 8-bit activations, as llama.cpp does (TrainRunOptions.x8)
-            const r = await runChild([file, String(rank), String(threads), String(steps + 1), type === "Q4_0" ? "1" : "0", String(shapeById(id).nVocab)]);
+            const args = (steps: number) => [file, String(rank), String(threads), String(steps + 1), type === "Q4_0" ? "1" : "0", String(shapeById(id).nVocab)];
+            const steps = await stepsFor(args);
+            const r = await runChild(args(steps));
             // the floor's peak varies by a few MiB from one start to the next: the median of three
             const idles = [await idleChild(file, threads), await idleChild(file, threads), await idleChild(file, threads)].sort((a, b) => a - b);
             const idleMiB = idles[1];
             const goalMiB = (fileBytes + 4 * r.adapterBytes + r.activationBytes) / 2 ** 20 + idleMiB;
-            const row = { shape: id, type, x8: type === "Q4_0", rank, threads, ctx: CTX, idleMiB: Math.round(idleMiB), tokensPerSecond: Math.round(r.tokensPerSecond), maxRssMiB: Math.round(r.maxRssMiB), rssGoalMiB: Math.round(goalMiB),
+            const row = { shape: id, type, x8: type === "Q4_0", rank, threads, ctx: CTX, steps, idleMiB: Math.round(idleMiB), tokensPerSecond: Math.round(r.tokensPerSecond), maxRssMiB: Math.round(r.maxRssMiB), rssGoalMiB: Math.round(goalMiB),
               fileMiB: +(fileBytes / 2 ** 20).toFixed(1), adapterMiB: +(r.adapterBytes / 2 ** 20).toFixed(2), activationMiB: +(r.activationBytes / 2 ** 20).toFixed(1) };
             rows.push(row);
             log(JSON.stringify(row));
@@ -169,7 +180,7 @@ async function main(): Promise<void> {
     q4_0TrainingVsFinetune: { value: worstRatio === null ? null : +worstRatio.toFixed(2), goal: 1.5, met: worstRatio !== null && worstRatio >= 1.5 },
     peakRssWithinBound: { value: +worstRss.toFixed(3), goal: 1, met: worstRss <= 1 },
   };
-  const out = { ctx: CTX, steps, rssBound: "base file + 4 x adapter (f32) + the engine's activation, gradient and scratch buffers + the idle floor (Node, the wasm core and its threads, the model's header parsed; median of three starts)", rows, anchors, targets };
+  const out = { ctx: CTX, steps: fixedSteps ?? `about ${seconds} s of steps a row`, rssBound: "base file + 4 x adapter (f32) + the engine's activation, gradient and scratch buffers + the idle floor (Node, the wasm core and its threads, the model's header parsed; median of three starts)", rows, anchors, targets };
   if (values.json) process.stdout.write(JSON.stringify(out) + "\n");
   else console.log(JSON.stringify(targets, null, 2));
 }
