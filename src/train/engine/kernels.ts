@@ -41,28 +41,38 @@ export function rangeScratchCount(host: KernelHost): number {
 }
 
 /**
- * y (T rows of nOut, added to) += s u B^T for each adapted output of one input (u: T rows of rank, B: nOut x rank),
+ * y (T rows of nOut, added to) += s u B^T for each adapted output of one input (u: T rows of rank, B: nOut x rank; outputs without a pair are skipped),
  * the second half of the LoRA products: token ranges of every output shared out over the pool in one round
  * when there is enough work (each y value gets the same operations either way).
  */
-export function addLowRank(host: KernelHost, fn: string, outs: readonly { b: number; u: number; y: number; nOut: number; rank: number; scale: number }[], T: number): void {
+export function addLowRank(host: KernelHost, fn: string, outs: readonly LowRankOut[], T: number): void {
   const p = host.parallel;
-  const work = outs.reduce((s, o) => s + T * o.nOut * o.rank, 0);
+  let work = 0;
+  for (const o of outs) if (o.pair) work += T * o.pair.nOut * o.pair.rank;
   const ranges = p?.runShared && worthSplitting(host, work) ? Math.min(T, RANGES_PER_THREAD * p.threads) : 1;
   const per = Math.ceil(T / ranges);
   const calls = lowRankCalls;
   let used = 0;
   for (const o of outs) {
+    const q = o.pair;
+    if (!q || o.u === undefined) continue;
     for (let t0 = 0; t0 < T; t0 += per) {
       const c = (calls[used++] ??= { fn, args: new Array<number>(8).fill(0) });
       const a = c.args;
       c.fn = fn;
-      a[0] = o.b; a[1] = o.u + 4 * t0 * o.rank; a[2] = o.y + 4 * t0 * o.nOut; a[3] = o.nOut; a[4] = o.rank; a[5] = Math.min(per, T - t0); a[6] = o.nOut; a[7] = o.scale;
+      a[0] = q.b.ptr; a[1] = o.u + 4 * t0 * q.rank; a[2] = o.y + 4 * t0 * q.nOut; a[3] = q.nOut; a[4] = q.rank; a[5] = Math.min(per, T - t0); a[6] = q.nOut; a[7] = q.scale;
     }
   }
   calls.length = used;
   if (ranges > 1) p!.runShared!(calls);
   else for (const c of calls) host.fn(c.fn)(...c.args);
+}
+
+/** An output of addLowRank: y, and when adapted its pair's B, rank and scale with u = A x (T rows of rank). */
+export interface LowRankOut {
+  readonly y: number;
+  readonly u?: number;
+  readonly pair?: { readonly b: { readonly ptr: number }; readonly nOut: number; readonly rank: number; readonly scale: number };
 }
 
 /** addLowRank's call objects, kept from one use to the next. */

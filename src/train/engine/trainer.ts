@@ -185,8 +185,7 @@ export class TrainingEngine {
       if (o.pair) products.push({ w: o.pair.a, y: o.u! });
     }
     P.run(products);
-    const adapted = outs.flatMap((o) => (o.pair ? [{ b: o.pair.b.ptr, u: o.u!, y: o.y, nOut: o.pair.nOut, rank: o.pair.rank, scale: o.pair.scale }] : []));
-    if (adapted.length) K.addLowRank(this.core, F32_GEMM_ACC, adapted, T);
+    K.addLowRank(this.core, F32_GEMM_ACC, outs, T);
     for (const o of outs) {
       if (o.bias) {
         const y = this.v(o.y, T * o.w.rows), n = o.w.rows;
