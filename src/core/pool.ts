@@ -53,10 +53,12 @@ export class KernelPool implements ParallelRunner {
   ) {
     this.index = new Map(names.map((n, i) => [n, i]));
     this.seqs = slots.map(() => NaN);
-    this.polls = spinPolls > 0;
   }
 
-  readonly polls: boolean;
+  /** Whether the threads poll between rounds (see ParallelRunner.polls). */
+  get polls(): boolean {
+    return this.spinPolls > 0;
+  }
 
   /** Function number of each export in the workers' table. */
   private readonly index: Map<string, number>;
